@@ -1,0 +1,3 @@
+"""certssb: certified backdoor defence by randomized smoothing (Cert-SSB and RAB)."""
+
+__version__ = "0.1.0"
