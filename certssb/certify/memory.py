@@ -1,0 +1,195 @@
+"""Storage-update certification (METHOD.md section 3, step 4).
+
+Test inputs are processed in a fixed, logged order. For input x with prediction c, radius R,
+and stored balls (x_j, c_j, R_j) at distance d_j = ||x - x_j||_2:
+
+    conflicts = {j : c_j != c and d_j < R_j + R}
+    if conflicts: m = min_j (d_j - R_j)
+        m < 0  -> "relabelled": c = c_j*, R = R_j* - d_j*  (x lies inside ball j*)
+        m >= 0 -> "trimmed":    R = m
+    store (x, c, R)
+
+Invariant: stored balls with different labels never overlap (d_ij >= R_i + R_j), so the
+deployed classifier (answer a query inside a stored open ball with that ball's label) is
+well defined. Distances are Euclidean on flattened float64 vectors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from certssb.errors import ConfigError
+
+__all__ = ["CertifiedMemory", "MemoryResult", "processing_order", "storage_update"]
+
+KEPT, TRIMMED, RELABELLED = "kept", "trimmed", "relabelled"
+
+
+class CertifiedMemory:
+    """Growing store of certified balls (centre, label, radius) in R^dim."""
+
+    def __init__(self, dim: int, capacity: int = 1024):
+        if int(dim) < 1:
+            raise ConfigError(f"memory dimension must be >= 1, got {dim!r}")
+        self.dim = int(dim)
+        cap = max(int(capacity), 1)
+        self._x = np.empty((cap, self.dim), dtype=np.float64)
+        self._sq = np.empty(cap, dtype=np.float64)
+        self._label = np.empty(cap, dtype=np.int64)
+        self._radius = np.empty(cap, dtype=np.float64)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def centres(self) -> np.ndarray:
+        return self._x[: self._n]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self._label[: self._n]
+
+    @property
+    def radii(self) -> np.ndarray:
+        return self._radius[: self._n]
+
+    def _vector(self, x) -> np.ndarray:
+        v = np.asarray(x, dtype=np.float64).reshape(-1)
+        if v.size != self.dim:
+            raise ConfigError(f"memory input has {v.size} values, expected {self.dim}")
+        if not np.all(np.isfinite(v)):
+            raise ConfigError("memory input contains NaN or inf")
+        return v
+
+    def _candidates(self, v: np.ndarray, reach: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Indices j with ||v - x_j|| < reach_j and their EXACT distances.
+
+        One matrix-vector product screens all stored points; its rounding error on the
+        squared distance is bounded by err, and |sqrt(a) - sqrt(b)| <= sqrt(|a - b|), so a
+        screen widened by sqrt(err) misses no true candidate. Survivors get exact norms.
+        """
+        n = self._n
+        if n == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        sq_v = float(v @ v)
+        sq = self._sq[:n] + sq_v - 2.0 * (self._x[:n] @ v)
+        err = 4.0 * (self.dim + 4) * np.finfo(np.float64).eps * (self._sq[:n] + sq_v)
+        approx = np.sqrt(np.maximum(sq, 0.0))
+        screen = np.flatnonzero(approx < reach + np.sqrt(err))
+        if screen.size == 0:
+            return screen.astype(np.int64), np.empty(0)
+        d = np.linalg.norm(self._x[screen] - v, axis=1)
+        keep = d < reach[screen]
+        return screen[keep].astype(np.int64), d[keep]
+
+    def _append(self, v: np.ndarray, label: int, radius: float) -> None:
+        if self._n == self._x.shape[0]:
+            cap = 2 * self._x.shape[0]
+            for name in ("_x", "_sq", "_label", "_radius"):
+                old = getattr(self, name)
+                new = np.empty((cap,) + old.shape[1:], dtype=old.dtype)
+                new[: self._n] = old[: self._n]
+                setattr(self, name, new)
+        i = self._n
+        self._x[i] = v
+        self._sq[i] = v @ v
+        self._label[i] = label
+        self._radius[i] = radius
+        self._n += 1
+
+    def add(self, x, label: int, radius: float) -> tuple[int, float, str]:
+        """Certify x (prediction ``label``, radius ``radius``) against the memory, store it,
+        and return ``(label, radius, action)`` with action in kept / trimmed / relabelled."""
+        v = self._vector(x)
+        c = int(label)
+        r = float(radius)
+        if not np.isfinite(r) or r < 0.0:
+            raise ConfigError(f"memory radius must be finite and >= 0, got {radius!r}")
+        action = KEPT
+        n = self._n
+        if n:
+            other = self._label[:n] != c
+            reach = np.where(other, self._radius[:n] + r, -np.inf)  # same label: never a conflict
+            idx, d = self._candidates(v, reach)
+            if idx.size:
+                slack = d - self._radius[idx]
+                k = int(np.argmin(slack))
+                m = float(slack[k])
+                if m < 0.0:  # x lies inside ball j* = idx[k]
+                    j = idx[k]
+                    c, r, action = int(self._label[j]), float(self._radius[j] - d[k]), RELABELLED
+                else:
+                    r, action = m, TRIMMED
+        self._append(v, c, r)
+        return c, r, action
+
+    def query(self, x) -> int | None:
+        """Label of a stored open ball (d < R) containing x, or None."""
+        v = self._vector(x)
+        idx, _ = self._candidates(v, self._radius[: self._n])
+        return int(self._label[idx[0]]) if idx.size else None
+
+
+@dataclass
+class MemoryResult:
+    """Per-input outcome of :func:`storage_update`, indexed like the inputs (not the order)."""
+
+    label: np.ndarray  # int64: certified label after the update
+    radius: np.ndarray  # float64: certified radius after the update
+    action: np.ndarray  # str: kept / trimmed / relabelled
+    label_before: np.ndarray  # int64
+    radius_before: np.ndarray  # float64
+    n_trimmed: int
+    n_relabelled: int
+    order: np.ndarray  # int64 permutation in which inputs were processed
+
+
+def processing_order(m: int, kind: str = "index", seed: int = 0) -> np.ndarray:
+    """Order of the storage update: ``index`` (0..m-1) or ``shuffle`` (default_rng(seed))."""
+    if int(m) < 0:
+        raise ConfigError(f"number of inputs must be >= 0, got {m!r}")
+    if kind == "index":
+        return np.arange(int(m), dtype=np.int64)
+    if kind == "shuffle":
+        return np.random.default_rng(seed).permutation(int(m)).astype(np.int64)
+    raise ConfigError(f"memory order must be 'index' or 'shuffle', got {kind!r}")
+
+
+def storage_update(x_flat, labels, radii, order=None, memory: CertifiedMemory | None = None) -> MemoryResult:
+    """Run the storage update over inputs ``x_flat`` [m, d] in ``order`` (default: index order).
+
+    Pass an existing ``memory`` to continue it (e.g. one shared memory for clean and
+    triggered inputs); a fresh one is used otherwise.
+    """
+    x = np.asarray(x_flat, dtype=np.float64)
+    if x.ndim == 1:
+        x = x.reshape(-1, 1)
+    x = x.reshape(x.shape[0], -1)
+    m = x.shape[0]
+    lab = np.asarray(labels).astype(np.int64).reshape(-1)
+    rad = np.asarray(radii, dtype=np.float64).reshape(-1)
+    if lab.shape[0] != m or rad.shape[0] != m:
+        raise ConfigError(f"storage_update: {m} inputs but {lab.shape[0]} labels and {rad.shape[0]} radii")
+    order = np.arange(m, dtype=np.int64) if order is None else np.asarray(order).astype(np.int64).reshape(-1)
+    if order.shape[0] != m or not np.array_equal(np.sort(order), np.arange(m)):
+        raise ConfigError("storage_update: order must be a permutation of 0..m-1")
+    if memory is None:
+        memory = CertifiedMemory(x.shape[1] if m else 1, capacity=max(m, 1))
+    out_label = lab.copy()
+    out_radius = rad.copy()
+    action = np.full(m, KEPT, dtype="<U10")
+    for i in order:
+        out_label[i], out_radius[i], action[i] = memory.add(x[i], lab[i], rad[i])
+    return MemoryResult(
+        label=out_label,
+        radius=out_radius,
+        action=action,
+        label_before=lab,
+        radius_before=rad,
+        n_trimmed=int(np.sum(action == TRIMMED)),
+        n_relabelled=int(np.sum(action == RELABELLED)),
+        order=order,
+    )
