@@ -1,0 +1,154 @@
+"""certssb.attacks.poison: who is poisoned, relabelling, realised sizes and joint_l2."""
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from certssb.attacks import PoisonedData, poison
+from certssb.data import DatasetSplits, load_dataset
+from certssb.errors import ConfigError
+from certssb.seeding import make_generator
+
+
+def acfg(name="onepixel", **kw):
+    base = dict(name=name, poison_rate=0.1, target=0, delta=1.0, positions=None, patch_size=3,
+                corner="bottom_right", color=[1.0], pattern_seed=0)
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def synthetic(n_train=200, n_test=40, shape=(1, 28, 28), num_classes=3, name="mnist"):
+    gen = make_generator(0, "synthetic")
+    return DatasetSplits(
+        name=name,
+        x_train=torch.rand(n_train, *shape, generator=gen),
+        y_train=torch.arange(n_train) % num_classes,
+        x_test=torch.rand(n_test, *shape, generator=gen),
+        y_test=torch.arange(n_test) % num_classes,
+        num_classes=num_classes,
+        class_names=[str(i) for i in range(num_classes)],
+    )
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return synthetic()
+
+
+def test_poison_count_choice_and_labels(splits):
+    p = poison(splits, acfg(poison_rate=0.1, target=1), seed=0)
+    assert isinstance(p, PoisonedData) and p.target == 1 and p.name == "onepixel"
+    assert p.poisoned_index.dtype == torch.int64 and p.num_poisoned == 20
+    idx = p.poisoned_index
+    assert torch.equal(idx, idx.sort().values) and idx.unique().numel() == 20
+    assert (splits.y_train[idx] != 1).all()  # only non-target samples were chosen
+    assert (p.y_train[idx] == 1).all()
+    others = torch.ones(len(splits.y_train), dtype=torch.bool)
+    others[idx] = False
+    assert torch.equal(p.x_train[others], splits.x_train[others])  # untouched
+    assert torch.equal(p.y_train[others], splits.y_train[others])
+    assert torch.equal(p.x_train[idx], p.trigger.apply(splits.x_train[idx]))
+    # the clean splits are not modified in place
+    assert not torch.equal(p.x_train[idx], splits.x_train[idx])
+
+
+@pytest.mark.parametrize("rate, expected", [(0.0, 0), (0.02, 4), (0.0125, 3), (0.0175, 4), (0.5, 100)])
+def test_poison_count_rounds(splits, rate, expected):
+    assert poison(splits, acfg(poison_rate=rate), seed=0).num_poisoned == expected
+
+
+def test_poisoning_seeded(splits):
+    a = poison(splits, acfg(), seed=3)
+    b = poison(splits, acfg(), seed=3)
+    c = poison(splits, acfg(), seed=4)
+    assert torch.equal(a.poisoned_index, b.poisoned_index) and torch.equal(a.x_train, b.x_train)
+    assert not torch.equal(a.poisoned_index, c.poisoned_index)
+
+
+def test_realised_sizes(splits):
+    p = poison(splits, acfg(delta=0.7), seed=0)
+    idx = p.poisoned_index
+    expected = (p.x_train[idx].double() - splits.x_train[idx].double()).flatten(1).norm(dim=1)
+    assert p.train_delta_l2.dtype == torch.float64 and torch.allclose(p.train_delta_l2, expected)
+    assert (p.train_delta_l2 <= 0.7 + 1e-6).all()
+    test_expected = (p.x_test_triggered.double() - splits.x_test.double()).flatten(1).norm(dim=1)
+    assert p.test_delta_l2.shape == (40,) and torch.allclose(p.test_delta_l2, test_expected)
+    # one-pixel on [0,1] data: realised size = min(delta, 1 - x[23, 23])
+    hand = torch.clamp(1 - splits.x_test[:, 0, 23, 23].double(), max=0.7)
+    assert torch.allclose(p.test_delta_l2, hand, atol=1e-6)
+
+
+def test_joint_l2_hand_computation():
+    p = PoisonedData(
+        x_train=torch.zeros(3, 1, 2, 2), y_train=torch.zeros(3, dtype=torch.int64),
+        poisoned_index=torch.tensor([0, 2]), train_delta_l2=torch.tensor([3.0, 4.0], dtype=torch.float64),
+        x_test_triggered=torch.zeros(2, 1, 2, 2), test_delta_l2=torch.tensor([0.0, 1.0], dtype=torch.float64),
+        target=0,
+    )
+    assert p.joint_l2().tolist() == pytest.approx([5.0, math.sqrt(26.0)])
+
+
+def test_joint_l2_blending_exact(splits):
+    p = poison(splits, acfg("blending", poison_rate=0.05, delta=1.0), seed=0)
+    assert p.num_poisoned == 10
+    assert torch.allclose(p.train_delta_l2, torch.ones(10, dtype=torch.float64), atol=1e-5)
+    assert torch.allclose(p.joint_l2(), torch.full((40,), math.sqrt(11.0), dtype=torch.float64), atol=1e-4)
+    assert (p.x_test_triggered.max() > 1) or (p.x_test_triggered.min() < 0)  # unclipped
+
+
+def test_blending_identical_across_run_seeds(splits):
+    a = poison(splits, acfg("blending"), seed=0)
+    b = poison(splits, acfg("blending"), seed=1)
+    assert torch.equal(a.x_test_triggered, b.x_test_triggered)  # same pattern
+    assert not torch.equal(a.poisoned_index, b.poisoned_index)  # different poisoned samples
+
+
+def test_badnets_poisoning(splits):
+    p = poison(splits, acfg("badnets", poison_rate=0.05), seed=0)
+    assert (p.x_train[p.poisoned_index, :, 25:, 25:] == 1).all()
+    assert (p.x_test_triggered[:, :, 25:, 25:] == 1).all()
+
+
+def test_none_attack(splits):
+    p = poison(splits, acfg("none", poison_rate=0.0), seed=0)
+    assert p.trigger is None and p.num_poisoned == 0 and p.train_delta_l2.numel() == 0
+    assert torch.equal(p.x_test_triggered, splits.x_test) and torch.equal(p.y_train, splits.y_train)
+    assert torch.equal(p.x_train, splits.x_train)
+    assert torch.equal(p.test_delta_l2, torch.zeros(40, dtype=torch.float64))
+    assert torch.equal(p.joint_l2(), torch.zeros(40, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("target", [3, -1, 1.5, "0"])
+def test_bad_target(splits, target):
+    with pytest.raises(ConfigError, match="attack.target") as info:
+        poison(splits, acfg(target=target), seed=0)
+    assert "\n" not in str(info.value)
+    if target == 3:
+        assert "0..2" in str(info.value)
+
+
+@pytest.mark.parametrize("rate", [1.0, -0.1, 2, "half"])
+def test_bad_rate(splits, rate):
+    with pytest.raises(ConfigError, match="attack.poison_rate"):
+        poison(splits, acfg(poison_rate=rate), seed=0)
+
+
+def test_not_enough_non_target_samples():
+    s = synthetic(n_train=10, num_classes=2)  # 5 per class
+    assert poison(s, acfg(poison_rate=0.5), seed=0).num_poisoned == 5
+    with pytest.raises(ConfigError, match="only 5 training samples"):
+        poison(s, acfg(poison_rate=0.6), seed=0)
+
+
+def test_end_to_end_digits_binary():
+    d = load_dataset(SimpleNamespace(name="digits", data_dir=None, download=False, classes=[1, 0],
+                                     train_size=None, test_size=None, test_fraction=0.2), seed=0)
+    p = poison(d, acfg("onepixel", poison_rate=0.02, target=1), seed=0)
+    assert p.num_poisoned == math.floor(0.02 * len(d.y_train) + 0.5) > 0
+    assert (d.y_train[p.poisoned_index] == 0).all() and (p.y_train[p.poisoned_index] == 1).all()
+    diff = p.x_test_triggered - d.x_test
+    changed = torch.nonzero(diff.abs().sum(dim=0) > 0).tolist()
+    assert changed == [[0, 6, 6]]  # the digits default one-pixel position
+    assert p.joint_l2().shape == (len(d.y_test),)
