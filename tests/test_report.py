@@ -1,0 +1,193 @@
+"""certssb.report: tables, Markdown, plots and the missing list from fake sweep directories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from certssb.report import collect_runs, main, parse_overrides
+
+RADII = [0.0, 0.25, 0.5]
+
+
+def _summary(seed: int, delta: float, status: str = "complete", memory: bool = True) -> dict:
+    base = 0.9 - 0.1 * delta - 0.01 * seed
+    ca = {
+        "joint": [base, base - 0.2, base - 0.4],
+        "paper": [base, base - 0.1, base - 0.2],
+        "budget": [base, base - 0.3, base - 0.5],
+    }
+    if memory:
+        ca["joint_memory"] = [base, base - 0.25, base - 0.45]
+    split = {
+        "accuracy": base,
+        "certified_ratio": 0.8,
+        "conditional_accuracy": 0.95,
+        "acr": {"joint": 0.3 + seed / 100, "paper": 0.4},
+        "abstain_rate": 0.05,
+    }
+    trig_ca = {k: [v - 0.3 for v in vals] for k, vals in ca.items()}
+    return {
+        "status": status,
+        "method": "cert-ssb",
+        "seed": seed,
+        "n_members": 8,
+        "alpha": 0.001,
+        "metrics": {
+            "clean_accuracy": base,
+            "asr": 0.1 + delta / 10,
+            "undefended_clean_accuracy": 0.95,
+            "undefended_asr": 0.99,
+            "attack_joint_l2": 3.2,
+            "clean": split,
+            "triggered": dict(split, accuracy=base - 0.3),
+        },
+        "curves": {
+            "clean": {"radii": RADII, "certified_accuracy": ca},
+            "triggered": {"radii": RADII, "certified_accuracy": trig_ca},
+            "triggered_all": {"radii": RADII, "certified_accuracy": trig_ca},
+        },
+        "timings": {"total_s": 12.5 + seed},
+    }
+
+
+def _job(sweep: Path, num: int, overrides: list[str], summary: dict | None) -> Path:
+    d = sweep / str(num)
+    (d / ".hydra").mkdir(parents=True)
+    (d / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (d / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": 0, "attack": {"name": "badnets", "delta": 1.0}}))
+    if summary is not None:
+        (d / "summary.json").write_text(json.dumps(summary))
+    return d
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    s = tmp_path / "multirun" / "2026-01-01" / "12-00-00"
+    s.mkdir(parents=True)
+    (s / "multirun.yaml").write_text("hydra: {}\n")
+    _job(s, 0, ["seed=0", "attack.delta=1.0"], _summary(0, 1.0))
+    _job(s, 1, ["seed=1", "attack.delta=1.0"], _summary(1, 1.0, memory=False))  # like RAB: no *_memory
+    _job(s, 2, ["seed=0", "attack.delta=2.0"], _summary(0, 2.0))
+    _job(s, 3, ["seed=1", "attack.delta=2.0"], None)  # still running / crashed
+    _job(s, 4, ["seed=2", "attack.delta=2.0"], _summary(2, 2.0, status="failed"))
+    (s / "5").mkdir()  # a job dir Hydra never set up
+    (s / ".submitit" / "123").mkdir(parents=True)  # must be ignored
+    return s
+
+
+def test_parse_overrides():
+    assert parse_overrides(["+a.b=1", "++c=0.5", "model=mlp", "~x", "flag=true", "l=[1,2]", "n=null"]) == {
+        "a.b": 1,
+        "c": 0.5,
+        "model": "mlp",
+        "x": "<deleted>",
+        "flag": True,
+        "l": "[1,2]",
+        "n": None,
+    }
+
+
+def test_collect_runs(sweep):
+    df, missing = collect_runs([sweep])
+    assert len(df) == 3
+    assert [Path(r).name for r in df["run_dir"]] == ["0", "1", "2"]
+    assert df.attrs["params"] == ["seed", "attack.delta"]
+    assert list(df.columns[:4]) == ["run_dir", "status", "method", "n_members"]
+    assert {"seed", "attack.delta", "ca@0", "ca@0.25", "ca@0.5", "acr", "asr", "total_s"} <= set(df.columns)
+    assert df["attack.delta"].tolist() == [1.0, 1.0, 2.0]
+    assert df["ca@0.25"].tolist() == pytest.approx([0.6, 0.59, 0.5])
+    assert df["acr"].tolist() == pytest.approx([0.30, 0.31, 0.30])
+    reasons = {Path(m["run_dir"]).name: m["reason"] for m in missing}
+    assert reasons == {"3": "no summary.json", "4": "status=failed", "5": "job never started (no .hydra/)"}
+    assert [m.get("seed") for m in missing[:2]] == [1, 2]
+
+
+def test_collect_runs_other_split_and_variant(sweep):
+    df, _ = collect_runs([sweep], split="triggered", variant="joint_memory")
+    assert df["ca@0"].tolist()[0] == pytest.approx(0.8 - 0.3)
+    assert pd.isna(df["ca@0"].tolist()[1])  # the run without *_memory curves
+    assert df["acr"].isna().all()  # no joint_memory ACR in these summaries
+    assert set(df.attrs["curves"]) == {df["run_dir"][0], df["run_dir"][2]}
+
+
+def test_main_writes_csv_markdown_png_missing(sweep, tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main([str(sweep), "--out", str(out)]) == 0
+    assert "3 complete run(s), 3 missing or failed" in capsys.readouterr().out
+
+    csv = pd.read_csv(out / "report.csv")
+    assert len(csv) == 3
+    assert {"run_dir", "status", "seed", "attack.delta", "ca@0", "ca@0.25", "ca@0.5", "acr",
+            "clean_accuracy", "asr", "undefended_asr", "total_s"} <= set(csv.columns)
+    assert (csv["status"] == "complete").all()
+    assert csv["seed"].tolist() == [0, 1, 0]
+    assert csv["ca@0.5"].tolist() == pytest.approx([0.4, 0.39, 0.3])
+    assert csv["asr"].tolist() == pytest.approx([0.2, 0.2, 0.3])
+    assert csv["undefended_asr"].tolist() == pytest.approx([0.99] * 3)
+    assert csv["total_s"].tolist() == pytest.approx([12.5, 13.5, 12.5])
+
+    miss = pd.read_csv(out / "missing.csv")
+    assert [Path(p).name for p in miss["run_dir"]] == ["3", "4", "5"]
+    assert miss["reason"].tolist()[:2] == ["no summary.json", "status=failed"]
+
+    md = (out / "report.md").read_text()
+    assert "## Missing or failed" in md and "no summary.json" in md and "status=failed" in md
+    assert "| run_dir | method | seed | attack.delta | ca@0 | ca@0.25 | ca@0.5 |" in md
+    assert "| 0 | cert-ssb | 0 | 1 | 0.8 | 0.6 | 0.4 | 0.3 |" in md  # job 0: run dir shown relative to the sweep
+    assert "| 4 | failed | status=failed | 2 | 2 |" in md
+    assert "plot grouped by: `seed`" in md  # the first swept parameter that varies
+    assert "curves_clean_joint.png" in md
+
+    png = out / "curves_clean_joint.png"
+    assert png.is_file() and png.stat().st_size > 1000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_main_group_by_split_variant(sweep, tmp_path):
+    out = tmp_path / "rep2"
+    argv = [str(sweep), "--out", str(out), "--split", "triggered", "--variant", "paper", "--group-by", "attack.delta"]
+    assert main(argv) == 0
+    assert (out / "curves_triggered_paper.png").stat().st_size > 1000
+    assert "plot grouped by: `attack.delta`" in (out / "report.md").read_text()
+    csv = pd.read_csv(out / "report.csv")
+    assert csv["ca@0.25"].tolist() == pytest.approx([0.4, 0.39, 0.3])
+
+
+def test_single_run_dir_defaults_out_to_it(sweep):
+    run = sweep / "0"
+    assert main([str(run)]) == 0
+    csv = pd.read_csv(run / "report.csv")
+    assert len(csv) == 1 and (run / "report.md").is_file() and (run / "missing.csv").is_file()
+
+
+def test_bad_group_by_is_one_line_error(sweep, tmp_path, capsys):
+    assert main([str(sweep), "--out", str(tmp_path / "r"), "--group-by", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("make", ["empty", "absent"])
+def test_no_runs_exits_2_with_one_line(tmp_path, capsys, make):
+    target = tmp_path / "nothing"
+    if make == "empty":
+        (target / "sub").mkdir(parents=True)
+    assert main([str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert not (target / "report.csv").exists()
+
+
+def test_cli_module_entry_point(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "certssb.report", str(tmp_path / "void")], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and "does not exist" in proc.stderr
