@@ -1,0 +1,88 @@
+"""Weights & Biases logger: resolved config, summary metrics, certified-accuracy curves.
+
+Mode comes from ``logger.mode`` (``${oc.env:WANDB_MODE,offline}``): offline runs are written
+under ``<output dir>/wandb/`` and can be uploaded later with ``wandb sync``. Runs of one sweep
+share a ``group``; ``job_type`` is the method (``rab`` / ``cert-ssb``). The run is always
+finished, also when the job fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from certssb.config import to_plain
+from certssb.loggers.base import RunLogger
+from certssb.loggers.flatten import curve_rows, summary_scalars
+
+log = logging.getLogger("certssb")
+
+
+def _hydra_context() -> dict:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        hc = HydraConfig.get()
+    except (ImportError, ValueError):
+        return {}
+    mode = str(hc.mode)
+    return {"multirun": mode.endswith("MULTIRUN"), "sweep_dir": str(hc.sweep.dir),
+            "override_dirname": hc.job.override_dirname, "overrides": list(hc.overrides.task),
+            "job_num": hc.job.get("num")}
+
+
+class WandbLogger(RunLogger):
+    """One W&B run per job, opened on construction and finished on exit."""
+
+    def __init__(self, cfg: DictConfig, output_dir: Path, context: dict) -> None:
+        import wandb
+
+        self._wandb = wandb
+        hydra_ctx = _hydra_context()
+        method = context.get("method", "run")
+        group = cfg.logger.group
+        if group is None and hydra_ctx.get("multirun"):
+            group = Path(hydra_ctx["sweep_dir"]).name
+        config = to_plain(cfg)
+        config["overrides"] = hydra_ctx.get("overrides", [])
+        config["method"] = method
+        name = hydra_ctx.get("override_dirname") or None
+        kwargs = dict(project=cfg.logger.project, entity=cfg.logger.entity, group=group,
+                      job_type=cfg.logger.job_type or method, tags=list(cfg.logger.tags) or None,
+                      name=name, config=config, dir=str(output_dir), mode=str(cfg.logger.mode),
+                      reinit="finish_previous")
+        try:
+            self.run = wandb.init(**kwargs)
+        except Exception as exc:  # an unreachable server: keep the run locally
+            if kwargs["mode"] != "online":
+                raise
+            log.warning("wandb online init failed (%s); logging offline instead", str(exc).splitlines()[0])
+            kwargs["mode"] = "offline"
+            self.run = wandb.init(**kwargs)
+        self.run.define_metric("cert/radius")
+        self.run.define_metric("cert/*", step_metric="cert/radius")
+
+    def log_summary(self, summary: dict) -> None:
+        wandb = self._wandb
+        scalars = summary_scalars(summary)
+        for key, value in scalars.items():
+            self.run.summary[key] = value
+        rows = curve_rows(summary)
+        table = wandb.Table(columns=["split", "variant", "radius", "certified_accuracy"], data=rows)
+        self.run.log({"curves": table})
+        for split, curve in summary.get("curves", {}).items():
+            variants = list(curve["certified_accuracy"])
+            for i, r in enumerate(curve["radii"]):
+                point = {"cert/radius": float(r)}
+                for variant in variants:
+                    point[f"cert/{split}/{variant}"] = curve["certified_accuracy"][variant][i]
+                self.run.log(point)
+            if variants:
+                self.run.log({f"plots/{split}": wandb.plot.line_series(
+                    xs=curve["radii"], ys=[curve["certified_accuracy"][v] for v in variants], keys=variants,
+                    title=f"certified accuracy ({split})", xname="radius")})
+
+    def close(self, failed: bool = False) -> None:
+        self.run.finish(exit_code=1 if failed else 0)

@@ -1,0 +1,67 @@
+"""Hydra entry point: ``python -m certssb.run [overrides]``.
+
+Thin on purpose: compose the config, check it, hand it to :func:`certssb.pipeline.run`.
+Errors caused by input (bad config values, absent data) end with one line on stderr and exit
+code 2; in a multirun they fail only their own job.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from certssb.config import register_schemas, validate
+from certssb.errors import CertSSBError
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+EXIT_USAGE = 2
+
+log = logging.getLogger("certssb")
+register_schemas()
+
+
+def _in_multirun() -> bool:
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def hydra_main(cfg: DictConfig) -> dict | None:
+    """Run one job; returns the summary dict (Hydra's return value in a multirun)."""
+    from certssb import pipeline
+
+    try:
+        validate(cfg)
+        return pipeline.run(cfg)
+    except CertSSBError as exc:
+        if _in_multirun():
+            log.error("error: %s", exc)
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry: check the composed config in one line, then run Hydra's main."""
+    from certssb.preflight import preflight
+
+    args = sys.argv[1:] if argv is None else argv
+    message = preflight(args, CONF_DIR)
+    if message is not None:
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    hydra_main()
+
+
+if __name__ == "__main__":
+    main()

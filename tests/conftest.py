@@ -1,0 +1,51 @@
+"""Shared helpers: compose the project's real config with overrides, run the pipeline fast."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+from certssb.run import CONF_DIR  # noqa: E402  (registers the config schemas)
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Small but real: digits, BadNets, a few members and epochs.
+FAST = [
+    "ensemble.n_members=4",
+    "ensemble.epochs=3",
+    "undefended.epochs=3",
+    "sigma_optimiser.iterations=5",
+    "sigma_optimiser.n_draws=8",
+    "logger=none",
+]
+
+
+def compose_cfg(overrides: list[str], config_dir: str = CONF_DIR, config_name: str = "config"):
+    """Compose the real config (no Hydra runtime); clears Hydra's global state afterwards."""
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            return compose(config_name=config_name, overrides=overrides)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+@pytest.fixture
+def run_pipeline():
+    """Run the pipeline for overrides into a directory; returns the summary."""
+    from certssb import pipeline
+
+    def _run(out_dir: Path, overrides: list[str]) -> dict:
+        cfg = compose_cfg([*FAST, *overrides])
+        from certssb.config import validate
+
+        validate(cfg)
+        return pipeline.run(cfg, output_dir=out_dir, progress=False)
+
+    return _run

@@ -1,0 +1,93 @@
+"""The entry point: bad input ends with one line on stderr and a non-zero exit, before any work."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from certssb.run import main
+
+from .conftest import REPO
+
+
+def _run_main(capsys, args):
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    err = capsys.readouterr().err.strip()
+    return info.value.code, err
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("sigma_optimiser.sigma_0=-1", "sigma_optimiser.sigma_0"),
+        ("sigma_optimiser.sigma_0=0", "sigma_optimiser.sigma_0"),
+        ("attack.poison_rate=1.0", "attack.poison_rate"),
+        ("attack.poison_rate=-0.1", "attack.poison_rate"),
+        ("certifier.alpha=0", "certifier.alpha"),
+        ("certifier.alpha=1.5", "certifier.alpha"),
+        ("ensemble.n_members=0", "ensemble.n_members"),
+        ("attack.target=10", "attack.target"),
+        ("certifier.radii=[0.5,0.25]", "certifier.radii"),
+        ("certifier.radii=[-0.25,0.5]", "certifier.radii"),
+        ("ensemble.n_members=abc", "ensemble.n_members"),
+        ("ensemble.device=tpu", "ensemble.device"),
+        ("dataset.classes=[1,11]", "dataset.classes"),
+        ("ensemble.member_range=[3,2]", "ensemble.member_range"),
+    ],
+)
+def test_bad_value_is_one_line_naming_the_key(capsys, override, key):
+    code, err = _run_main(capsys, [override])
+    assert code != 0
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: ") and key in err
+
+
+def test_target_must_exist_after_class_selection(capsys):
+    code, err = _run_main(capsys, ["dataset.classes=[1,0]", "attack.target=2"])
+    assert code != 0 and len(err.splitlines()) == 1 and "attack.target" in err and "[0, 1]" in err
+
+
+def test_unknown_option_lists_the_available_ones(capsys):
+    code, err = _run_main(capsys, ["attack=nosuchattack"])
+    assert code != 0 and len(err.splitlines()) == 1
+    assert "nosuchattack" in err and "badnets" in err
+
+
+def test_unknown_key_is_rejected(capsys):
+    code, err = _run_main(capsys, ["ensemble.n_memberz=3"])
+    assert code != 0 and len(err.splitlines()) == 1 and "n_memberz" in err
+
+
+def _cli(args, env_extra=None, timeout=120):
+    env = {**os.environ, "WANDB_MODE": "disabled", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "certssb.run", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_cifar10_without_data_or_network_fails_in_one_line(tmp_path):
+    proc = _cli(["dataset=cifar10", "logger=none", f"hydra.run.dir={tmp_path}/run"],
+                env_extra={"CERTSSB_DATA_DIR": str(tmp_path / "nodata")})
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and "cifar-10-batches-py" in lines[-1], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cfg_job_prints_the_composed_config():
+    proc = _cli(["--cfg", "job", "attack=onepixel", "dataset=digits"])
+    assert proc.returncode == 0, proc.stderr
+    for key in ("dataset:", "attack:", "model:", "sigma_optimiser:", "ensemble:", "certifier:", "logger:",
+                "name: onepixel", "name: digits_cnn"):
+        assert key in proc.stdout
+
+
+def test_bad_value_from_the_command_line(tmp_path):
+    proc = _cli(["attack.poison_rate=2", f"hydra.run.dir={tmp_path}/run"])
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "attack.poison_rate" in proc.stderr
+    assert not (tmp_path / "run").exists()  # stopped before any work

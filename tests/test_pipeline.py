@@ -1,0 +1,105 @@
+"""End to end on the embedded digits data: outputs, curve sanity, determinism, resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from certssb.ensemble.checkpoints import CheckpointStore
+
+RAB = ["sigma_optimiser=fixed", "certifier=rab"]
+
+
+def _curves_sane(summary):
+    for split in ("clean", "triggered"):
+        curve = summary["curves"][split]
+        assert len(curve["radii"]) == 11
+        acc = summary["metrics"][split]["accuracy"]
+        for variant, values in curve["certified_accuracy"].items():
+            v = np.asarray(values)
+            assert np.all(np.diff(v) <= 1e-12), (split, variant, v)
+            # certified (and memory-relabelled) accuracy never above the accuracy it certifies
+            bound = acc if not variant.endswith("_memory") else summary["memory"][split][variant[:-7]]["accuracy"]
+            assert v[0] <= bound + 1e-12
+
+
+def test_rab_run_writes_the_output_contract(tmp_path, run_pipeline):
+    summary = run_pipeline(tmp_path, RAB)
+    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    assert on_disk["status"] == "complete" and on_disk["method"] == "rab"
+    m = on_disk["metrics"]
+    for key in ("clean_accuracy", "asr", "undefended_clean_accuracy", "undefended_asr", "attack_joint_l2"):
+        assert isinstance(m[key], float), key
+    assert on_disk["n_members"] == 4 and on_disk["alpha"] == 0.001 and on_disk["seed"] == 0
+    assert on_disk["timings"]["total_s"] > 0 and on_disk["timings"]["train_s"] > 0
+    for split in ("clean", "triggered", "triggered_all"):
+        ca = on_disk["curves"][split]["certified_accuracy"]
+        assert {"joint", "paper", "budget"} <= set(ca)
+        # fixed sigma: paper and joint coincide
+        assert ca["joint"] == ca["paper"]
+    _curves_sane(summary)
+    table = pd.read_csv(tmp_path / "certificates.csv")
+    for col in ("split", "index", "label", "prediction", "sigma", "p_a_lower", "p_b_upper",
+                "radius_joint", "radius_paper", "correct"):
+        assert col in table.columns
+    assert set(table["split"]) == {"clean", "triggered", "triggered_all"}
+    clean = table[table.split == "clean"]
+    assert len(clean) == on_disk["dataset"]["n_test"]
+    assert np.isclose(clean["correct"].mean(), m["clean_accuracy"])
+    trig = table[table.split == "triggered"]
+    assert (trig["label"] != 0).all()  # convention (a): non-target inputs, true labels
+    assert (table[table.split == "triggered_all"]["label"] == 0).all()  # convention (b)
+    # abstained inputs have radius 0; certified ones satisfy pA_lower > pB_upper
+    assert (table.loc[table.abstain, "radius_joint"] == 0).all()
+    assert (table.loc[~table.abstain, "p_a_lower"] > table.loc[~table.abstain, "p_b_upper"]).all()
+    assert (tmp_path / "certified_accuracy.png").stat().st_size > 1000
+
+
+def test_same_seed_same_results_and_resume_after_interrupt(tmp_path, run_pipeline, monkeypatch):
+    full = tmp_path / "full"
+    summary_a = run_pipeline(full, RAB + ["ensemble.vectorise=false"])
+
+    # Interrupt a second run after two members are saved.
+    interrupted = tmp_path / "interrupted"
+    real_save = CheckpointStore.save
+    calls = {"n": 0}
+
+    def save_then_die(self, k, *args, **kwargs):
+        real_save(self, k, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated interrupt")
+
+    monkeypatch.setattr(CheckpointStore, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(interrupted, RAB + ["ensemble.vectorise=false"])
+    monkeypatch.setattr(CheckpointStore, "save", real_save)
+    summary_b = run_pipeline(interrupted, RAB + ["ensemble.vectorise=false"])
+    assert summary_b["members"]["trained_now"] == 2  # only the missing members
+
+    for key in ("clean_accuracy", "asr", "undefended_clean_accuracy", "undefended_asr"):
+        assert summary_a["metrics"][key] == summary_b["metrics"][key]
+    assert summary_a["curves"] == summary_b["curves"]
+    a = pd.read_csv(full / "certificates.csv")
+    b = pd.read_csv(interrupted / "certificates.csv")
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-5, atol=1e-6)
+
+
+def test_cert_ssb_run_with_memory(tmp_path, run_pipeline):
+    summary = run_pipeline(tmp_path, ["sigma_optimiser=sga", "certifier=storage_update"])
+    assert summary["method"] == "cert-ssb"
+    table = pd.read_csv(tmp_path / "certificates.csv")
+    assert table["sigma"].nunique() > 1  # sample-specific
+    assert (table["sigma"] > 0).all()
+    assert (table["radius_joint"] <= table["radius_paper"] + 1e-12).all()
+    for split in ("clean", "triggered"):
+        ca = summary["curves"][split]["certified_accuracy"]
+        assert {"joint", "paper", "budget", "joint_memory", "paper_memory"} <= set(ca)
+    assert {"clean", "triggered", "triggered_all"} <= set(summary["memory"])
+    assert (tmp_path / "sigma_histogram.png").exists()
+    sig = np.load(tmp_path / "sigmas.npz")
+    assert sig["train"].shape[0] == summary["dataset"]["n_train"]
+    _curves_sane(summary)
