@@ -1,0 +1,192 @@
+"""Per-sample noise levels sigma_x (Cert-SSB step 1, docs/METHOD.md section 3).
+
+Rules (``cfg.name``):
+
+- ``fixed``: every sample gets ``sigma_0`` (RAB; the model is not used).
+- ``sga``: stochastic gradient ascent on the proxy radius r(sigma) (see :mod:`.proxy`) through
+  the frozen model: ``sigma += lr * dr/dsigma`` for ``iterations`` steps from ``sigma_0``, with
+  fresh draws every step, kept inside ``[sigma_min, sigma_max]`` after every step. Being
+  stochastic, it ascends E[r_m(sigma)], the expected m-draw proxy; where f_A is near clip_high
+  this differs somewhat from r computed with exact f (tests/test_sigma_toy.py quantifies it).
+- ``released``: COMPATIBILITY OPTION ONLY, not the method. The update rule the authors'
+  released code actually applies (docs/METHOD.md section 6, defect 1): the model output is
+  detached, so each step is ``sigma += lr * |Phi^-1(clip(p_A))|`` with ``p_A`` the top mean
+  probability under the current sigma. It ignores the model's gradient and sigma only grows.
+  Use it to reproduce / compare with the released code, never as the default.
+
+Randomness: sample ``i`` gets its own generator
+``make_generator(seed, "sga", purpose, indices[i], device=device)`` and iteration ``t`` draws
+the ``t``-th block of ``n_draws`` standard-normal tensors from it. A sample's draws (hence its
+sigma, up to floating-point differences in the batched forward pass) are therefore a pure
+function of (seed, purpose, sample index, iteration): they do not depend on ``batch_size``, on
+the batch composition, or on which other samples are optimised together. ``indices`` defaults
+to ``0..n-1``; pass the samples' global indices when optimising a subset so that its draws
+match those of the full run. Draws are made on the optimisation device (CPU and CUDA streams
+differ, so sigmas are reproducible per device type).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import Tensor, nn
+
+from certssb.errors import ConfigError
+from certssb.seeding import make_generator
+
+from .config import SigmaSettings, parse_sigma_config
+from .proxy import radius_from_probs, smoothed_probs
+
+try:
+    from tqdm.auto import tqdm
+except ImportError:  # pragma: no cover
+    tqdm = None
+
+
+def _resolve_device(device, cfg: SigmaSettings, model: nn.Module | None) -> torch.device:
+    if device is None:
+        device = cfg.device
+    if device is None or str(device) == "auto":
+        param = next(iter(model.parameters()), None) if model is not None else None
+        if param is not None:
+            return param.device
+        if device is not None and torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"sigma_optimiser.device is not a valid torch device, got {device!r}") from None
+
+
+def _check_inputs(x: Tensor, indices: Tensor | None) -> Tensor:
+    if not torch.is_tensor(x) or x.dim() < 2:
+        raise ValueError(f"x must be a tensor [n, C, H, W], got {type(x).__name__}")
+    n = x.shape[0]
+    if indices is None:
+        return torch.arange(n, dtype=torch.int64)
+    indices = torch.as_tensor(indices, dtype=torch.int64).cpu()
+    if indices.shape != (n,):
+        raise ValueError(f"indices must have shape [{n}], got {tuple(indices.shape)}")
+    return indices
+
+
+def _draw(gens: list[torch.Generator], m: int, shape: tuple[int, ...], device) -> Tensor:
+    """[b, m, *shape] standard normals: row ``i`` from ``gens[i]`` only."""
+    return torch.stack([torch.randn((m,) + shape, generator=g, device=device) for g in gens])
+
+
+def _optimise_batch(
+    cfg: SigmaSettings,
+    model: nn.Module,
+    xb: Tensor,
+    idx: Tensor,
+    seed: int,
+    purpose: str,
+    device: torch.device,
+    trajectory: list[Tensor] | None,
+) -> Tensor:
+    b, shape = xb.shape[0], tuple(xb.shape[1:])
+    clip = (cfg.clip_low, cfg.clip_high)
+    gens = [make_generator(seed, "sga", purpose, int(i), device=device) for i in idx]
+    sigma = torch.full((b,), cfg.sigma_0, dtype=torch.float32, device=device)
+    sigma = sigma.clamp(cfg.sigma_min, cfg.sigma_max)
+    if trajectory is not None:
+        trajectory.append(sigma.cpu())
+    for _ in range(cfg.iterations):
+        eps = _draw(gens, cfg.n_draws, shape, device)
+        if cfg.name == "sga":
+            s = sigma.detach().clone().requires_grad_(True)
+            with torch.enable_grad():
+                r = radius_from_probs(smoothed_probs(model, xb, s, eps), s, clip)
+                (grad,) = torch.autograd.grad(r.sum(), s)
+            step = cfg.lr * grad
+        else:  # released: detached output, constant "gradient" |Phi^-1(clip(p_A))|
+            with torch.no_grad():
+                f = smoothed_probs(model, xb, sigma, eps)
+                p_a = f.max(dim=1).values.clamp(cfg.clip_low, cfg.clip_high)
+                step = cfg.lr * torch.special.ndtri(p_a).abs()
+        step = torch.where(torch.isfinite(step), step, torch.zeros_like(step))
+        sigma = (sigma + step.detach()).clamp(cfg.sigma_min, cfg.sigma_max)
+        if trajectory is not None:
+            trajectory.append(sigma.cpu())
+    return sigma.detach()
+
+
+def optimise_sigmas(
+    cfg,
+    model: nn.Module | None,
+    x: Tensor,
+    seed: int,
+    purpose: str,
+    device=None,
+    progress: bool = True,
+    indices: Tensor | None = None,
+    return_trajectory: bool = False,
+):
+    """Per-sample noise levels sigma_x, float32 [n] on CPU, every value finite and > 0.
+
+    cfg: the ``sigma_optimiser`` config (``name`` in fixed | sga | released, ``sigma_0``,
+    ``n_draws``, ``lr``, ``iterations``, ``clip_low``, ``clip_high``, ``sigma_min``,
+    ``sigma_max``, ``batch_size``, ``device``); see :mod:`certssb.sigma.config`.
+    model: the surrogate returning logits (None allowed for ``fixed``). It is used frozen: put
+    in eval mode with ``requires_grad`` off for the call, and both restored afterwards; its
+    weights are never changed (if it lives on another device, a copy is moved).
+    x: float32 [n, C, H, W]. seed, purpose: key the draws (see the module docstring).
+    device: overrides ``cfg.device``; default: the model's device, else CPU.
+    progress: tqdm bar over batches of ``cfg.batch_size`` samples (each batch runs
+    ``batch_size * n_draws`` forward passes per iteration).
+    indices: int64 [n] sample ids that key the per-sample draws (default ``arange(n)``).
+    return_trajectory: also return the sigmas after every step, float32 [iterations + 1, n]
+    (row 0 is the start; ``fixed`` gives a single row).
+    """
+    sc = parse_sigma_config(cfg)
+    idx = _check_inputs(x, indices)
+    n = x.shape[0]
+
+    if sc.name == "fixed" or n == 0:
+        sigmas = torch.full((n,), sc.sigma_0, dtype=torch.float32)
+        if sc.name != "fixed":
+            sigmas = sigmas.clamp(sc.sigma_min, sc.sigma_max)
+        return (sigmas, sigmas.unsqueeze(0).clone()) if return_trajectory else sigmas
+
+    if model is None:
+        raise ConfigError(f"sigma_optimiser.name={sc.name} needs a surrogate model; use name=fixed to skip it")
+    dev = _resolve_device(device, sc, model)
+    net = model
+    param = next(iter(model.parameters()), None)
+    if param is not None and param.device != dev:
+        net = copy.deepcopy(model).to(dev)
+    was_training = net.training
+    flags = [(p, p.requires_grad) for p in net.parameters()]
+    net.eval()
+    for p, _ in flags:
+        p.requires_grad_(False)
+
+    chunks, trajs = [], []
+    starts = range(0, n, sc.batch_size)
+    bar = starts
+    if tqdm is not None:
+        bar = tqdm(starts, total=math.ceil(n / sc.batch_size), desc=f"sigma[{sc.name}] {purpose}",
+                   unit="batch", disable=not progress, leave=False)
+    try:
+        for start in bar:
+            stop = min(start + sc.batch_size, n)
+            xb = x[start:stop].to(device=dev, dtype=torch.float32)
+            traj = [] if return_trajectory else None
+            chunks.append(_optimise_batch(sc, net, xb, idx[start:stop], seed, purpose, dev, traj).cpu())
+            if return_trajectory:
+                trajs.append(torch.stack(traj))
+    finally:
+        net.train(was_training)
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+    sigmas = torch.cat(chunks).to(torch.float32)
+    if not bool(torch.isfinite(sigmas).all()) or not bool((sigmas > 0).all()):
+        raise RuntimeError("sigma optimisation produced a non-finite or non-positive sigma")
+    if return_trajectory:
+        return sigmas, torch.cat(trajs, dim=1)
+    return sigmas
