@@ -5,6 +5,7 @@ Each step is a call into its own package; this module only wires them and record
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,10 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, progress: bool | 
     """
     out = Path(output_dir) if output_dir is not None else output_dir_from_hydra()
     out.mkdir(parents=True, exist_ok=True)
+    previous = completed_summary(out, cfg)
+    if previous is not None:
+        log.info("%s already holds a complete run of this config; skipping (force=true reruns it)", out)
+        return previous
     with open_logger(cfg, out, {"method": method_name(cfg)}) as run_logger:
         summary = _run(cfg, out, progress)
         if summary["status"] == "complete":
@@ -112,6 +117,31 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, progress: bool | 
     if summary["status"] == "complete":
         log.info("results (%s):\n%s", out, format_table(summary))
     return summary
+
+
+def config_fingerprint(cfg: DictConfig) -> str:
+    """Fingerprint of what determines the results (not logging or execution settings)."""
+    plain = to_plain(cfg)
+    plain.pop("logger", None)
+    plain.pop("force", None)
+    for key in ("device", "vectorise", "group_size", "eval_batch_size", "checkpoint_dir"):
+        plain.get("ensemble", {}).pop(key, None)
+    plain.get("sigma_optimiser", {}).pop("device", None)
+    return fingerprint_of(plain)
+
+
+def completed_summary(out: Path, cfg: DictConfig) -> dict | None:
+    """The summary already in ``out`` if it is complete and of the same config (sweep resume)."""
+    path = out / "summary.json"
+    if cfg.get("force", False) or not path.exists():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if summary.get("status") == "complete" and summary.get("config_fingerprint") == config_fingerprint(cfg):
+        return summary
+    return None
 
 
 def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
@@ -221,6 +251,7 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
         metrics[name] = res.metrics
     summary = {
         "status": "complete",
+        "config_fingerprint": config_fingerprint(cfg),
         "certssb_version": __version__,
         "method": method,
         "seed": seed,

@@ -1,4 +1,4 @@
-"""Puts the repository root on Hydra's search path, so ``experiments/`` is a config group.
+"""Puts ``conf/`` and the repository root on Hydra's search path (``experiments/`` is a group).
 
 With it, ``python -m certssb.run +experiments=mnist_onepixel_paper`` works from any directory,
 and sweep files under ``multirun_sweeps/`` can list experiments in their defaults.
@@ -21,5 +21,8 @@ def repository_root() -> Path:
 class CertSSBSearchPathPlugin(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
         root = repository_root()
+        # conf/ too, so primary configs from another dir (multirun_sweeps/) can extend `config`.
+        if (root / "conf").is_dir():
+            search_path.append(provider="certssb", path=f"file://{root / 'conf'}")
         if (root / "experiments").is_dir():
             search_path.append(provider="certssb", path=f"file://{root}")
