@@ -256,6 +256,7 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
         "method": method,
         "seed": seed,
         "n_members": n,
+        "sigma_0": float(cfg.sigma_optimiser.sigma_0),
         "alpha": float(cfg.certifier.alpha),
         "certifier": {"name": cfg.certifier.name, "mode": cfg.certifier.mode,
                       "alpha_per_bound": results["clean"].alpha_per_bound,
