@@ -1,0 +1,10 @@
+"""The smoothed ensemble: counter-based member noise, checkpoints, training and prediction."""
+
+from certssb.ensemble.checkpoints import CheckpointStore, fingerprint_of
+from certssb.ensemble.device import resolve_device
+from certssb.ensemble.noise import member_noise
+from certssb.ensemble.predict import MemberVotes, predict_members, predict_single
+from certssb.ensemble.train import train_members, train_single
+
+__all__ = ["CheckpointStore", "fingerprint_of", "resolve_device", "member_noise", "MemberVotes",
+           "predict_members", "predict_single", "train_members", "train_single"]

@@ -1,0 +1,140 @@
+"""Shared training plumbing: config parsing, deterministic init/shuffles and noisy batches."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from certssb.ensemble.noise import member_noise
+from certssb.errors import ConfigError
+from certssb.seeding import make_generator
+
+
+def cfg_get(cfg, key, default=None):
+    try:
+        value = getattr(cfg, key)
+    except (AttributeError, KeyError):
+        return default
+    return default if value is None else value
+
+
+def cfg_int(cfg, key, default=None, minimum=1) -> int:
+    value = cfg_get(cfg, key, default)
+    if value is None:
+        raise ConfigError(f"ensemble config needs `{key}` (an integer >= {minimum})")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < minimum:
+        raise ConfigError(f"ensemble.{key} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def vectorise_mode(cfg) -> str:
+    """``auto`` | ``true`` | ``false`` from ``cfg.vectorise`` (bools and strings accepted)."""
+    value = cfg_get(cfg, "vectorise", "auto")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value).strip().lower()
+    if text not in ("auto", "true", "false"):
+        raise ConfigError(f"ensemble.vectorise must be auto, true or false, got {value!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class Job:
+    """What makes one trained model: its init seed, shuffle key and noise stream."""
+
+    init_seed: int
+    shuffle_seed: int
+    shuffle_keys: tuple
+    noise_seed: int
+    noise_member: int
+
+    def permutation(self, epoch: int, n: int) -> torch.Tensor:
+        gen = make_generator(self.shuffle_seed, *self.shuffle_keys, "shuffle", epoch)
+        return torch.randperm(n, generator=gen)
+
+
+def init_model(factory, init_seed: int, device) -> nn.Module:
+    """Build a model with a deterministic init (CPU RNG forked and seeded), then move it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(int(init_seed))
+        model = factory()
+    return model.to(device)
+
+
+def check_tensors(x, y, sigmas=None) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
+        raise ConfigError(f"x must be a float tensor [n, C, H, W], got {getattr(x, 'shape', type(x))}")
+    if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
+        raise ConfigError(f"y must be a tensor [n] matching x, got {getattr(y, 'shape', type(y))}")
+    if sigmas is not None:
+        if not isinstance(sigmas, torch.Tensor) or sigmas.shape != (x.shape[0],):
+            raise ConfigError(f"sigmas must be a tensor [n] matching x, got {getattr(sigmas, 'shape', type(sigmas))}")
+        if not bool(torch.isfinite(sigmas).all()) or bool((sigmas < 0).any()):
+            raise ConfigError("sigmas must be finite and non-negative")
+
+
+def cache_budget_bytes(device: torch.device) -> int:
+    """Memory we allow for the materialised noisy training copies of one group."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(0.3 * free)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return int(min(0.15 * total, 4 << 30))
+
+
+class NoisySource:
+    """Noisy training inputs ``x_i + sigma_i * member_noise(seed, k, i, "train")`` for a group.
+
+    The values are a pure function of (member, index), so they are either materialised once per
+    group (when they fit ``cache_budget_bytes``; the same numbers every epoch, computed once) or
+    generated per batch. Both give bit-identical batches.
+    """
+
+    def __init__(self, x, sigmas, jobs: list[Job], device, chunk_elems: int = 1 << 21):
+        self.x, self.sigmas, self.jobs = x, sigmas, jobs
+        self.shape = tuple(x.shape[1:])
+        self.device = device
+        self.zero = bool((sigmas == 0).all())
+        n = x.shape[0]
+        self.members = torch.tensor([j.noise_member for j in jobs], dtype=torch.int64, device=device)
+        self.seeds = {j.noise_seed for j in jobs}
+        if len(self.seeds) != 1:
+            raise ValueError("a group must share one noise seed")
+        self.seed = next(iter(self.seeds))
+        self.cache = None
+        need = len(jobs) * x.numel() * x.element_size()
+        if not self.zero and need <= cache_budget_bytes(device):
+            self.cache = torch.empty((len(jobs), n) + self.shape, dtype=x.dtype, device=device)
+            per = max(1, chunk_elems // max(1, math.prod(self.shape)))
+            for g, job in enumerate(jobs):
+                for s in range(0, n, per):
+                    idx = torch.arange(s, min(n, s + per), device=device)
+                    self.cache[g, s:s + per] = self._compute(job.noise_member, idx)
+
+    def _compute(self, members, idx: torch.Tensor) -> torch.Tensor:
+        noise = member_noise(self.seed, members, idx, self.shape, "train", device=self.device, dtype=self.x.dtype)
+        return self.x[idx] + self.sigmas[idx].view(idx.shape + (1,) * len(self.shape)) * noise
+
+    def batch(self, idx: torch.Tensor) -> torch.Tensor:
+        """``idx`` [G, b] (row g = member g's sample indices) -> noisy inputs [G, b, *shape]."""
+        if self.zero:
+            return self.x[idx]
+        if self.cache is not None:
+            rows = torch.arange(len(self.jobs), device=idx.device).view(-1, 1)
+            return self.cache[rows, idx]
+        return self._compute(self.members.view(-1, 1), idx)
+
+    def batch_one(self, g: int, idx: torch.Tensor) -> torch.Tensor:
+        """Member ``g`` of the group: ``idx`` [b] -> [b, *shape]."""
+        if self.zero:
+            return self.x[idx]
+        if self.cache is not None:
+            return self.cache[g, idx]
+        return self._compute(self.jobs[g].noise_member, idx)

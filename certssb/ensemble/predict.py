@@ -1,0 +1,100 @@
+"""Ensemble prediction: member k predicts on ``x + sigma_x * member_noise(seed, k, index, "test")``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from certssb.ensemble._source import cfg_get, cfg_int, check_tensors
+from certssb.ensemble.device import resolve_device
+from certssb.ensemble.noise import member_noise
+from certssb.ensemble.train import _group_size, choose_vectorise
+from certssb.ensemble.vectorised import stack_models
+from certssb.errors import CertSSBError, ConfigError
+
+
+@dataclass
+class MemberVotes:
+    """Per-input class scores over ``n_members`` members."""
+
+    prob_sum: np.ndarray  # float64 [n, C]: sum of the members' softmax vectors
+    votes: np.ndarray  # int64 [n, C]: number of members whose argmax is the class
+    n_members: int
+
+
+def _load(factory, store, k: int, device) -> nn.Module:
+    model = factory()
+    model.load_state_dict(store.load(k))
+    return model.to(device).eval()
+
+
+def predict_members(factory, store, x, sigmas_x, indices, cfg, seed: int, members, device=None,
+                    progress: bool = True) -> MemberVotes:
+    """Noisy predictions of ``members`` on ``x`` (global sample ``indices`` key the noise)."""
+    device = resolve_device(device if device is not None else cfg_get(cfg, "device", "auto"))
+    members = [int(k) for k in members]
+    if not members:
+        raise ConfigError("predict_members needs at least one member")
+    check_tensors(x, torch.zeros(x.shape[0]) if isinstance(x, torch.Tensor) else None, sigmas_x)
+    indices = torch.as_tensor(indices)
+    if indices.shape != (x.shape[0],) or indices.is_floating_point():
+        raise ConfigError(f"indices must be integers [n] matching x, got shape {tuple(indices.shape)}")
+    missing = store.missing(members)
+    if missing:
+        raise CertSSBError(f"{len(missing)} of {len(members)} member checkpoints missing in {store.directory} "
+                           f"(first: {missing[:5]}); run training first")
+    eval_bs = cfg_int(cfg, "eval_batch_size", 256)
+    x = x.to(device, torch.float32)
+    sig = sigmas_x.to(device, torch.float32).view(-1, *([1] * (x.dim() - 1)))
+    idx = indices.to(device, torch.int64)
+    shape = tuple(x.shape[1:])
+    n = x.shape[0]
+    probe = factory().to(device)
+    vectorise = choose_vectorise(cfg, probe, shape, device)
+    g = _group_size(cfg, probe, shape, eval_bs, device, len(members), training=False) if vectorise else 1
+    with torch.no_grad():
+        num_classes = probe.eval()(x[:1]).shape[-1]
+    del probe
+    prob_sum = torch.zeros((n, num_classes), dtype=torch.float64, device=device)
+    votes = torch.zeros((n, num_classes), dtype=torch.int64, device=device)
+    bar = tqdm(total=len(members), desc="predict members", unit="member", disable=None if progress else True)
+    try:
+        with torch.no_grad():
+            for s in range(0, len(members), g):
+                group = members[s:s + g]
+                models = [_load(factory, store, k, device) for k in group]
+                if vectorise:
+                    params, buffers, _, call = stack_models(models)
+                    ks = torch.tensor(group, dtype=torch.int64, device=device).view(-1, 1)
+                else:
+                    model = models[0]
+                for b0 in range(0, n, eval_bs):
+                    sl = slice(b0, b0 + eval_bs)
+                    if vectorise:
+                        noise = member_noise(seed, ks, idx[sl].view(1, -1), shape, "test", device=device)
+                        logits = call(params, buffers, x[sl].unsqueeze(0) + sig[sl].unsqueeze(0) * noise)
+                    else:
+                        noise = member_noise(seed, group[0], idx[sl], shape, "test", device=device)
+                        logits = model(x[sl] + sig[sl] * noise).unsqueeze(0)
+                    prob_sum[sl] += torch.softmax(logits.double(), dim=-1).sum(0)
+                    pred = logits.argmax(-1)  # [G, b]
+                    votes[sl] += torch.nn.functional.one_hot(pred, num_classes).sum(0)
+                bar.update(len(group))
+    finally:
+        bar.close()
+    return MemberVotes(prob_sum=prob_sum.cpu().numpy(), votes=votes.cpu().numpy(), n_members=len(members))
+
+
+def predict_single(model: nn.Module, x: torch.Tensor, batch_size: int = 256, device=None) -> np.ndarray:
+    """Argmax predictions of one model on ``x`` (no noise), as int64 numpy [n]."""
+    device = resolve_device(device)
+    model = model.to(device).eval()
+    out = []
+    with torch.no_grad():
+        for s in range(0, x.shape[0], int(batch_size)):
+            out.append(model(x[s:s + int(batch_size)].to(device, torch.float32)).argmax(-1).cpu())
+    return (torch.cat(out) if out else torch.zeros(0, dtype=torch.int64)).numpy().astype(np.int64)

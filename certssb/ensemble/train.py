@@ -1,0 +1,159 @@
+"""Training the ensemble: member k sees ``x_i + sigma_i * member_noise(seed, k, i, "train")``.
+
+The noise of (member, sample) is fixed for the whole run (every epoch, batch and resume), the
+init comes from ``derive_seed(seed, k, "init")`` and the epoch-e shuffle from
+``make_generator(seed, k, "shuffle", e)``. Members are trained one at a time (the reference
+path) or in vmapped groups (``vectorised.fit_group``); both give the same models up to float
+rounding. Every member is saved as soon as its group finishes, so an interrupted run loses at most
+one group and a rerun trains only what the store lacks.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from certssb.ensemble._source import (Job, NoisySource, cfg_get, cfg_int, check_tensors, init_model,
+                                      vectorise_mode)
+from certssb.ensemble.device import resolve_device
+from certssb.ensemble.vectorised import _batch_starts, auto_group_size, fit_group
+from certssb.errors import ConfigError
+from certssb.models import has_batchnorm
+from certssb.seeding import derive_seed
+
+
+def member_job(seed: int, k: int) -> Job:
+    return Job(init_seed=derive_seed(seed, k, "init"), shuffle_seed=int(seed), shuffle_keys=(int(k),),
+               noise_seed=int(seed), noise_member=int(k))
+
+
+def _lr(cfg) -> float:
+    lr = cfg_get(cfg, "lr")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ConfigError(f"ensemble.lr must be a positive number, got {lr!r}")
+    return float(lr)
+
+
+def _fit_one(factory, job: Job, x, y, sigmas, epochs: int, batch_size: int, lr: float,
+             device: torch.device) -> nn.Module:
+    """The reference path: one model, plain autograd and its own Adam."""
+    model = init_model(factory, job.init_seed, device)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    src = NoisySource(x, sigmas, [job], device)
+    n = x.shape[0]
+    for epoch in range(epochs):
+        perm = job.permutation(epoch, n).to(device)
+        for start in _batch_starts(n, batch_size, model):
+            idx = perm[start:start + batch_size]
+            loss = F.cross_entropy(model(src.batch_one(0, idx)), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return model
+
+
+CPU_VMAP_MAX_FWD_FLOPS = 1e6  # per sample; above this a CPU step is compute-bound and vmap cannot win
+
+
+def forward_flops(model: nn.Module, input_shape, device=None) -> float:
+    """FLOPs of one forward pass on one sample."""
+    from torch.utils.flop_counter import FlopCounterMode
+    p = next(model.parameters(), None)
+    dev = p.device if p is not None else torch.device("cpu")
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.eval()(torch.zeros((1,) + tuple(input_shape), device=dev))
+    model.train()
+    return float(counter.get_total_flops())
+
+
+def choose_vectorise(cfg, model: nn.Module, input_shape=None, device=None) -> bool:
+    """``true``/``false`` as given; ``auto``: vmap unless the model has BatchNorm (in-place running
+    statistics under vmap, see ``vectorised``) or, on CPU, its forward pass costs more than
+    ``CPU_VMAP_MAX_FWD_FLOPS`` per sample (measured: the CPU loop is then compute-bound and vmap's
+    grouped convolutions are slower, e.g. 0.84x for mnist_cnn on 2 cores)."""
+    mode = vectorise_mode(cfg)
+    if mode == "auto":
+        if has_batchnorm(model):
+            return False
+        if device is not None and torch.device(device).type == "cpu" and input_shape is not None:
+            return forward_flops(model, input_shape) <= CPU_VMAP_MAX_FWD_FLOPS
+        return True
+    return mode == "true"
+
+
+def _group_size(cfg, model, input_shape, batch_size, device, n_todo, training=True) -> int:
+    g = cfg_get(cfg, "group_size", None)
+    if g is None:
+        return auto_group_size(model, input_shape, batch_size, device, n_todo, training=training)
+    return cfg_int(cfg, "group_size")
+
+
+def _prepare(x, y, sigmas, device):
+    check_tensors(x, y, sigmas)
+    return (x.to(device, torch.float32).contiguous(), y.to(device, torch.int64),
+            sigmas.to(device, torch.float32))
+
+
+def train_members(factory, x, y, sigmas, cfg, seed: int, members, store, device=None,
+                  progress: bool = True) -> list[int]:
+    """Train and save the members in ``members`` that ``store`` lacks; returns those trained now."""
+    device = resolve_device(device if device is not None else cfg_get(cfg, "device", "auto"))
+    epochs, batch_size, lr = cfg_int(cfg, "epochs"), cfg_int(cfg, "batch_size"), _lr(cfg)
+    members = [int(k) for k in members]
+    if any(k < 0 for k in members):
+        raise ConfigError("member indices must be non-negative")
+    todo = store.missing(members)
+    if not todo:
+        return []
+    x, y, sigmas = _prepare(x, y, sigmas, device)
+    probe = factory()
+    vectorise = choose_vectorise(cfg, probe, tuple(x.shape[1:]), device)
+    g = _group_size(cfg, probe, tuple(x.shape[1:]), batch_size, device, len(todo)) if vectorise else 1
+    del probe
+    bar = tqdm(total=len(todo), desc="train members", unit="member", disable=None if progress else True)
+    done: list[int] = []
+    try:
+        for s in range(0, len(todo), g):
+            group = todo[s:s + g]
+            jobs = [member_job(seed, k) for k in group]
+            t0 = time.perf_counter()
+            if vectorise:
+                states = fit_group(factory, jobs, x, y, sigmas, epochs, batch_size, lr, device)
+            else:
+                states = [_fit_one(factory, jobs[0], x, y, sigmas, epochs, batch_size, lr, device).state_dict()]
+            seconds = (time.perf_counter() - t0) / len(group)
+            for k, state in zip(group, states):
+                store.save(k, state, meta={"member": k, "epochs": epochs, "seconds": seconds,
+                                           "vectorised": bool(vectorise), "group_size": len(group)})
+                done.append(k)
+            bar.update(len(group))
+    finally:
+        bar.close()
+    return done
+
+
+def train_single(factory, x, y, sigma: float, cfg, seed: int, key: str, device=None) -> nn.Module:
+    """One model trained with fixed noise of level ``sigma`` (0: no noise), seeded by ``key``.
+
+    Used for the undefended reference (sigma 0) and the SGA surrogate. Returns the model in eval
+    mode on ``device``.
+    """
+    device = resolve_device(device if device is not None else cfg_get(cfg, "device", "auto"))
+    epochs, batch_size, lr = cfg_int(cfg, "epochs"), cfg_int(cfg, "batch_size"), _lr(cfg)
+    try:
+        sigma = float(sigma)
+    except (TypeError, ValueError):
+        raise ConfigError(f"sigma must be a number, got {sigma!r}") from None
+    if not sigma >= 0 or sigma == float("inf"):
+        raise ConfigError(f"sigma must be finite and >= 0, got {sigma}")
+    sigmas = torch.full((x.shape[0],), sigma, dtype=torch.float32)
+    x, y, sigmas = _prepare(x, y, sigmas, device)
+    job = Job(init_seed=derive_seed(seed, key, "init"), shuffle_seed=int(seed), shuffle_keys=(str(key),),
+              noise_seed=derive_seed(seed, key), noise_member=0)
+    model = _fit_one(factory, job, x, y, sigmas, epochs, batch_size, lr, device)
+    return model.eval()

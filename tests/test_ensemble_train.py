@@ -1,0 +1,200 @@
+from types import SimpleNamespace as S
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import certssb.ensemble._source as source
+from certssb.ensemble import (CheckpointStore, member_noise, predict_members, predict_single, resolve_device,
+                              train_members, train_single)
+from certssb.ensemble.train import _fit_one, member_job
+from certssb.errors import CertSSBError, ConfigError
+from certssb.models import model_factory
+
+N, C = 72, 4
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread is faster and robust to a loaded machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def data(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(N) % C
+    x = (torch.rand(N, 1, 8, 8, generator=g) * 0.5 + (y.view(-1, 1, 1, 1) / C) * 0.5).clamp(0, 1)
+    sigmas = 0.1 + 0.3 * torch.rand(N, generator=g)
+    return x, y, sigmas
+
+
+def cfg(**kw):
+    base = dict(epochs=2, batch_size=16, lr=1e-2, vectorise="auto", group_size=None, eval_batch_size=32,
+                device="cpu")
+    base.update(kw)
+    return S(**base)
+
+
+def states(store, members):
+    return [store.load(k) for k in members]
+
+
+def assert_states_close(a, b, atol=1e-5):
+    for sa, sb in zip(a, b):
+        assert sa.keys() == sb.keys()
+        for k in sa:
+            torch.testing.assert_close(sa[k], sb[k], atol=atol, rtol=1e-4)
+
+
+@pytest.mark.parametrize("model", ["digits_cnn", "mlp"])
+def test_vectorised_equals_one_at_a_time(tmp_path, model):
+    x, y, s = data()
+    f = model_factory(S(name=model, hidden=[32]), (1, 8, 8), C)
+    loop, vec = CheckpointStore(tmp_path / "loop", "fp"), CheckpointStore(tmp_path / "vec", "fp")
+    assert train_members(f, x, y, s, cfg(vectorise="false"), 3, range(4), loop, progress=False) == [0, 1, 2, 3]
+    assert train_members(f, x, y, s, cfg(vectorise="true", group_size=3), 3, range(4), vec,
+                         progress=False) == [0, 1, 2, 3]
+    assert_states_close(states(loop, range(4)), states(vec, range(4)))
+    # members differ from each other (own init, shuffles and noise)
+    assert not torch.allclose(loop.load(0)["classifier.3.weight" if model == "digits_cnn" else "net.3.weight"],
+                              loop.load(1)["classifier.3.weight" if model == "digits_cnn" else "net.3.weight"])
+    idx = torch.arange(100, 100 + N)
+    pl = predict_members(f, loop, x, s, idx, cfg(vectorise="false"), 3, range(4), progress=False)
+    pv = predict_members(f, vec, x, s, idx, cfg(vectorise="true", group_size=3), 3, range(4), progress=False)
+    np.testing.assert_allclose(pl.prob_sum, pv.prob_sum, atol=1e-4)
+    assert (pl.votes != pv.votes).sum() <= 2  # argmax ties at float tolerance only
+
+
+def test_resume_trains_only_missing_and_equals_uninterrupted(tmp_path):
+    x, y, s = data(1)
+    f = model_factory(S(name="digits_cnn"), (1, 8, 8), C)
+    c = cfg(vectorise="true", group_size=4, epochs=1)
+    full = CheckpointStore(tmp_path / "full", "fp")
+    train_members(f, x, y, s, c, 11, range(4), full, progress=False)
+    part = CheckpointStore(tmp_path / "part", "fp")
+    assert train_members(f, x, y, s, c, 11, range(0, 2), part, progress=False) == [0, 1]
+    before = states(part, range(2))
+    assert train_members(f, x, y, s, c, 11, range(0, 4), part, progress=False) == [2, 3]
+    assert train_members(f, x, y, s, c, 11, range(0, 4), part, progress=False) == []
+    assert_states_close(before, states(part, range(2)), atol=0)
+    assert_states_close(states(full, range(4)), states(part, range(4)))
+
+
+def test_fingerprint_mismatch_retrains(tmp_path):
+    x, y, s = data()
+    f = model_factory(S(name="mlp", hidden=[16]), (1, 8, 8), C)
+    train_members(f, x, y, s, cfg(epochs=1), 0, range(2), CheckpointStore(tmp_path, "a"), progress=False)
+    with pytest.warns(UserWarning, match="fingerprint"):
+        done = train_members(f, x, y, s, cfg(epochs=1), 0, range(2), CheckpointStore(tmp_path, "b"), progress=False)
+    assert done == [0, 1]
+    assert CheckpointStore(tmp_path, "b").missing(range(2)) == []
+
+
+class Recorder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(64, C)
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        return self.lin(x.flatten(1))
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_member_sees_same_noise_every_epoch(monkeypatch, cached):
+    if not cached:
+        monkeypatch.setattr(source, "cache_budget_bytes", lambda device: 0)
+    x, y, s = data()
+    job = member_job(5, 2)
+    model = _fit_one(Recorder, job, x, y, s, epochs=3, batch_size=16, lr=1e-2, device=torch.device("cpu"))
+    seen = torch.cat(model.seen)
+    assert seen.shape[0] == 3 * N
+    for e in range(3):
+        perm = job.permutation(e, N)
+        expected = x[perm] + s[perm].view(-1, 1, 1, 1) * member_noise(5, 2, perm, (1, 8, 8), "train")
+        assert torch.equal(seen[e * N:(e + 1) * N], expected)
+
+
+def test_noisy_source_cached_equals_generated(monkeypatch):
+    x, y, s = data()
+    jobs = [member_job(0, k) for k in (4, 1, 7)]
+    idx = torch.stack([torch.randperm(N)[:10] for _ in jobs])
+    cached = source.NoisySource(x, s, jobs, torch.device("cpu"))
+    assert cached.cache is not None
+    monkeypatch.setattr(source, "cache_budget_bytes", lambda device: 0)
+    gen = source.NoisySource(x, s, jobs, torch.device("cpu"))
+    assert gen.cache is None
+    assert torch.equal(cached.batch(idx), gen.batch(idx))
+    assert torch.equal(cached.batch_one(1, idx[1]), gen.batch(idx)[1])
+
+
+def test_predict_sums_and_missing(tmp_path):
+    x, y, s = data()
+    f = model_factory(S(name="mlp", hidden=[16]), (1, 8, 8), C)
+    store = CheckpointStore(tmp_path, "fp")
+    train_members(f, x, y, s, cfg(epochs=1), 0, range(3), store, progress=False)
+    out = predict_members(f, store, x, s, torch.arange(N), cfg(), 0, range(3), progress=False)
+    assert out.n_members == 3 and out.prob_sum.dtype == np.float64 and out.votes.dtype == np.int64
+    assert out.prob_sum.shape == (N, C) and out.votes.shape == (N, C)
+    np.testing.assert_allclose(out.prob_sum.sum(1), 3.0, atol=1e-9)
+    assert (out.votes.sum(1) == 3).all()
+    # noise is keyed by the global index: same inputs, other indices -> other noise
+    other = predict_members(f, store, x, s, torch.arange(N) + 1000, cfg(), 0, range(3), progress=False)
+    assert not np.allclose(other.prob_sum, out.prob_sum)
+    # a subset of the inputs reproduces the same rows
+    sub = predict_members(f, store, x[5:9], s[5:9], torch.arange(5, 9), cfg(), 0, range(3), progress=False)
+    np.testing.assert_allclose(sub.prob_sum, out.prob_sum[5:9], atol=1e-6)
+    with pytest.raises(CertSSBError, match="missing"):
+        predict_members(f, store, x, s, torch.arange(N), cfg(), 0, range(5), progress=False)
+
+
+def test_train_single_deterministic_and_predict_single():
+    x, y, s = data()
+    f = model_factory(S(name="digits_cnn"), (1, 8, 8), C)
+    a = train_single(f, x, y, 0.0, cfg(epochs=1), 0, "reference", "cpu")
+    b = train_single(f, x, y, 0.0, cfg(epochs=1), 0, "reference", "cpu")
+    c = train_single(f, x, y, 0.25, cfg(epochs=1), 0, "surrogate", "cpu")
+    for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters()):
+        assert torch.equal(pa, pb) and not torch.equal(pa, pc)
+    assert not a.training
+    pred = predict_single(a, x, 10, "cpu")
+    assert pred.shape == (N,) and pred.dtype == np.int64 and pred.max() < C
+
+
+def test_config_errors(tmp_path):
+    x, y, s = data()
+    f = model_factory(S(name="mlp"), (1, 8, 8), C)
+    store = CheckpointStore(tmp_path, "fp")
+    for bad in (cfg(vectorise="maybe"), cfg(epochs=0), cfg(lr=-1.0), cfg(batch_size=2.5)):
+        with pytest.raises(ConfigError):
+            train_members(f, x, y, s, bad, 0, range(1), store, progress=False)
+    with pytest.raises(ConfigError):
+        train_members(f, x, y, -s, cfg(), 0, range(1), store, progress=False)
+    with pytest.raises(ConfigError):
+        train_members(f, x, y[:-1], s, cfg(), 0, range(1), store, progress=False)
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError):
+            resolve_device("cuda")
+    with pytest.raises(ConfigError):
+        resolve_device("tpu-ish")
+
+
+def test_batchnorm_model_loop_under_auto_and_vmap_when_forced(tmp_path):
+    x, y, s = data()
+    x3 = x.repeat(1, 3, 1, 1)
+    f = model_factory(S(name="preact_resnet32", blocks_per_stage=1), (3, 8, 8), C)
+    auto, forced = CheckpointStore(tmp_path / "a", "fp"), CheckpointStore(tmp_path / "f", "fp")
+    train_members(f, x3, y, s, cfg(epochs=1, batch_size=24), 0, range(2), auto, progress=False)
+    assert auto.load_meta(0)["vectorised"] is False
+    train_members(f, x3, y, s, cfg(epochs=1, batch_size=24, vectorise=True, group_size=2), 0, range(2), forced,
+                  progress=False)
+    assert forced.load_meta(0)["vectorised"] is True
+    assert_states_close(states(auto, range(2)), states(forced, range(2)), atol=1e-3)
+    out = predict_members(f, auto, x3, s, torch.arange(N), cfg(), 0, range(2), progress=False)
+    assert (out.votes.sum(1) == 2).all()
