@@ -36,8 +36,11 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 SETTINGS = {
     #            model              batch members epochs repeats group  quick: (members, epochs, repeats, n)
-    "digits": dict(model="digits_cnn", batch=64, members=32, epochs=2, repeats=3, group=32,
+    # the default digits model (conf/model/for_digits.yaml) and the small digits CNN
+    "digits": dict(model="mlp", batch=128, members=32, epochs=2, repeats=3, group=32,
                    quick=dict(members=16, epochs=1, repeats=3, group=16)),
+    "digits_cnn": dict(model="digits_cnn", batch=64, members=32, epochs=2, repeats=3, group=32,
+                       quick=dict(members=16, epochs=1, repeats=3, group=16)),
     "mnist_cnn": dict(model="mnist_cnn", batch=128, members=8, epochs=1, repeats=3, group=8, n=12000,
                       quick=dict(members=4, epochs=1, repeats=1, n=2000)),
     "cifar_resnet": dict(model="preact_resnet32", batch=64, members=4, epochs=1, repeats=3, group=4, n=2048,
@@ -55,7 +58,7 @@ def _read_idx(path: Path) -> np.ndarray:
 
 def load_data(setting: str, n: int | None, seed: int = 0):
     """(x [n, C, H, W] float32 in [0, 1], y int64, num_classes, description)."""
-    if setting == "digits":
+    if setting in ("digits", "digits_cnn"):
         from sklearn.datasets import load_digits
         d = load_digits()
         x = torch.tensor(d.images / 16.0, dtype=torch.float32).unsqueeze(1)

@@ -1,0 +1,98 @@
+"""Real multiruns: two jobs with offline W&B runs and a report; kill a sweep and resume it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from certssb.report import main as report_main
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = ["ensemble.n_members=4", "ensemble.epochs=2", "undefended.epochs=2", "sigma_optimiser.iterations=3",
+        "sigma_optimiser.n_draws=4", "dataset.classes=[0,1]"]
+
+
+def _env(**extra):
+    env = {**os.environ, **extra}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return env
+
+
+@pytest.mark.slow
+def test_two_job_multirun_with_offline_wandb_and_report(tmp_path):
+    sweep = tmp_path / "sweep_rab_vs_ssb"
+    proc = subprocess.run(
+        [sys.executable, "-m", "certssb.run", "-m", "sigma_optimiser=fixed,sga", "logger=wandb",
+         f"hydra.sweep.dir={sweep}", *TINY],
+        cwd=REPO, env=_env(WANDB_MODE="offline", WANDB_SILENT="true"), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / ".hydra").is_dir())
+    assert len(jobs) == 2
+    methods = set()
+    for job in jobs:
+        summary = json.loads((job / "summary.json").read_text())
+        assert summary["status"] == "complete"
+        methods.add(summary["method"])
+        runs = list((job / "wandb").glob("offline-run-*"))
+        assert len(runs) == 1, runs  # one offline W&B run per job
+        record = next(runs[0].glob("run-*.wandb")).read_bytes()
+        assert sweep.name.encode() in record  # grouped by the sweep
+        assert summary["method"].encode() in record  # job_type tells RAB from Cert-SSB
+        tables = list(runs[0].glob("files/media/table/curves_*.table.json"))
+        assert len(tables) == 1
+        table = json.loads(tables[0].read_text())
+        assert table["columns"] == ["split", "variant", "radius", "certified_accuracy"]
+        n_rows = sum(len(c["radii"]) * len(c["certified_accuracy"]) for c in summary["curves"].values())
+        assert len(table["data"]) == n_rows
+    assert methods == {"rab", "cert-ssb"}
+
+    out = tmp_path / "report"
+    assert report_main([str(sweep), "--out", str(out)]) == 0
+    df = pd.read_csv(out / "report.csv")
+    assert len(df) == 2 and "sigma_optimiser" in df.columns
+    assert set(df["sigma_optimiser"]) == {"fixed", "sga"}
+    assert (out / "report.md").read_text().count("| ") > 4
+    assert any(p.stat().st_size > 1000 for p in out.glob("curves_*.png"))
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_without_retraining(tmp_path):
+    sweep = tmp_path / "sweep"
+    n = 8
+    args = [sys.executable, "-m", "certssb.run", "-m", "seed=0,1", f"hydra.sweep.dir={sweep}",
+            "sigma_optimiser=fixed", "undefended.enabled=false", "ensemble.vectorise=false",
+            f"ensemble.n_members={n}", "ensemble.epochs=15", "logger=none"]
+    proc = subprocess.Popen(args, cwd=REPO, env=_env(WANDB_MODE="disabled"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if len(list(sweep.glob("1/members/*/member_*.pt"))) >= 2:
+                break
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    job0 = sweep / "0" / "summary.json"
+    assert job0.exists(), "the first job should have finished before the kill"
+    before = {p.name for p in sweep.glob("1/members/*/member_*.pt")}
+    assert len(before) >= 2
+    job0_mtime = job0.stat().st_mtime
+
+    rerun = subprocess.run(args, cwd=REPO, env=_env(WANDB_MODE="disabled"), capture_output=True, text=True,
+                           timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert job0.stat().st_mtime == job0_mtime  # the complete job was skipped
+    summary = json.loads((sweep / "1" / "summary.json").read_text())
+    assert summary["status"] == "complete"
+    assert len(before) < n, "the kill should land while job 1 trains its members"
+    assert summary["members"]["trained_now"] == n - len(before)  # only the missing members
