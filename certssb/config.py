@@ -78,7 +78,7 @@ class SigmaConfig:
 
 @dataclass
 class EnsembleConfig:
-    n_members: int = 16
+    n_members: int = 200
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3

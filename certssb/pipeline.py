@@ -43,6 +43,22 @@ class TestSet:
     sigmas: torch.Tensor
 
 
+SMALL_MODEL_PARAMS = 200_000
+
+
+def set_cpu_threads(setting, factory, device: torch.device) -> None:
+    """``auto``: one torch thread for small models on the CPU (thread hand-offs cost more than
+    they save there); an integer sets the count; ``null`` keeps torch's default."""
+    if device.type != "cpu" or setting is None:
+        return
+    if str(setting) == "auto":
+        n_params = sum(p.numel() for p in factory().parameters())
+        if n_params < SMALL_MODEL_PARAMS:
+            torch.set_num_threads(1)
+        return
+    torch.set_num_threads(max(1, int(setting)))
+
+
 def _subset_votes(votes: MemberVotes, positions: np.ndarray) -> MemberVotes:
     return MemberVotes(prob_sum=votes.prob_sum[positions], votes=votes.votes[positions], n_members=votes.n_members)
 
@@ -159,6 +175,7 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
         poisoned = poison(splits, cfg.attack, seed)
     input_shape = tuple(splits.x_train.shape[1:])
     factory = model_factory(cfg.model, input_shape, splits.num_classes)
+    set_cpu_threads(cfg.get("cpu_threads", "auto"), factory, device)
     data_fp = {"dataset": to_plain(cfg.dataset), "attack": to_plain(cfg.attack), "seed": seed}
     ckpt_root = Path(cfg.ensemble.checkpoint_dir) if cfg.ensemble.checkpoint_dir else out / "members"
     target = int(cfg.attack.target)
