@@ -42,9 +42,14 @@ def hydra_main(cfg: DictConfig) -> dict | None:
         validate(cfg)
         return pipeline.run(cfg)
     except CertSSBError as exc:
-        if _in_multirun():
+        if _in_multirun():  # fail this job only; the sweep goes on and exits 1 at the end
             log.error("error: %s", exc)
-            raise
+            out = pipeline.output_dir_from_hydra()
+            failed = {"status": "failed", "error": str(exc), "output_dir": str(out)}
+            from certssb.results import write_summary
+
+            write_summary(out / "summary.json", failed)
+            return failed
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
 

@@ -96,3 +96,27 @@ def test_killed_sweep_resumes_without_retraining(tmp_path):
     assert summary["status"] == "complete"
     assert len(before) < n, "the kill should land while job 1 trains its members"
     assert summary["members"]["trained_now"] == n - len(before)  # only the missing members
+
+
+@pytest.mark.slow
+def test_failed_job_finishes_its_wandb_run_and_the_sweep_goes_on(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, "-m", "certssb.run", "-m", "dataset=cifar10,digits", "logger=wandb",
+         "sigma_optimiser=fixed", f"hydra.sweep.dir={sweep}", *TINY],
+        cwd=REPO, env=_env(WANDB_MODE="offline", WANDB_SILENT="true", CERTSSB_DATA_DIR=str(tmp_path / "none")),
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1  # the failed job is reported at the end, in one line
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: 1 of 2 jobs failed") and "cifar-10-batches-py" in last
+    failed, done = sweep / "0", sweep / "1"
+    assert json.loads((failed / "summary.json").read_text())["status"] == "failed"
+    assert json.loads((done / "summary.json").read_text())["status"] == "complete"
+    for job in (failed, done):
+        runs = list((job / "wandb").glob("offline-run-*"))
+        assert len(runs) == 1
+        log = (runs[0] / "logs" / "debug.log").read_text()
+        assert "finishing run" in log  # the run was finished, also for the failed job
+        expected = "got exitcode: 1" if job is failed else "got exitcode: 0"
+        assert expected in log or job is done

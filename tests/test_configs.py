@@ -1,0 +1,81 @@
+"""Every experiment and sweep file composes into a valid config; schemas reject bad types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from certssb.config import validate
+
+from conftest import compose_cfg
+
+REPO = Path(__file__).resolve().parent.parent
+EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
+SWEEPS = sorted(p.stem for p in (REPO / "multirun_sweeps").glob("*.yaml"))
+
+
+def test_there_are_experiments_and_sweeps():
+    assert {"mnist_onepixel_paper", "cifar10_onepixel_paper", "digits_onepixel_binary"} <= set(EXPERIMENTS)
+    assert {"digits_offline", "noise_grid", "attack_grid", "paper_table", "paper_members_split"} <= set(SWEEPS)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_composes_and_validates(name):
+    cfg = compose_cfg([f"+experiments={name}"])
+    validate(cfg)
+    assert cfg.dataset.name in name or name.startswith(cfg.dataset.name.split("_")[0])
+
+
+def test_paper_settings_are_pinned():
+    cfg = compose_cfg(["+experiments=mnist_onepixel_paper"])
+    assert (cfg.dataset.name, list(cfg.dataset.classes), cfg.attack.name) == ("mnist", [0, 1], "onepixel")
+    assert (cfg.attack.poison_rate, cfg.attack.delta, cfg.sigma_optimiser.sigma_0) == (0.02, 1.0, 0.12)
+    assert (cfg.ensemble.n_members, cfg.ensemble.epochs, cfg.ensemble.batch_size) == (1000, 20, 128)
+    assert cfg.model.name == "mnist_cnn" and cfg.certifier.alpha == 0.001
+    assert list(cfg.certifier.radii) == [0.25 * i for i in range(11)]
+
+
+def _sweep_params(name):
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(REPO / "multirun_sweeps"), version_base="1.3"):
+            cfg = compose(config_name=name, return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().clear()
+    return cfg
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_sweep_file_composes_with_every_sweep_point_valid(name):
+    cfg = _sweep_params(name)
+    assert str(cfg.hydra.mode) in ("MULTIRUN", "RunMode.MULTIRUN")
+    params = cfg.hydra.sweeper.params
+    assert params, name
+    # Compose the first and the last point of every swept parameter on top of the sweep file.
+    for key, values in params.items():
+        choices = str(values).split(",") if not str(values).startswith("[") else None
+        if choices is None:  # a list-valued sweep such as member ranges: "[0,250],[250,500]"
+            choices = [c if c.startswith("[") else f"[{c}" for c in str(values).split("],")]
+            choices = [c if c.endswith("]") else c + "]" for c in choices]
+        for choice in {choices[0], choices[-1]}:
+            GlobalHydra.instance().clear()
+            try:
+                with initialize_config_dir(config_dir=str(REPO / "multirun_sweeps"), version_base="1.3"):
+                    point = compose(config_name=name, overrides=[f"{key}={choice.strip()}"])
+            finally:
+                GlobalHydra.instance().clear()
+            validate(point)
+
+
+def test_launchers_are_available():
+    cfg = compose_cfg(["hydra/launcher=certssb_gpu"])
+    assert cfg is not None
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        hc = compose("config", overrides=["hydra/launcher=certssb_slurm"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    assert hc.hydra.launcher.gpus_per_node == 1
+    assert "submitit" in hc.hydra.launcher._target_
