@@ -1,0 +1,569 @@
+"""Empirical falsification check of the certificates (docs/METHOD.md sections 1-3).
+
+The certificate says: with the smoothing distribution held fixed (the same per-sample sigmas, the
+same member seeds, the same training and test noise), the smoothed prediction on ``(D, x)`` equals
+the one on ``(D + Delta, x + delta)`` for every joint perturbation of the FEATURES (labels fixed)
+with ``sqrt(||delta||^2 + sum_i ||delta_i||^2) < R_joint(x)``. This module tries to break it:
+
+1. digits, classes [0, 1]; per-sample sigmas (SGA through a surrogate trained with ``sigma_0``:
+   Cert-SSB, or one fixed sigma: RAB) computed ONCE on the clean data and then held fixed; N members
+   trained on the clean set; test inputs certified (hard votes, Clopper-Pearson) with
+   ``R_joint = min(sigma_x, min_i sigma_i) * G / 2``.
+2. real clean-label poisoning (feature collision): for each target class t (the runner-up of the
+   attacked inputs), the class-t training samples nearest to the attacked inputs are moved TOWARDS
+   them (``Delta``), and every attacked input is moved towards its nearest poisoned class-t
+   training sample (``delta_x``). One ``Delta`` serves every attacked input whose prediction is not
+   t; the training budget is a share of the SMALLEST budget in that group and each input's test
+   perturbation takes the rest of ITS budget, so every (Delta, x) pair has joint L2 size
+   ``<= scale * R_joint(x)`` (realised sizes are recomputed from the tensors and checked). All
+   perturbed points are convex combinations of images in [0, 1], so no clipping is needed.
+   With ``test_attack="pgd"`` (default) the test perturbation is then refined by L2 PGD against
+   the RETRAINED ensemble (white box, expectation over fresh noise draws, never the evaluation
+   noise), projected onto the same per-input budget and onto [0, 1].
+3. the N members are retrained on ``D + Delta`` with the same seeds and sigmas (the same
+   ``train_members`` call, a new checkpoint directory) and predict on ``x + delta_x`` with the
+   clean ``sigma_x`` and the same test-noise indices; a pair "flips" when the smoothed prediction
+   (argmax of the votes, ties to the lowest class) differs from the clean one. A control retrain
+   on the unchanged data must reproduce the clean votes exactly (the coupling the check needs).
+4. scale 0.5 (R/2) is the falsification check (expected: no flip); larger scales (default 2x, 4x
+   and 10x R) are the power check showing that the test can fail.
+
+CLI: ``python -m certssb.falsify [--members N] [--attacks K] [--out DIR] [--seed S] ...``; writes
+``falsify.json`` into ``--out`` and prints
+``falsification: tried=<n> flipped=<m> (within R/2); power check: tried=<n> flipped=<m> (at <s>x R)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from certssb.certify import certify_scores, radius_variants
+from certssb.data import load_dataset
+from certssb.ensemble.checkpoints import CheckpointStore, fingerprint_of
+from certssb.ensemble.predict import _load, predict_members
+from certssb.ensemble.train import train_members, train_single
+from certssb.ensemble.vectorised import stack_models
+from certssb.errors import CertSSBError, ConfigError
+from certssb.models import model_factory
+from certssb.seeding import make_generator
+from certssb.sigma import optimise_sigmas
+
+__all__ = ["FalsifyConfig", "ScaleResult", "build_attack", "main", "run_falsification"]
+
+IN_RADIUS_SCALE = 0.5
+
+
+@dataclass
+class FalsifyConfig:
+    members: int = 100
+    attacks: int = 24  # (Delta, x) pairs per scale, at most (split over the target classes)
+    seed: int = 0
+    sigma: str = "sga"  # sga (Cert-SSB) | fixed (RAB)
+    sigma_0: float = 0.5
+    sga_iterations: int = 40
+    sga_draws: int = 16
+    epochs: int = 8
+    surrogate_epochs: int = 8
+    batch_size: int = 64
+    lr: float = 1e-3
+    hidden: tuple = (64,)
+    alpha: float = 0.001
+    k_poison: int = 4  # poisoned training samples per Delta
+    inputs_per_delta: int = 1  # test inputs served by one Delta (1: Delta aimed at one x, strongest)
+    train_share: float = math.sqrt(0.5)  # ||Delta|| = train_share * min budget of the group
+    power_scales: tuple = (2.0, 4.0, 10.0)
+    test_attack: str = "pgd"  # path (towards the target class) | pgd (path, then PGD on the retrained ensemble)
+    pgd_steps: int = 20
+    pgd_draws: int = 4  # fresh noise draws per member and step (never the evaluation noise)
+    classes: tuple = (0, 1)
+    device: str = "cpu"
+    keep_checkpoints: bool = False  # False: an attack's retrained members are deleted once evaluated
+    threads: int | None = 1  # tiny models: one intra-op thread avoids oversubscription on shared CPUs
+    progress: bool = False
+
+    def ensemble_cfg(self, epochs: int | None = None) -> SimpleNamespace:
+        return SimpleNamespace(epochs=int(epochs if epochs is not None else self.epochs),
+                               batch_size=int(self.batch_size), lr=float(self.lr), vectorise="auto",
+                               group_size=None, eval_batch_size=1024, device=self.device)
+
+    def sigma_cfg(self) -> SimpleNamespace:
+        return SimpleNamespace(name=self.sigma, sigma_0=float(self.sigma_0), n_draws=int(self.sga_draws), lr=0.04,
+                               iterations=int(self.sga_iterations), clip_low=0.02, clip_high=0.98, sigma_min=0.05,
+                               sigma_max=1.0, batch_size=512, device=self.device)
+
+    def validate(self) -> None:
+        if self.test_attack not in ("path", "pgd"):
+            raise ConfigError(f"--test-attack must be path or pgd, got {self.test_attack!r}")
+        if self.sigma not in ("sga", "fixed"):
+            raise ConfigError(f"--sigma must be sga or fixed, got {self.sigma!r}")
+        if self.members < 1 or self.attacks < 1 or self.k_poison < 1 or self.inputs_per_delta < 1:
+            raise ConfigError("--members, --attacks, --k-poison and --inputs-per-delta must be >= 1")
+        if not 0.0 <= self.train_share < 1.0:
+            raise ConfigError(f"--train-share must be in [0, 1), got {self.train_share}")
+        if any(s <= 0 for s in self.power_scales):
+            raise ConfigError("--power-scales must be positive")
+
+
+@dataclass
+class Attack:
+    """One training perturbation Delta and the test inputs (each with its own delta_x) it serves."""
+
+    target: int
+    x_train: torch.Tensor  # the poisoned training set (labels unchanged)
+    poisoned_index: np.ndarray
+    train_delta_l2: np.ndarray  # per poisoned sample
+    test_index: np.ndarray  # into the test set
+    x_test: torch.Tensor  # triggered inputs x + delta_x
+    test_delta_l2: np.ndarray
+    budget: np.ndarray  # scale * R_joint(x) per input
+
+    @property
+    def train_l2(self) -> float:
+        return float(np.sqrt((self.train_delta_l2.astype(np.float64) ** 2).sum()))
+
+    def joint_l2(self) -> np.ndarray:
+        return np.sqrt(self.test_delta_l2.astype(np.float64) ** 2 + self.train_l2 ** 2)
+
+
+@dataclass
+class ScaleResult:
+    scale: float
+    tried: int = 0
+    flipped: int = 0
+    pairs: list = field(default_factory=list)
+    deltas: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"scale": self.scale, "tried": self.tried, "flipped": self.flipped, "deltas": self.deltas,
+                "pairs": self.pairs}
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(x.shape[0], -1).double()
+
+
+def _move_towards(src: torch.Tensor, dst: torch.Tensor, eps: float) -> torch.Tensor:
+    """``src`` moved by L2 ``min(eps, ||dst - src||)`` towards ``dst`` (a convex combination)."""
+    d = dst.double() - src.double()
+    dist = float(d.norm())
+    if dist == 0.0 or eps <= 0.0:
+        return src.clone()
+    lam = min(1.0, eps / dist)
+    return (src.double() + lam * d).to(src.dtype)
+
+
+def _walk(src: torch.Tensor, waypoints: list[torch.Tensor], eps: float) -> torch.Tensor:
+    """The point at arc length ``eps`` along the polyline ``src -> waypoints...`` (stops at the end)."""
+    cur, left = src, float(eps)
+    for w in waypoints:
+        if left <= 0.0:
+            break
+        seg = float((w.double() - cur.double()).norm())
+        cur = _move_towards(cur, w, left)
+        left -= seg
+    return cur
+
+
+def build_attack(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, test_index: np.ndarray,
+                 budget: np.ndarray, target: int, k_poison: int, train_share: float) -> Attack:
+    """Feature-collision clean-label poisoning towards ``target`` for the inputs ``test_index``.
+
+    ``budget[j]`` is the joint L2 size allowed for input ``test_index[j]``. The training budget
+    ``T = train_share * min(budget)`` is spread over the ``k_poison`` class-``target`` training
+    samples nearest to the attacked inputs (round robin over the inputs, each sample's nearest
+    input first), each moved by ``T / sqrt(k)`` towards its input; input j is moved by
+    ``sqrt(budget_j^2 - ||Delta||^2)`` towards its nearest poisoned class-``target`` sample.
+    """
+    test_index = np.asarray(test_index, dtype=np.int64)
+    budget = np.asarray(budget, dtype=np.float64)
+    # Aim a hair below the budget: the float32 images round the realised sizes (checked later).
+    aim = np.maximum(0.0, budget * (1.0 - 1e-4) - 1e-5)
+    xs = x_test[torch.from_numpy(test_index)]
+    cand = torch.nonzero(y_train == target).flatten()
+    if len(cand) == 0:
+        raise CertSSBError(f"no training sample of class {target} to poison")
+    dist = torch.cdist(_flat(xs), _flat(x_train[cand]))  # [m, c]
+    # Round robin: each input in turn claims its nearest unclaimed candidate.
+    order = np.argsort(dist.min(dim=1).values.numpy(), kind="stable")  # most exposed inputs first
+    ranked = dist.argsort(dim=1).numpy()
+    chosen: list[tuple[int, int]] = []  # (candidate position, input position)
+    used: set[int] = set()
+    ptr = np.zeros(len(xs), dtype=np.int64)
+    k = min(int(k_poison), len(cand))
+    while len(chosen) < k:
+        progressed = False
+        for j in order:
+            while ptr[j] < ranked.shape[1] and int(ranked[j, ptr[j]]) in used:
+                ptr[j] += 1
+            if ptr[j] < ranked.shape[1]:
+                c = int(ranked[j, ptr[j]])
+                used.add(c)
+                chosen.append((c, int(j)))
+                progressed = True
+                if len(chosen) >= k:
+                    break
+        if not progressed:
+            break
+    t_total = float(train_share) * float(aim.min())
+    eps_train = t_total / math.sqrt(len(chosen)) if chosen else 0.0
+    x_poison = x_train.clone()
+    p_index = []
+    for c, j in chosen:
+        i = int(cand[c])
+        x_poison[i] = _move_towards(x_train[i], xs[j], eps_train)
+        p_index.append(i)
+    p_index = np.asarray(p_index, dtype=np.int64)
+    train_delta = _flat(x_poison[torch.from_numpy(p_index)] - x_train[torch.from_numpy(p_index)]).norm(dim=1).numpy() \
+        if len(p_index) else np.zeros(0)
+    train_l2 = float(np.sqrt((train_delta ** 2).sum()))
+    # Test perturbation: along the path x -> nearest class-target sample of the POISONED training
+    # set -> mean of the poisoned class-target samples (deeper into the target class), for an arc
+    # length of the remaining budget. The realised ||delta_x|| (measured below) is at most that.
+    cand_p = x_poison[cand]
+    nearest = torch.cdist(_flat(xs), _flat(cand_p)).argmin(dim=1)
+    centre = cand_p.double().mean(dim=0).to(x_train.dtype)
+    x_trig = xs.clone()
+    for j in range(len(xs)):
+        eps_test = math.sqrt(max(0.0, aim[j] ** 2 - train_l2 ** 2))
+        x_trig[j] = _walk(xs[j], [cand_p[nearest[j]], centre], eps_test)
+    test_delta = _flat(x_trig - xs).norm(dim=1).numpy()
+    return Attack(target=int(target), x_train=x_poison, poisoned_index=p_index, train_delta_l2=train_delta,
+                  test_index=test_index, x_test=x_trig, test_delta_l2=test_delta, budget=budget)
+
+
+class _Runner:
+    """Shared state: data, fixed sigmas, clean ensemble and its certificates."""
+
+    def __init__(self, cfg: FalsifyConfig, workdir: Path):
+        self.cfg = cfg
+        self.workdir = workdir
+        self.timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        dcfg = SimpleNamespace(name="digits", classes=list(cfg.classes), data_dir=None, download=False,
+                               train_size=None, test_size=None, test_fraction=0.2)
+        self.splits = load_dataset(dcfg, cfg.seed)
+        self.factory = model_factory(SimpleNamespace(name="mlp", hidden=list(cfg.hidden)),
+                                     tuple(self.splits.x_train.shape[1:]), self.splits.num_classes)
+        self.ens = cfg.ensemble_cfg()
+        # Sigmas: computed once from the clean data, then held fixed for every retrain.
+        s = cfg.sigma_cfg()
+        if cfg.sigma == "fixed":
+            self.sig_train = optimise_sigmas(s, None, self.splits.x_train, cfg.seed, "train")
+            self.sig_test = optimise_sigmas(s, None, self.splits.x_test, cfg.seed, "test-clean")
+        else:
+            surrogate = train_single(self.factory, self.splits.x_train, self.splits.y_train, cfg.sigma_0,
+                                     cfg.ensemble_cfg(cfg.surrogate_epochs), cfg.seed, "surrogate", cfg.device)
+            self.sig_train = optimise_sigmas(s, surrogate, self.splits.x_train, cfg.seed, "train",
+                                             device=cfg.device, progress=cfg.progress).float()
+            self.sig_test = optimise_sigmas(s, surrogate, self.splits.x_test, cfg.seed, "test-clean",
+                                            device=cfg.device, progress=cfg.progress).float()
+        self.timings["sigma"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self.clean_votes = self._train_predict("clean", self.splits.x_train, self.splits.x_test,
+                                               np.arange(len(self.splits.x_test)))
+        self.timings["clean_ensemble"] = time.perf_counter() - t0
+        b = certify_scores(self.clean_votes.prob_sum, self.clean_votes.votes, self.clean_votes.n_members,
+                           alpha=cfg.alpha, mode="hard")
+        self.bounds = b
+        self.sigma_train_min = float(self.sig_train.min())
+        self.radii = radius_variants(b.gap, self.sig_test.numpy().astype(np.float64), self.sigma_train_min)
+        self.r_joint = self.radii["joint"]
+        self.prediction = b.prediction
+
+    def _store(self, tag: str, x_train: torch.Tensor) -> CheckpointStore:
+        fp = fingerprint_of({"tag": tag, "seed": self.cfg.seed, "members": self.cfg.members,
+                             "ens": vars(self.ens), "hidden": list(self.cfg.hidden),
+                             "x": fingerprint_of(np.round(x_train.numpy().astype(np.float64), 7).ravel().tolist())})
+        return CheckpointStore(self.workdir / "members" / f"{tag}-{fp[:12]}", fp)
+
+    def _train(self, tag: str, x_train: torch.Tensor) -> CheckpointStore:
+        """The SAME train_members call as the clean run (seed, members, sigmas, labels), new store."""
+        store = self._store(tag, x_train)
+        train_members(self.factory, x_train, self.splits.y_train, self.sig_train, self.ens, self.cfg.seed,
+                      range(self.cfg.members), store, device=self.cfg.device, progress=self.cfg.progress)
+        return store
+
+    def _discard(self, store: CheckpointStore) -> None:
+        if not self.cfg.keep_checkpoints:
+            shutil.rmtree(store.directory, ignore_errors=True)
+
+    def _predict(self, store: CheckpointStore, x_eval: torch.Tensor, eval_index: np.ndarray):
+        """Votes on ``x_eval`` with the CLEAN inputs' sigma_x and test-noise indices."""
+        idx = torch.as_tensor(eval_index, dtype=torch.int64)
+        return predict_members(self.factory, store, x_eval, self.sig_test[idx], idx, self.ens, self.cfg.seed,
+                               range(self.cfg.members), device=self.cfg.device, progress=self.cfg.progress)
+
+    def _train_predict(self, tag: str, x_train: torch.Tensor, x_eval: torch.Tensor, eval_index: np.ndarray):
+        return self._predict(self._train(tag, x_train), x_eval, eval_index)
+
+    def _pgd(self, store: CheckpointStore, tag: str, x0: torch.Tensor, x_start: torch.Tensor, eps: np.ndarray,
+             sig_x: torch.Tensor, target: int, pred: np.ndarray) -> torch.Tensor:
+        """L2 PGD on the retrained smoothed ensemble, started at ``x_start``: maximise the mean
+        (over members and FRESH noise draws, expectation over transformation) of
+        p_target - p_pred, within ``||x - x0|| <= eps`` and [0, 1]. The noise is drawn from its own
+        generator, never the evaluation noise, so the attack targets the smoothed classifier and
+        not the N particular draws that estimate it."""
+        members = list(range(self.cfg.members))
+        params, buffers, _, call = stack_models([_load(self.factory, store, k, "cpu") for k in members])
+        params = {k: v.detach() for k, v in params.items()}
+        gen = make_generator(self.cfg.seed, "falsify-pgd", tag)
+        b, shape = x0.shape[0], tuple(x0.shape[1:])
+        d = self.cfg.pgd_draws
+        eps_t = torch.as_tensor(eps, dtype=torch.float32).view(-1, *([1] * len(shape)))
+        sig = sig_x.view(1, -1, *([1] * len(shape)))
+        pred_t = torch.as_tensor(pred, dtype=torch.int64)
+        step = 2.5 * eps_t / max(1, self.cfg.pgd_steps)
+
+        def objective(x):  # [b]: mean p_target - p_pred
+            xs = x.unsqueeze(0).expand(len(members) * d, *x.shape).reshape(len(members), d * b, *shape)
+            noise = torch.randn((len(members), d * b) + shape, generator=gen)
+            xs = xs + sig.repeat(1, d, *([1] * len(shape))) * noise
+            prob = torch.softmax(call(params, buffers, xs), dim=-1).reshape(len(members) * d, b, -1).mean(0)
+            return prob[:, target] - prob.gather(1, pred_t.view(-1, 1)).squeeze(1)
+
+        def project(x):
+            delta = x - x0
+            n = delta.flatten(1).norm(dim=1).view_as(eps_t).clamp_min(1e-12)
+            return (x0 + delta * torch.clamp(eps_t / n, max=1.0)).clamp(0.0, 1.0)
+
+        best = x_start.clone()
+        with torch.no_grad():
+            best_val = objective(best)
+        x = best.clone()
+        for _ in range(self.cfg.pgd_steps):
+            x.requires_grad_(True)
+            val = objective(x)
+            (g,) = torch.autograd.grad(val.sum(), x)
+            with torch.no_grad():
+                better = val.detach() > best_val
+                best[better], best_val[better] = x.detach()[better], val.detach()[better]
+                gn = g.flatten(1).norm(dim=1).view_as(eps_t).clamp_min(1e-12)
+                x = project(x.detach() + step * g / gn)
+        with torch.no_grad():
+            val = objective(x)
+            better = val > best_val
+            best[better] = x[better]
+        return best.detach()
+
+    def attack_groups(self) -> dict[int, np.ndarray]:
+        """Per target class (the runner-up), the certified inputs to attack: those nearest to the
+        target class first, ``cfg.attacks`` in all (split evenly over the target classes)."""
+        certified = np.nonzero(self.r_joint > 0)[0]
+        targets = self.bounds.runner_up
+        groups = {int(t): certified[targets[certified] == t] for t in np.unique(targets[certified])}
+        per = max(1, int(math.ceil(self.cfg.attacks / max(1, len(groups)))))
+        x_train, y_train = self.splits.x_train, self.splits.y_train
+        out = {}
+        for t, idx in groups.items():
+            cand = x_train[y_train == t]
+            d = torch.cdist(_flat(self.splits.x_test[torch.from_numpy(idx)]), _flat(cand)).min(dim=1).values.numpy()
+            out[t] = idx[np.argsort(d, kind="stable")[:per]]
+        return out
+
+    def run_scale(self, scale: float, groups: dict[int, np.ndarray]) -> ScaleResult:
+        res = ScaleResult(scale=float(scale))
+        sig_x = self.sig_test.numpy().astype(np.float64)
+        sig_tr = self.sig_train.numpy().astype(np.float64)
+        chunks = []
+        for t, idx in groups.items():
+            idx = idx[np.argsort(-self.r_joint[idx], kind="stable")]  # similar radii share a Delta
+            m = int(self.cfg.inputs_per_delta)
+            chunks += [(t, idx[s:s + m]) for s in range(0, len(idx), m)]
+        for n_delta, (t, idx) in enumerate(chunks):
+            if len(idx) == 0:
+                continue
+            budget = scale * self.r_joint[idx]
+            atk = build_attack(self.splits.x_train, self.splits.y_train, self.splits.x_test, idx, budget, t,
+                               self.cfg.k_poison, self.cfg.train_share)
+            joint = atk.joint_l2()
+            if np.any(joint > budget):
+                raise AssertionError(f"attack exceeds its budget: {joint} > {budget}")
+            if scale <= IN_RADIUS_SCALE and np.any(joint >= self.r_joint[idx]):
+                raise AssertionError("an in-radius attack is not strictly inside the certified radius")
+            if float(atk.x_train.min()) < 0 or float(atk.x_train.max()) > 1 or float(atk.x_test.min()) < 0 \
+                    or float(atk.x_test.max()) > 1:
+                raise AssertionError("perturbed inputs left [0, 1]")
+            tag = f"s{scale:g}-d{n_delta}"
+            store = self._train(tag, atk.x_train)
+            if self.cfg.test_attack == "pgd":
+                x0 = self.splits.x_test[torch.from_numpy(idx)]
+                eps_test = np.sqrt(np.maximum(0.0, (budget * (1 - 1e-4) - 1e-5) ** 2 - atk.train_l2 ** 2))
+                atk.x_test = self._pgd(store, tag, x0, atk.x_test, eps_test, self.sig_test[torch.from_numpy(idx)],
+                                       t, self.prediction[idx])
+                atk.test_delta_l2 = _flat(atk.x_test - x0).norm(dim=1).numpy()
+                joint = atk.joint_l2()
+                if np.any(joint > budget) or (scale <= IN_RADIUS_SCALE and np.any(joint >= self.r_joint[idx])):
+                    raise AssertionError(f"PGD attack exceeds its budget: {joint} > {budget}")
+            votes = self._predict(store, atk.x_test, idx)
+            self._discard(store)
+            pred_new = votes.votes.argmax(axis=1)
+            whitened_train = float(np.sqrt(((atk.train_delta_l2 / sig_tr[atk.poisoned_index]) ** 2).sum()))
+            res.deltas.append({"target": t, "poisoned_index": atk.poisoned_index.tolist(),
+                               "train_delta_l2": atk.train_delta_l2.tolist(), "train_l2": atk.train_l2,
+                               "n_inputs": int(len(idx))})
+            for j, i in enumerate(idx):
+                flipped = bool(pred_new[j] != self.prediction[i])
+                res.tried += 1
+                res.flipped += int(flipped)
+                whitened = math.sqrt((atk.test_delta_l2[j] / sig_x[i]) ** 2 + whitened_train ** 2)
+                res.pairs.append({
+                    "test_index": int(i), "target": t, "clean_prediction": int(self.prediction[i]),
+                    "new_prediction": int(pred_new[j]), "flipped": flipped,
+                    "clean_votes": self.clean_votes.votes[i].tolist(), "new_votes": votes.votes[j].tolist(),
+                    "r_joint": float(self.r_joint[i]), "r_paper": float(self.radii["paper"][i]),
+                    "budget_gap_half": float(self.radii["budget"][i]), "sigma_x": float(sig_x[i]),
+                    "budget": float(budget[j]), "test_delta_l2": float(atk.test_delta_l2[j]),
+                    "train_l2": atk.train_l2, "joint_l2": float(joint[j]),
+                    "joint_over_r": float(joint[j] / self.r_joint[i]),
+                    "whitened_l2": whitened, "whitened_over_budget": whitened / float(self.radii["budget"][i]),
+                })
+        return res
+
+
+def run_falsification(cfg: FalsifyConfig, out: Path | None = None, workdir: Path | None = None) -> dict:
+    """Run the whole check; returns (and with ``out`` writes ``out/falsify.json``) the report."""
+    cfg.validate()
+    t_start = time.perf_counter()
+    before = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    tmp = None
+    try:
+        if workdir is None:
+            if out is not None:
+                workdir = Path(out) / "work"
+            else:
+                tmp = tempfile.TemporaryDirectory(prefix="certssb-falsify-")
+                workdir = Path(tmp.name)
+        workdir.mkdir(parents=True, exist_ok=True)
+        r = _Runner(cfg, workdir)
+        groups = r.attack_groups()
+        # Control: the same train_members call on the UNCHANGED data in a fresh store must give
+        # exactly the clean votes (the coupling the check relies on: same seeds, sigmas, noise).
+        t0 = time.perf_counter()
+        ctrl_idx = np.concatenate([g for g in groups.values()]) if groups else np.zeros(0, np.int64)
+        control = None
+        if len(ctrl_idx):
+            store = r._train("control", r.splits.x_train)
+            cv = r._predict(store, r.splits.x_test[torch.from_numpy(ctrl_idx)], ctrl_idx)
+            r._discard(store)
+            control = bool(np.array_equal(cv.votes, r.clean_votes.votes[ctrl_idx]))
+        r.timings["control"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        within = r.run_scale(IN_RADIUS_SCALE, groups)
+        r.timings["within"] = time.perf_counter() - t0
+        power = []
+        for s in cfg.power_scales:
+            t0 = time.perf_counter()
+            power.append(r.run_scale(float(s), groups))
+            r.timings[f"power_{s:g}"] = time.perf_counter() - t0
+        y_test = r.splits.y_test.numpy()
+        certified = r.r_joint > 0
+        report = {
+            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
+            "dataset": {"n_train": int(len(r.splits.x_train)), "n_test": int(len(y_test)),
+                        "classes": list(cfg.classes)},
+            "sigma": {"rule": cfg.sigma, "train_min": r.sigma_train_min,
+                      "train_median": float(r.sig_train.median()), "train_max": float(r.sig_train.max()),
+                      "test_min": float(r.sig_test.min()), "test_median": float(r.sig_test.median()),
+                      "test_max": float(r.sig_test.max())},
+            "clean": {"accuracy": float(np.mean(r.prediction == y_test)),
+                      "certified_fraction": float(np.mean(certified)),
+                      "r_joint_median": float(np.median(r.r_joint[certified])) if certified.any() else 0.0,
+                      "r_joint_min": float(r.r_joint[certified].min()) if certified.any() else 0.0,
+                      "r_joint_max": float(r.r_joint.max()),
+                      "r_paper_median": float(np.median(r.radii["paper"][certified])) if certified.any() else 0.0},
+            "control_votes_identical": control,
+            "within": within.as_dict(),
+            "power": [p.as_dict() for p in power],
+            "timings": {**{k: round(v, 2) for k, v in r.timings.items()},
+                        "total": round(time.perf_counter() - t_start, 2)},
+        }
+        report["summary"] = summary_line(report)
+        if out is not None:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            (Path(out) / "falsify.json").write_text(json.dumps(report, indent=2))
+        return report
+    finally:
+        torch.set_num_threads(before)
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def summary_line(report: dict) -> str:
+    w = report["within"]
+    text = f"falsification: tried={w['tried']} flipped={w['flipped']} (within R/2)"
+    if report["power"]:
+        p = report["power"][-1]
+        text += f"; power check: tried={p['tried']} flipped={p['flipped']} (at {p['scale']:g}x R)"
+    return text
+
+
+def _parse(argv) -> tuple[FalsifyConfig, Path]:
+    p = argparse.ArgumentParser(prog="python -m certssb.falsify", description=__doc__.split("\n\n")[0])
+    d = FalsifyConfig()
+    p.add_argument("--members", type=int, default=d.members, help="ensemble size N")
+    p.add_argument("--attacks", type=int, default=d.attacks, help="(Delta, x) pairs per scale, at most")
+    p.add_argument("--out", type=Path, default=Path("falsify-out"), help="output directory")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--sigma", choices=("sga", "fixed"), default=d.sigma, help="sga (Cert-SSB) or fixed (RAB)")
+    p.add_argument("--sigma-0", type=float, default=d.sigma_0)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--sga-iterations", type=int, default=d.sga_iterations)
+    p.add_argument("--k-poison", type=int, default=d.k_poison, help="poisoned training samples per Delta")
+    p.add_argument("--inputs-per-delta", type=int, default=d.inputs_per_delta,
+                   help="test inputs served by one training perturbation Delta (1: one retrain per attack)")
+    p.add_argument("--train-share", type=float, default=d.train_share,
+                   help="||Delta|| as a share of the smallest joint budget of its inputs")
+    p.add_argument("--power-scales", type=float, nargs="*", default=list(d.power_scales),
+                   help="attack sizes as multiples of R_joint for the power check")
+    p.add_argument("--test-attack", choices=("path", "pgd"), default=d.test_attack,
+                   help="test perturbation: path towards the target class, or that refined by PGD")
+    p.add_argument("--pgd-steps", type=int, default=d.pgd_steps)
+    p.add_argument("--threads", type=int, default=d.threads, help="torch intra-op threads (0: torch's default)")
+    p.add_argument("--progress", action="store_true")
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep every retrained ensemble under OUT/work (about 2.6 MB per retrain at N=100)")
+    a = p.parse_args(argv)
+    cfg = FalsifyConfig(members=a.members, attacks=a.attacks, seed=a.seed, sigma=a.sigma, sigma_0=a.sigma_0,
+                        epochs=a.epochs, surrogate_epochs=a.epochs, sga_iterations=a.sga_iterations,
+                        k_poison=a.k_poison, inputs_per_delta=a.inputs_per_delta,
+                        test_attack=a.test_attack, pgd_steps=a.pgd_steps, train_share=a.train_share,
+                        power_scales=tuple(a.power_scales), keep_checkpoints=a.keep_checkpoints,
+                        threads=a.threads, progress=a.progress)
+    return cfg, a.out
+
+
+def main(argv=None) -> int:
+    try:
+        cfg, out = _parse(argv)
+        report = run_falsification(cfg, out)
+    except CertSSBError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    c = report["clean"]
+    print(f"clean accuracy {c['accuracy']:.3f}, certified {c['certified_fraction']:.3f}, "
+          f"R_joint median {c['r_joint_median']:.3f} (min {c['r_joint_min']:.3f}), "
+          f"sigma_train_min {report['sigma']['train_min']:.3f}; control retrain identical: "
+          f"{report['control_votes_identical']}")
+    for p in report["power"]:
+        print(f"  power {p['scale']:g}x R: tried={p['tried']} flipped={p['flipped']}")
+    print(f"report: {Path(out) / 'falsify.json'} ({report['timings']['total']:.1f} s)")
+    print(report["summary"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""Empirical falsification check of the certificates (certssb.falsify).
+
+Real clean-label poisoning + test-time perturbations of joint L2 size R_joint(x)/2, members
+retrained with the same seeds, sigmas and noise: no smoothed prediction may change. A power
+check at 10x R must flip some, which shows the check can fail at all.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from certssb.falsify import FalsifyConfig, _walk, build_attack, main, run_falsification
+
+
+def test_build_attack_respects_budget_and_box():
+    g = torch.Generator().manual_seed(0)
+    x_train = torch.rand((20, 1, 4, 4), generator=g)
+    y_train = torch.tensor([0, 1] * 10)
+    x_test = torch.rand((5, 1, 4, 4), generator=g)
+    idx = np.array([1, 3])
+    budget = np.array([0.3, 0.5])
+    atk = build_attack(x_train, y_train, x_test, idx, budget, target=1, k_poison=3, train_share=0.7)
+    assert len(atk.poisoned_index) == 3
+    assert np.all(y_train[torch.from_numpy(atk.poisoned_index)].numpy() == 1)  # clean-label: target class only
+    changed = torch.nonzero((atk.x_train != x_train).flatten(1).any(1)).flatten().numpy()
+    assert set(changed) <= set(atk.poisoned_index.tolist())
+    assert np.all(atk.joint_l2() <= budget)
+    assert atk.joint_l2()[0] > 0.99 * 0.3 and atk.joint_l2()[1] > 0.99 * 0.5  # the budget is used
+    assert float(atk.x_train.min()) >= 0 and float(atk.x_train.max()) <= 1
+    assert float(atk.x_test.min()) >= 0 and float(atk.x_test.max()) <= 1
+    # the realised sizes are what the tensors say
+    td = (atk.x_test - x_test[torch.from_numpy(idx)]).flatten(1).double().norm(dim=1).numpy()
+    assert np.allclose(td, atk.test_delta_l2)
+
+
+def test_walk_is_capped_by_arc_length():
+    a, b, c = torch.zeros(4), torch.tensor([1.0, 0, 0, 0]), torch.tensor([1.0, 1, 0, 0])
+    assert torch.allclose(_walk(a, [b, c], 0.5), torch.tensor([0.5, 0, 0, 0]))
+    assert torch.allclose(_walk(a, [b, c], 1.5), torch.tensor([1.0, 0.5, 0, 0]))
+    assert torch.allclose(_walk(a, [b, c], 9.0), c)
+
+
+@pytest.mark.slow
+def test_no_flip_within_half_radius_and_power_check_flips(tmp_path):
+    cfg = FalsifyConfig(members=100, attacks=16, seed=0, sigma="sga", sigma_0=0.5, sga_iterations=20,
+                        sga_draws=16, epochs=8, surrogate_epochs=8, k_poison=4, inputs_per_delta=2,
+                        test_attack="pgd", power_scales=(10.0,), threads=1)
+    report = run_falsification(cfg, out=tmp_path)
+    assert (tmp_path / "falsify.json").is_file()
+    assert json.loads((tmp_path / "falsify.json").read_text())["summary"] == report["summary"]
+    assert report["control_votes_identical"] is True  # same seeds/sigmas/data -> the same votes
+    within = report["within"]
+    assert within["tried"] >= 10
+    for p in within["pairs"]:
+        assert p["joint_l2"] <= 0.5 * p["r_joint"] + 1e-12
+    flips = [p for p in within["pairs"] if p["flipped"]]
+    assert within["flipped"] == 0, f"certificate violated within R/2: {flips}"
+    power = report["power"][-1]
+    assert power["tried"] >= 10
+    assert power["flipped"] >= 1, "the power check never flips: the falsification test has no power"
+    assert report["summary"].startswith(f"falsification: tried={within['tried']} flipped=0 (within R/2)")
+
+
+@pytest.mark.slow
+def test_cli_rab_fixed_sigma(tmp_path, capsys):
+    rc = main(["--members", "30", "--attacks", "4", "--sigma", "fixed", "--epochs", "6", "--inputs-per-delta", "2",
+               "--power-scales", "10", "--out", str(tmp_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    line = out.strip().splitlines()[-1]
+    assert line.startswith("falsification: tried=") and "(within R/2); power check: tried=" in line
+    report = json.loads((tmp_path / "falsify.json").read_text())
+    assert report["sigma"]["train_min"] == pytest.approx(0.5)
+    assert report["within"]["flipped"] == 0
