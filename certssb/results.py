@@ -161,7 +161,8 @@ def plot_curves(summary: dict, path: Path) -> None:
         curve = summary["curves"][name]
         for variant, values in curve["certified_accuracy"].items():
             style = "--" if variant.endswith("_memory") else "-"
-            ax.plot(curve["radii"], values, style, marker="o", markersize=3, label=variant)
+            label = "budget (whitened units)" if variant == "budget" else variant
+            ax.plot(curve["radii"], values, style, marker="o", markersize=3, label=label)
         ax.set_title(f"{name} test set ({summary['method']}, N={summary['n_members']})")
         ax.set_xlabel("radius (L2)")
         ax.set_ylabel("certified accuracy")
