@@ -6,16 +6,8 @@ import math
 import numbers
 from typing import Any
 
+from certssb.cfgaccess import cfg_get  # noqa: F401  (re-exported for the package)
 from certssb.errors import ConfigError
-
-
-def cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
-    """``cfg.key`` for a DictConfig, a SimpleNamespace or a dict; ``default`` if absent or null."""
-    if isinstance(cfg, dict):
-        value = cfg.get(key, default)
-    else:
-        value = getattr(cfg, key, default)
-    return default if value is None else value
 
 
 def get_int(cfg: Any, key: str, default: int | None = None) -> int:

@@ -7,20 +7,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from certssb.cfgaccess import cfg_get  # noqa: F401  (re-exported for the package)
 from certssb.errors import ConfigError
 
 #: Where datasets live when ``dataset.data_dir`` is null and ``CERTSSB_DATA_DIR`` is unset.
 DEFAULT_DATA_DIR = "~/.cache/certssb/data"
 DATA_DIR_ENV = "CERTSSB_DATA_DIR"
-
-
-def cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
-    """``cfg.key`` for a DictConfig, a SimpleNamespace or a dict; ``default`` if absent or null."""
-    if isinstance(cfg, dict):
-        value = cfg.get(key, default)
-    else:
-        value = getattr(cfg, key, default)
-    return default if value is None else value
 
 
 def optional_int(cfg: Any, key: str, minimum: int = 1) -> int | None:
