@@ -1,6 +1,7 @@
 """Benchmark: one-at-a-time vs vectorised ensemble training on the same work, in one process.
 
     python -m certssb.bench --setting digits|mnist_cnn|cifar_resnet [--quick] [--members N] [--repeats R]
+                            [--precision auto|fp32|bf16] [--members-list 16,64,256 --group-size G]
 
 Each repeat trains the same members on the same data with both paths (interleaved, so a load
 spike on a shared machine hits both), through the public ``train_members`` (noise, shuffles and
@@ -8,6 +9,11 @@ checkpoint writes included). Reports the median wall time, members/s and samples
 FLOP/s (one training step counted with ``FlopCounterMode``) next to the device's measured float32
 matmul FLOP/s, the peak memory of each path, the extrapolated wall time of the paper-scale run
 (1000 members x 20 epochs x 12,000 images) and finally ``speedup=<ratio>``.
+
+``--members-list N1,N2,...`` instead trains the vectorised path once for each ensemble size with
+the same group size and prints the peak memory of each: it should be flat in N (bounded by the
+group size, the batch and the per-group noisy-data cache), since groups run one after another and
+each member is written to its checkpoint as soon as its group finishes.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from certssb.ensemble import CheckpointStore, resolve_device, train_members
+from certssb.ensemble._source import cache_budget_bytes, resolve_precision
 from certssb.models import has_batchnorm, model_factory
 
 PAPER = {"members": 1000, "epochs": 20, "images": 12000}
@@ -116,7 +123,10 @@ def _rss_bytes() -> int:
 
 
 class PeakMemory:
-    """Peak memory above the starting level: CUDA allocator peak, or sampled RSS on CPU."""
+    """Peak memory above the starting level: CUDA allocator peak, or sampled RSS on CPU.
+
+    ``absolute``: the peak itself (CUDA: max allocated; CPU: the process's peak RSS while sampled).
+    """
 
     def __init__(self, device):
         self.device = device
@@ -140,11 +150,13 @@ class PeakMemory:
     def __exit__(self, *exc):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-            self.bytes = torch.cuda.max_memory_allocated(self.device) - self.start
+            self.absolute = torch.cuda.max_memory_allocated(self.device)
+            self.bytes = self.absolute - self.start
         else:
             self._stop.set()
             self._thread.join()
             self.peak = max(self.peak, _rss_bytes())
+            self.absolute = self.peak
             self.bytes = self.peak - self.start
         return False
 
@@ -159,7 +171,7 @@ def run_once(factory, x, y, sigmas, cfg, members: int, device, seed: int):
             _sync(device)
             wall = time.perf_counter() - t0
         state = store.load(0)
-    return wall, mem.bytes, state
+    return wall, mem.bytes, state, mem.absolute
 
 
 def _fmt_time(s: float) -> str:
@@ -184,7 +196,20 @@ def main(argv=None) -> int:
     ap.add_argument("--sigma", type=float, default=0.25)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                    help="ensemble.precision for both paths (auto: bf16 + channels-last for conv models on CUDA)")
+    ap.add_argument("--members-list", default=None, metavar="N1,N2,...",
+                    help="instead of the comparison: train the vectorised path for each ensemble size N with the "
+                         "same group size and print each peak memory (it should not grow with N)")
     args = ap.parse_args(argv)
+    sizes = None
+    if args.members_list is not None:
+        try:
+            sizes = [int(v) for v in args.members_list.split(",") if v.strip()]
+        except ValueError:
+            ap.error(f"--members-list must be comma-separated integers, got {args.members_list!r}")
+        if not sizes or min(sizes) < 1:
+            ap.error(f"--members-list must list positive integers, got {args.members_list!r}")
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -205,8 +230,9 @@ def main(argv=None) -> int:
     factory = model_factory(SimpleNamespace(name=st["model"]), tuple(x.shape[1:]), num_classes)
     probe = factory()
     n_params = sum(p.numel() for p in probe.parameters())
-    group = args.group_size or min(st["group"], members)
-    base_cfg = dict(epochs=epochs, batch_size=batch, lr=1e-3, eval_batch_size=512, device=str(device))
+    group = args.group_size or min(st["group"], members if sizes is None else min(sizes))
+    base_cfg = dict(epochs=epochs, batch_size=batch, lr=1e-3, eval_batch_size=512, device=str(device),
+                    precision=args.precision)
     cfg_loop = SimpleNamespace(vectorise="false", group_size=None, **base_cfg)
     # BatchNorm models would take the loop path under `auto`; the benchmark forces vmap for them.
     cfg_vec = SimpleNamespace(vectorise="true", group_size=group, **base_cfg)
@@ -215,6 +241,10 @@ def main(argv=None) -> int:
     print(f"setting={args.setting} model={st['model']} params={n_params} batchnorm={has_batchnorm(probe)}")
     print(f"data: {desc}; sigma={args.sigma}")
     print(f"device: {dev_name}; torch {torch.__version__}")
+    print(f"precision: ensemble.precision={args.precision} -> {resolve_precision(cfg_vec, probe, device).name} "
+          f"(forward passes; parameters, gradients and Adam state float32)")
+    if sizes is not None:
+        return members_scan(factory, x, y, sigmas, cfg_vec, sizes, group, device, args.seed, n, epochs, batch)
     print(f"work per path and repeat: {members} members x {epochs} epochs x {n} images, batch {batch}; "
           f"vectorised group size {group}; repeats {repeats}")
 
@@ -238,7 +268,7 @@ def main(argv=None) -> int:
     states = {}
     for r in range(repeats):
         for name, cfg in (("one-at-a-time", cfg_loop), ("vectorised", cfg_vec)):
-            wall, mem, state = run_once(factory, x, y, sigmas, cfg, members, device, args.seed)
+            wall, mem, state, _ = run_once(factory, x, y, sigmas, cfg, members, device, args.seed)
             times[name].append(wall)
             mems[name].append(mem)
             states[name] = state
@@ -260,6 +290,31 @@ def main(argv=None) -> int:
               f"paper scale (1000 x 20 ep x 12,000 img, this model): {_fmt_time(t / work * paper_work)}")
     ratio = med["one-at-a-time"] / med["vectorised"]
     print(f"speedup={ratio:.2f}")
+    return 0
+
+
+def members_scan(factory, x, y, sigmas, cfg_vec, sizes, group: int, device, seed: int, n: int, epochs: int,
+                 batch: int) -> int:
+    """Vectorised training of N members for each N in ``sizes`` (same group size): peak memory per N."""
+    per_member_cache = x.numel() * x.element_size()
+    budget = cache_budget_bytes(device)
+    cached = group * per_member_cache <= budget and float(sigmas.abs().max()) > 0
+    print(f"members scan: vectorised, group size {group}, {epochs} epoch(s) x {n} images, batch {batch}; "
+          f"noisy-data cache per group {group} x {per_member_cache / 2**20:.2f} MiB = "
+          f"{group * per_member_cache / 2**20:.1f} MiB ({'materialised' if cached else 'generated per batch'}; "
+          f"budget {budget / 2**20:.0f} MiB, per group, independent of N)", flush=True)
+    mem_label = "CUDA max allocated" if device.type == "cuda" else "peak RSS"
+    wn = min(n, 4 * batch)  # warm-up (allocator, oneDNN/cuDNN plans, vmap) so the first N is not penalised
+    run_once(factory, x[:wn], y[:wn], sigmas[:wn], cfg_vec, min(group, min(sizes)), device, seed)
+    rows = []
+    for size in sizes:
+        wall, inc, _, absolute = run_once(factory, x, y, sigmas, cfg_vec, size, device, seed)
+        rows.append((size, wall, inc, absolute))
+        print(f"  N={size:>5} ({-(-size // group)} groups): {wall:.2f} s | {size / wall:.2f} members/s | "
+              f"{mem_label} {absolute / 2**20:.0f} MiB (increase during training {inc / 2**20:.0f} MiB)", flush=True)
+    lo, hi = min(r[3] for r in rows), max(r[3] for r in rows)
+    print(f"peak memory over N={sizes[0]}..{sizes[-1]}: {lo / 2**20:.0f}..{hi / 2**20:.0f} MiB "
+          f"(max/min {hi / max(lo, 1):.2f}; members x{sizes[-1] / sizes[0]:.0f})")
     return 0
 
 

@@ -28,6 +28,7 @@ LOGGERS = ("wandb", "none")
 CORNERS = ("bottom_right", "bottom_left", "top_right", "top_left")
 DEVICES = ("auto", "cpu", "cuda")
 VECTORISE = ("auto", "true", "false")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -86,6 +87,7 @@ class EnsembleConfig:
     group_size: Optional[int] = None
     eval_batch_size: int = 1024
     device: str = "auto"
+    precision: str = "auto"
     member_range: Optional[List[int]] = None
     checkpoint_dir: Optional[str] = None
 
@@ -191,6 +193,7 @@ def validate(cfg: DictConfig) -> None:
     _check_choice(cfg, "logger.name", LOGGERS)
     _check_choice(cfg, "attack.corner", CORNERS)
     _check_choice(cfg, "ensemble.device", DEVICES)
+    _check_choice(cfg, "ensemble.precision", PRECISIONS)
     _check_choice(cfg, "sigma_optimiser.device", DEVICES)
     if str(cfg.ensemble.vectorise).lower() not in VECTORISE:
         _fail("ensemble.vectorise", f"must be one of {', '.join(VECTORISE)}; got {cfg.ensemble.vectorise!r}")

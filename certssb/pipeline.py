@@ -19,6 +19,7 @@ from certssb.attacks import poison
 from certssb.config import to_plain
 from certssb.data import load_dataset
 from certssb.ensemble.checkpoints import CheckpointStore, fingerprint_of
+from certssb.ensemble import resolve_precision
 from certssb.ensemble.device import resolve_device
 from certssb.ensemble.predict import MemberVotes, predict_members, predict_single
 from certssb.ensemble.train import train_members, train_single
@@ -176,7 +177,10 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
     input_shape = tuple(splits.x_train.shape[1:])
     factory = model_factory(cfg.model, input_shape, splits.num_classes)
     set_cpu_threads(cfg.get("cpu_threads", "auto"), factory, device)
-    data_fp = {"dataset": to_plain(cfg.dataset), "attack": to_plain(cfg.attack), "seed": seed}
+    # The resolved precision (fp32 / bf16, channels-last) changes the trained models.
+    precision = resolve_precision(cfg.ensemble, factory(), device).name
+    data_fp = {"dataset": to_plain(cfg.dataset), "attack": to_plain(cfg.attack), "seed": seed,
+               "precision": precision}
     ckpt_root = Path(cfg.ensemble.checkpoint_dir) if cfg.ensemble.checkpoint_dir else out / "members"
     target = int(cfg.attack.target)
     y_test = splits.y_test.numpy()

@@ -49,3 +49,14 @@ def run_pipeline():
         return pipeline.run(cfg, output_dir=out_dir, progress=False)
 
     return _run
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The tests use small models: one intra-op thread is faster and robust on a loaded CPU."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

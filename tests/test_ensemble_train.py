@@ -15,14 +15,6 @@ from certssb.models import model_factory
 N, C = 72, 4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is faster and robust to a loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def data(seed=0):
     g = torch.Generator().manual_seed(seed)

@@ -19,13 +19,6 @@ from certssb.sigma import optimise_sigmas, proxy_radius, sigma_stats
 SIGMA_0 = 0.25
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def surrogate():

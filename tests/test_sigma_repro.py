@@ -10,13 +10,6 @@ from torch import nn
 from certssb.sigma import optimise_sigmas
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _model():
     torch.manual_seed(0)

@@ -13,13 +13,6 @@ from certssb.sigma import optimise_sigmas, smoothed_probs
 DIM = 4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 class Band(nn.Module):
     """Binary: class A on |w.x| < 1 (logit k * (1 - |w.x|)); r(sigma) peaks near sigma ~ 0.55."""

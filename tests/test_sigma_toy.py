@@ -62,14 +62,6 @@ class Band(nn.Module):
         return torch.cat([la, torch.zeros_like(la)], 1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread avoids oversubscription slowdowns on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _samples():
     u = torch.tensor(OFFSETS)

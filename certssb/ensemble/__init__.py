@@ -1,5 +1,6 @@
 """The smoothed ensemble: counter-based member noise, checkpoints, training and prediction."""
 
+from certssb.ensemble._source import resolve_precision
 from certssb.ensemble.checkpoints import CheckpointStore, fingerprint_of
 from certssb.ensemble.device import resolve_device
 from certssb.ensemble.noise import member_noise
@@ -7,4 +8,4 @@ from certssb.ensemble.predict import MemberVotes, predict_members, predict_singl
 from certssb.ensemble.train import train_members, train_single
 
 __all__ = ["CheckpointStore", "fingerprint_of", "resolve_device", "member_noise", "MemberVotes",
-           "predict_members", "predict_single", "train_members", "train_single"]
+           "predict_members", "predict_single", "resolve_precision", "train_members", "train_single"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass
@@ -11,15 +12,8 @@ from torch import nn
 
 from certssb.ensemble.noise import member_noise
 from certssb.errors import ConfigError
+from certssb.cfgaccess import cfg_get  # noqa: F401  (re-exported for the package)
 from certssb.seeding import make_generator
-
-
-def cfg_get(cfg, key, default=None):
-    try:
-        value = getattr(cfg, key)
-    except (AttributeError, KeyError):
-        return default
-    return default if value is None else value
 
 
 def cfg_int(cfg, key, default=None, minimum=1) -> int:
@@ -40,6 +34,96 @@ def vectorise_mode(cfg) -> str:
     if text not in ("auto", "true", "false"):
         raise ConfigError(f"ensemble.vectorise must be auto, true or false, got {value!r}")
     return text
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def precision_mode(cfg) -> str:
+    """``auto`` | ``fp32`` | ``bf16`` from ``cfg.precision`` (default ``auto``)."""
+    value = cfg_get(cfg, "precision", "auto")
+    text = str(value).strip().lower()
+    if text not in PRECISIONS:
+        raise ConfigError(f"ensemble.precision must be one of {', '.join(PRECISIONS)}; got {value!r}")
+    return text
+
+
+def is_convolutional(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How forward passes run: ``autocast_dtype`` (None: plain float32) and the memory format.
+
+    Parameters, gradients and optimiser state always stay float32; only the forward pass is
+    autocast (losses and softmaxes are computed from float32/float64 logits).
+    """
+
+    device_type: str = "cpu"
+    autocast_dtype: torch.dtype | None = None
+    channels_last: bool = False
+
+    @property
+    def name(self) -> str:
+        """``fp32`` | ``bf16``, with ``+channels_last`` when used (the resolved mode, for logs,
+        checkpoint metadata and the member fingerprint)."""
+        base = "fp32" if self.autocast_dtype is None else str(self.autocast_dtype).replace("torch.", "").replace(
+            "bfloat16", "bf16")
+        return base + ("+channels_last" if self.channels_last else "")
+
+    def autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.autocast_dtype)
+
+    def model(self, model: nn.Module) -> nn.Module:
+        """The model in this precision's memory format (in place)."""
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def batch(self, xb: torch.Tensor) -> torch.Tensor:
+        """An input batch ``[b, C, H, W]`` (or ``[G, b, C, H, W]`` for vmap) in this memory format.
+
+        For a vmapped group the layout is (b, H, W, G, C) in memory, so that vmap's grouped
+        convolution (which folds G into the channel dimension) sees a channels-last
+        ``[b, G*C, H, W]`` view without a copy.
+        """
+        if not self.channels_last or xb.dim() not in (4, 5):
+            return xb
+        if xb.dim() == 4:
+            return xb.contiguous(memory_format=torch.channels_last)
+        return xb.permute(1, 3, 4, 0, 2).contiguous().permute(3, 0, 4, 1, 2)
+
+
+FP32 = Precision()
+
+
+def resolve_precision(cfg, model: nn.Module, device) -> Precision:
+    """``auto``: bf16 autocast and channels-last on CUDA for convolutional models (bf16 only where
+    the GPU supports it), float32 otherwise (always on CPU); ``fp32``: float32; ``bf16``: bf16
+    autocast on any device (CPU included), default memory format."""
+    mode = precision_mode(cfg)
+    device = torch.device(device)
+    if mode == "fp32":
+        return Precision(device.type)
+    if mode == "bf16":
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ConfigError(f"ensemble.precision=bf16 but {torch.cuda.get_device_name(device)} lacks bfloat16; "
+                              f"use ensemble.precision=auto or fp32")
+        return Precision(device.type, torch.bfloat16)
+    if device.type == "cuda" and is_convolutional(model):
+        return Precision(device.type, torch.bfloat16 if torch.cuda.is_bf16_supported() else None, True)
+    return Precision(device.type)
+
+
+def host_to_device(t: torch.Tensor, device) -> torch.Tensor:
+    """Copy a small host tensor that is made anew on the host each epoch (the shuffles) to
+    ``device``; to CUDA through pinned memory and without blocking the host (the caching host
+    allocator reuses the pinned buffers and keeps each alive until its copy has run)."""
+    device = torch.device(device)
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,10 @@ def _mix(z: torch.Tensor) -> torch.Tensor:
 
 
 def _as_index_tensor(v, name: str, device) -> torch.Tensor:
+    if isinstance(v, int) and not isinstance(v, bool):
+        # A fill on the device, not a host-to-device copy (which blocks on CUDA): the one-model
+        # training and prediction paths pass the member as a Python int on every batch.
+        return torch.full((), v, dtype=torch.int64, device=device)
     t = torch.as_tensor(v, device=device)
     if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
         raise ConfigError(f"member_noise: {name} must be integers, got dtype {t.dtype}")

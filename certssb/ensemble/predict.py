@@ -9,7 +9,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from certssb.ensemble._source import cfg_get, cfg_int, check_tensors
+from certssb.ensemble._source import (FP32, Precision, cfg_get, cfg_int, check_tensors, precision_mode,
+                                      resolve_precision)
 from certssb.ensemble.device import resolve_device
 from certssb.ensemble.noise import member_noise
 from certssb.ensemble.train import _group_size, choose_vectorise
@@ -26,19 +27,26 @@ class MemberVotes:
     n_members: int
 
 
-def _load(factory, store, k: int, device) -> nn.Module:
+def _load(factory, store, k: int, device, precision: Precision = FP32) -> nn.Module:
     model = factory()
     model.load_state_dict(store.load(k))
-    return model.to(device).eval()
+    return precision.model(model.to(device)).eval()
 
 
 def predict_members(factory, store, x, sigmas_x, indices, cfg, seed: int, members, device=None,
                     progress: bool = True) -> MemberVotes:
-    """Noisy predictions of ``members`` on ``x`` (global sample ``indices`` key the noise)."""
+    """Noisy predictions of ``members`` on ``x`` (global sample ``indices`` key the noise).
+
+    The forward passes run in ``cfg.precision`` (see ``resolve_precision``); the softmax is taken
+    of the logits in float64 and summed in float64, whatever the forward precision, so the
+    certificate arithmetic downstream is unchanged. Inputs go to the device once; per batch there
+    are no host copies, and the sums come back once at the end.
+    """
     device = resolve_device(device if device is not None else cfg_get(cfg, "device", "auto"))
     members = [int(k) for k in members]
     if not members:
         raise ConfigError("predict_members needs at least one member")
+    precision_mode(cfg)  # validate before anything else
     check_tensors(x, torch.zeros(x.shape[0]) if isinstance(x, torch.Tensor) else None, sigmas_x)
     indices = torch.as_tensor(indices)
     if indices.shape != (x.shape[0],) or indices.is_floating_point():
@@ -48,7 +56,7 @@ def predict_members(factory, store, x, sigmas_x, indices, cfg, seed: int, member
         raise CertSSBError(f"{len(missing)} of {len(members)} member checkpoints missing in {store.directory} "
                            f"(first: {missing[:5]}); run training first")
     eval_bs = cfg_int(cfg, "eval_batch_size", 256)
-    x = x.to(device, torch.float32)
+    x = x.to(device, torch.float32)  # once per call
     sig = sigmas_x.to(device, torch.float32).view(-1, *([1] * (x.dim() - 1)))
     idx = indices.to(device, torch.int64)
     shape = tuple(x.shape[1:])
@@ -56,6 +64,7 @@ def predict_members(factory, store, x, sigmas_x, indices, cfg, seed: int, member
     probe = factory().to(device)
     vectorise = choose_vectorise(cfg, probe, shape, device)
     g = _group_size(cfg, probe, shape, eval_bs, device, len(members), training=False) if vectorise else 1
+    precision = resolve_precision(cfg, probe, device)
     with torch.no_grad():
         num_classes = probe.eval()(x[:1]).shape[-1]
     del probe
@@ -66,9 +75,9 @@ def predict_members(factory, store, x, sigmas_x, indices, cfg, seed: int, member
         with torch.no_grad():
             for s in range(0, len(members), g):
                 group = members[s:s + g]
-                models = [_load(factory, store, k, device) for k in group]
+                models = [_load(factory, store, k, device, precision) for k in group]
                 if vectorise:
-                    params, buffers, _, call = stack_models(models)
+                    params, buffers, _, call = stack_models(models, precision)
                     ks = torch.tensor(group, dtype=torch.int64, device=device).view(-1, 1)
                 else:
                     model = models[0]
@@ -76,13 +85,20 @@ def predict_members(factory, store, x, sigmas_x, indices, cfg, seed: int, member
                     sl = slice(b0, b0 + eval_bs)
                     if vectorise:
                         noise = member_noise(seed, ks, idx[sl].view(1, -1), shape, "test", device=device)
-                        logits = call(params, buffers, x[sl].unsqueeze(0) + sig[sl].unsqueeze(0) * noise)
+                        xb = precision.batch(x[sl].unsqueeze(0) + sig[sl].unsqueeze(0) * noise)
+                        with precision.autocast():
+                            logits = call(params, buffers, xb)
                     else:
                         noise = member_noise(seed, group[0], idx[sl], shape, "test", device=device)
-                        logits = model(x[sl] + sig[sl] * noise).unsqueeze(0)
+                        xb = precision.batch(x[sl] + sig[sl] * noise)
+                        with precision.autocast():
+                            logits = model(xb).unsqueeze(0)
+                    # float64 softmax and sums whatever the forward precision (bf16 logits are
+                    # exactly representable); argmax of the same logits
                     prob_sum[sl] += torch.softmax(logits.double(), dim=-1).sum(0)
-                    pred = logits.argmax(-1)  # [G, b]
-                    votes[sl] += torch.nn.functional.one_hot(pred, num_classes).sum(0)
+                    pred = logits.argmax(-1).t()  # [b, G]
+                    # scatter_add_ rather than one_hot: no host-side range check (a sync on CUDA)
+                    votes[sl].scatter_add_(1, pred, torch.ones_like(pred))
                 bar.update(len(group))
     finally:
         bar.close()
@@ -90,11 +106,14 @@ def predict_members(factory, store, x, sigmas_x, indices, cfg, seed: int, member
 
 
 def predict_single(model: nn.Module, x: torch.Tensor, batch_size: int = 256, device=None) -> np.ndarray:
-    """Argmax predictions of one model on ``x`` (no noise), as int64 numpy [n]."""
+    """Argmax predictions of one model on ``x`` (no noise), as int64 numpy [n].
+
+    ``x`` goes to the device once and the predictions come back once (no copies per batch)."""
     device = resolve_device(device)
     model = model.to(device).eval()
+    x = x.to(device, torch.float32)
     out = []
     with torch.no_grad():
         for s in range(0, x.shape[0], int(batch_size)):
-            out.append(model(x[s:s + int(batch_size)].to(device, torch.float32)).argmax(-1).cpu())
-    return (torch.cat(out) if out else torch.zeros(0, dtype=torch.int64)).numpy().astype(np.int64)
+            out.append(model(x[s:s + int(batch_size)]).argmax(-1))
+    return (torch.cat(out).cpu() if out else torch.zeros(0, dtype=torch.int64)).numpy().astype(np.int64)

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from certssb.ensemble._source import (Job, NoisySource, cfg_get, cfg_int, check_tensors, init_model,
+from certssb.ensemble._source import (FP32, Job, NoisySource, Precision, cfg_get, cfg_int, check_tensors,
+                                      host_to_device, init_model, precision_mode, resolve_precision,
                                       vectorise_mode)
 from certssb.ensemble.device import resolve_device
 from certssb.ensemble.vectorised import _batch_starts, auto_group_size, fit_group
@@ -39,22 +40,36 @@ def _lr(cfg) -> float:
 
 
 def _fit_one(factory, job: Job, x, y, sigmas, epochs: int, batch_size: int, lr: float,
-             device: torch.device) -> nn.Module:
-    """The reference path: one model, plain autograd and its own Adam."""
-    model = init_model(factory, job.init_seed, device)
+             device: torch.device, precision: Precision | None = None) -> nn.Module:
+    """The reference path: one model, plain autograd and its own Adam.
+
+    Only the forward pass runs under ``precision.autocast()``; the loss is computed from float32
+    logits and parameters and Adam state stay float32. The inner loop makes no host copies.
+    """
+    precision = precision or FP32
+    model = precision.model(init_model(factory, job.init_seed, device))
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     src = NoisySource(x, sigmas, [job], device)
     n = x.shape[0]
+    starts = _batch_starts(n, batch_size, model)
     for epoch in range(epochs):
-        perm = job.permutation(epoch, n).to(device)
-        for start in _batch_starts(n, batch_size, model):
+        perm = host_to_device(job.permutation(epoch, n), device)
+        for start in starts:
             idx = perm[start:start + batch_size]
-            loss = F.cross_entropy(model(src.batch_one(0, idx)), y[idx])
+            xb = precision.batch(src.batch_one(0, idx))
+            with precision.autocast():
+                logits = model(xb)
+            loss = F.cross_entropy(logits.float(), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
     return model
+
+
+def _contiguous(state: dict) -> dict:
+    """A state dict in the default memory format (checkpoints do not depend on channels-last)."""
+    return {k: v.contiguous() for k, v in state.items()}
 
 
 CPU_VMAP_MAX_FWD_FLOPS = 1e6  # per sample; above this a CPU step is compute-bound and vmap cannot win
@@ -94,6 +109,8 @@ def _group_size(cfg, model, input_shape, batch_size, device, n_todo, training=Tr
 
 
 def _prepare(x, y, sigmas, device):
+    """Validate and move the training data to the device, once per run (a one-off copy: pinning
+    it first would only add a host copy)."""
     check_tensors(x, y, sigmas)
     return (x.to(device, torch.float32).contiguous(), y.to(device, torch.int64),
             sigmas.to(device, torch.float32))
@@ -104,6 +121,7 @@ def train_members(factory, x, y, sigmas, cfg, seed: int, members, store, device=
     """Train and save the members in ``members`` that ``store`` lacks; returns those trained now."""
     device = resolve_device(device if device is not None else cfg_get(cfg, "device", "auto"))
     epochs, batch_size, lr = cfg_int(cfg, "epochs"), cfg_int(cfg, "batch_size"), _lr(cfg)
+    precision_mode(cfg)  # validate before anything else
     members = [int(k) for k in members]
     if any(k < 0 for k in members):
         raise ConfigError("member indices must be non-negative")
@@ -114,6 +132,7 @@ def train_members(factory, x, y, sigmas, cfg, seed: int, members, store, device=
     probe = factory()
     vectorise = choose_vectorise(cfg, probe, tuple(x.shape[1:]), device)
     g = _group_size(cfg, probe, tuple(x.shape[1:]), batch_size, device, len(todo)) if vectorise else 1
+    precision = resolve_precision(cfg, probe, device)
     del probe
     bar = tqdm(total=len(todo), desc="train members", unit="member", disable=None if progress else True)
     done: list[int] = []
@@ -123,13 +142,15 @@ def train_members(factory, x, y, sigmas, cfg, seed: int, members, store, device=
             jobs = [member_job(seed, k) for k in group]
             t0 = time.perf_counter()
             if vectorise:
-                states = fit_group(factory, jobs, x, y, sigmas, epochs, batch_size, lr, device)
+                states = fit_group(factory, jobs, x, y, sigmas, epochs, batch_size, lr, device, precision)
             else:
-                states = [_fit_one(factory, jobs[0], x, y, sigmas, epochs, batch_size, lr, device).state_dict()]
+                states = [_contiguous(_fit_one(factory, jobs[0], x, y, sigmas, epochs, batch_size, lr, device,
+                                               precision).state_dict())]
             seconds = (time.perf_counter() - t0) / len(group)
             for k, state in zip(group, states):
                 store.save(k, state, meta={"member": k, "epochs": epochs, "seconds": seconds,
-                                           "vectorised": bool(vectorise), "group_size": len(group)})
+                                           "vectorised": bool(vectorise), "group_size": len(group),
+                                           "precision": precision.name})
                 done.append(k)
             bar.update(len(group))
     finally:
@@ -145,6 +166,7 @@ def train_single(factory, x, y, sigma: float, cfg, seed: int, key: str, device=N
     """
     device = resolve_device(device if device is not None else cfg_get(cfg, "device", "auto"))
     epochs, batch_size, lr = cfg_int(cfg, "epochs"), cfg_int(cfg, "batch_size"), _lr(cfg)
+    precision = resolve_precision(cfg, factory(), device)
     try:
         sigma = float(sigma)
     except (TypeError, ValueError):
@@ -155,5 +177,5 @@ def train_single(factory, x, y, sigma: float, cfg, seed: int, key: str, device=N
     x, y, sigmas = _prepare(x, y, sigmas, device)
     job = Job(init_seed=derive_seed(seed, key, "init"), shuffle_seed=int(seed), shuffle_keys=(str(key),),
               noise_seed=derive_seed(seed, key), noise_member=0)
-    model = _fit_one(factory, job, x, y, sigmas, epochs, batch_size, lr, device)
-    return model.eval()
+    model = _fit_one(factory, job, x, y, sigmas, epochs, batch_size, lr, device, precision)
+    return model.to(memory_format=torch.contiguous_format).eval()

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from certssb.ensemble._source import Job, NoisySource, init_model
+from certssb.ensemble._source import FP32, Job, NoisySource, Precision, host_to_device, init_model
 
 
 def activation_elems(model: nn.Module, input_shape) -> int:
@@ -75,14 +75,41 @@ def auto_group_size(model: nn.Module, input_shape, batch_size: int, device: torc
     return max(1, min(cap, g, n_members))
 
 
-def stack_models(models: list[nn.Module]):
+_CAST_MODULES = (nn.Linear, nn.modules.conv._ConvNd)
+
+
+def stack_models(models: list[nn.Module], precision: Precision | None = None):
     """(params, buffers, base, call): stacked leaf params, stacked buffers, a meta-device copy and
-    a vmapped ``call(params, buffers, x[G, b, ...]) -> logits[G, b, C]``."""
+    a vmapped ``call(params, buffers, x[G, b, ...]) -> logits[G, b, C]``.
+
+    With a bf16 ``precision`` the call must run under ``precision.autocast()``, and in addition
+    the inputs, weights and biases of every Linear/Conv layer are cast to bf16 inside the vmapped
+    function. The cast is needed because autocast's op lists do not reach everything vmap
+    produces: vmap's convolution batching rule calls ``aten::convolution``, which CPU autocast
+    does not list, so on the CPU a vmapped conv ran in float32. vmap also splits ``linear`` into
+    a matmul (autocast) and a float32 bias add. With the cast, the vmapped forward does the same
+    bf16 operations as the autocast forward of one model. The casts are differentiable, so
+    the gradients reach the float32 parameters as float32.
+    """
+    precision = precision or FP32
+    models = [precision.model(m) for m in models]
     params, buffers = stack_module_state(models)
     base = copy.deepcopy(models[0]).to("meta")
     base.train(models[0].training)
+    dtype = precision.autocast_dtype
+    cast = set()
+    if dtype is not None:
+        def to_dtype(_mod, args):
+            return tuple(a.to(dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
+
+        for mname, m in base.named_modules():
+            if isinstance(m, _CAST_MODULES):
+                m.register_forward_pre_hook(to_dtype)
+                cast.update(f"{mname}.{pname}" if mname else pname for pname, _ in m.named_parameters(recurse=False))
 
     def one(p, b, xb):
+        if cast:
+            p = {k: (v.to(dtype) if k in cast else v) for k, v in p.items()}
         return functional_call(base, (p, b), (xb,))
 
     return params, buffers, base, vmap(one, in_dims=(0, 0, 0))
@@ -93,30 +120,38 @@ def unstack_state(model_template: nn.Module, params: dict, buffers: dict, g: int
     out = {}
     for name in model_template.state_dict().keys():
         src = params[name] if name in params else buffers[name]
-        out[name] = src[g].detach().clone()
+        out[name] = src[g].detach().clone(memory_format=torch.contiguous_format)
     return out
 
 
 def fit_group(factory, jobs: list[Job], x: torch.Tensor, y: torch.Tensor, sigmas: torch.Tensor,
-              epochs: int, batch_size: int, lr: float, device: torch.device) -> list[dict]:
-    """Train the members ``jobs`` together; returns their state dicts (on the device)."""
+              epochs: int, batch_size: int, lr: float, device: torch.device,
+              precision: Precision | None = None) -> list[dict]:
+    """Train the members ``jobs`` together; returns their state dicts (on the device).
+
+    The inner loop stays on the device: no ``.item()``/``.cpu()`` and no host copies per step;
+    the only host-to-device copy is each epoch's shuffles (pinned, non-blocking on CUDA).
+    """
+    precision = precision or FP32
     models = [init_model(factory, job.init_seed, device) for job in jobs]
     for m in models:
         m.train()
-    params, buffers, _base, call = stack_models(models)
+    params, buffers, _base, call = stack_models(models, precision)
     template = models[0]
     del models
     opt = torch.optim.Adam(list(params.values()), lr=lr)
     src = NoisySource(x, sigmas, jobs, device)
     n, g = x.shape[0], len(jobs)
+    starts = _batch_starts(n, batch_size, template)
     for epoch in range(epochs):
-        perms = torch.stack([job.permutation(epoch, n) for job in jobs]).to(device)
-        for start in _batch_starts(n, batch_size, template):
+        perms = host_to_device(torch.stack([job.permutation(epoch, n) for job in jobs]), device)
+        for start in starts:
             idx = perms[:, start:start + batch_size]
-            xb = src.batch(idx)
-            logits = call(params, buffers, xb)
+            xb = precision.batch(src.batch(idx))
+            with precision.autocast():
+                logits = call(params, buffers, xb)
             b = idx.shape[1]
-            loss = F.cross_entropy(logits.reshape(g * b, -1), y[idx].reshape(-1), reduction="sum") / b
+            loss = F.cross_entropy(logits.float().reshape(g * b, -1), y[idx].reshape(-1), reduction="sum") / b
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
