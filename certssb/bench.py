@@ -44,8 +44,8 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 SETTINGS = {
     #            model              batch members epochs repeats group  quick: (members, epochs, repeats, n)
     # the default digits model (conf/model/for_digits.yaml) and the small digits CNN
-    "digits": dict(model="mlp", batch=128, members=32, epochs=2, repeats=3, group=32,
-                   quick=dict(members=16, epochs=1, repeats=3, group=16)),
+    "digits": dict(model="mlp", batch=128, members=64, epochs=5, repeats=3, group=64,
+                   quick=dict(members=64, epochs=3, repeats=3, group=64)),
     "digits_cnn": dict(model="digits_cnn", batch=64, members=32, epochs=2, repeats=3, group=32,
                        quick=dict(members=16, epochs=1, repeats=3, group=16)),
     "mnist_cnn": dict(model="mnist_cnn", batch=128, members=8, epochs=1, repeats=3, group=8, n=12000,

