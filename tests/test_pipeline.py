@@ -103,3 +103,47 @@ def test_cert_ssb_run_with_memory(tmp_path, run_pipeline):
     sig = np.load(tmp_path / "sigmas.npz")
     assert sig["train"].shape[0] == summary["dataset"]["n_train"]
     _curves_sane(summary)
+
+
+def test_member_ranges_split_over_jobs_then_certify_once(tmp_path, run_pipeline):
+    ckpt = tmp_path / "shared_members"
+    common = RAB + [f"ensemble.checkpoint_dir={ckpt}", "ensemble.vectorise=false"]
+    part = run_pipeline(tmp_path / "job0", common + ["ensemble.member_range=[0,2]"])
+    assert part["status"] == "members_trained" and part["n_trained_now"] == 2
+    assert not (tmp_path / "job0" / "certificates.csv").exists()
+    part = run_pipeline(tmp_path / "job1", common + ["ensemble.member_range=[2,3]"])
+    assert part["n_trained_now"] == 1
+    final = run_pipeline(tmp_path / "final", common)
+    assert final["status"] == "complete" and final["members"]["trained_now"] == 1  # only member 3
+    reference = run_pipeline(tmp_path / "reference", RAB + ["ensemble.vectorise=false"])
+    assert final["curves"] == reference["curves"]
+
+
+def test_shared_memory_across_test_sets(tmp_path, run_pipeline):
+    summary = run_pipeline(tmp_path, ["sigma_optimiser=fixed", "certifier=storage_update",
+                                      "certifier.memory.shared=true", "certifier.memory.order=shuffle"])
+    assert summary["memory"]["clean"]["shared"] is True and summary["memory"]["clean"]["order"] == "shuffle"
+    table = pd.read_csv(tmp_path / "certificates.csv")
+    trig = table[table.split == "triggered"].set_index("index")
+    trig_all = table[table.split == "triggered_all"].set_index("index").loc[trig.index]
+    # the RAB-convention set reads its memory entries from the shared memory's triggered_all ones
+    for col in ("prediction_joint_memory", "radius_joint_memory", "action_joint_memory"):
+        assert (trig[col].to_numpy() == trig_all[col].to_numpy()).all()
+    # invariant across the whole shared memory (clean and triggered inputs together):
+    # stored balls with different labels do not overlap
+    from certssb.attacks import poison
+    from certssb.data import load_dataset
+
+    from conftest import FAST, compose_cfg
+
+    cfg = compose_cfg([*FAST, "sigma_optimiser=fixed", "certifier=storage_update"])
+    splits = load_dataset(cfg.dataset, 0)
+    poisoned = poison(splits, cfg.attack, 0)
+    clean = table[table.split == "clean"].sort_values("index")
+    t_all = table[table.split == "triggered_all"].sort_values("index")
+    x = np.concatenate([splits.x_test.flatten(1).numpy(), poisoned.x_test_triggered.flatten(1).numpy()]).astype(float)
+    labels = np.concatenate([clean["prediction_joint_memory"], t_all["prediction_joint_memory"]])
+    radii = np.concatenate([clean["radius_joint_memory"], t_all["radius_joint_memory"]])
+    d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+    differ = labels[:, None] != labels[None, :]
+    assert (d[differ] >= (radii[:, None] + radii[None, :])[differ] - 1e-6).all()
