@@ -14,11 +14,14 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from certssb.attacks.build import ATTACKS
+from certssb.data.info import DATASETS as _DATASET_TABLE
 from certssb.errors import ConfigError
+from certssb.models import MODEL_NAMES
 
-DATASETS = ("digits", "fashion_mnist", "mnist", "cifar10")
-ATTACKS = ("none", "onepixel", "fourpixel", "blending", "badnets")
-MODELS = ("digits_cnn", "mnist_cnn", "preact_resnet32", "mlp")
+# The packages own their names; the config checks against them.
+DATASETS = tuple(_DATASET_TABLE)
+MODELS = tuple(MODEL_NAMES)
 SIGMA_OPTIMISERS = ("fixed", "sga", "released")
 CERTIFIERS = ("rab", "cohen", "storage_update")
 BOUND_MODES = ("soft", "hard")

@@ -79,3 +79,12 @@ def test_launchers_are_available():
     GlobalHydra.instance().clear()
     assert hc.hydra.launcher.gpus_per_node == 1
     assert "submitit" in hc.hydra.launcher._target_
+
+
+@pytest.mark.parametrize("dataset", ["digits", "fashion_mnist", "mnist", "cifar10"])
+def test_each_dataset_picks_its_default_model(dataset):
+    from certssb.data import DEFAULT_MODEL
+
+    cfg = compose_cfg([f"dataset={dataset}"])
+    assert cfg.model.name == DEFAULT_MODEL[dataset]
+    assert compose_cfg([f"dataset={dataset}", "model=digits_cnn"]).model.name == "digits_cnn"

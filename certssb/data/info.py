@@ -24,7 +24,7 @@ DATASETS: dict[str, tuple[tuple[int, int, int], int, list[str]]] = {
 
 #: the model config a dataset uses unless the user picks another
 DEFAULT_MODEL = {
-    "digits": "digits_cnn",
+    "digits": "mlp",
     "fashion_mnist": "mnist_cnn",
     "mnist": "mnist_cnn",
     "cifar10": "preact_resnet32",
