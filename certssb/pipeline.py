@@ -83,13 +83,25 @@ def _ensemble_train_cfg(cfg: DictConfig, epochs: int | None = None) -> DictConfi
     return OmegaConf.create(ens)
 
 
-def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: dict, progress: bool):
-    """Per-sample sigmas for the training set, the clean and the triggered test inputs."""
+@dataclass
+class Sigmas:
+    """Per-sample noise levels, held fixed for the rest of the run."""
+
+    train: torch.Tensor
+    test_clean: torch.Tensor
+    test_triggered: torch.Tensor  # of every test input with the trigger (triggered_all order)
+
+
+def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: dict, progress: bool) -> Sigmas:
+    """Per-sample sigmas for the training set, the clean and the triggered test inputs.
+
+    SGA sigmas are cached next to the member checkpoints, keyed by everything they depend on.
+    """
     sig = cfg.sigma_optimiser
     n_train, n_test = len(poisoned.x_train), len(x_test)
     if sig.name == "fixed":
         s0 = float(sig.sigma_0)
-        return (torch.full((n_train,), s0), torch.full((n_test,), s0), torch.full((n_test,), s0), None)
+        return Sigmas(torch.full((n_train,), s0), torch.full((n_test,), s0), torch.full((n_test,), s0))
     fp = fingerprint_of({"data": data_fp, "sigma": to_plain(sig), "model": to_plain(cfg.model),
                          "ensemble": {k: to_plain(cfg.ensemble)[k] for k in ("epochs", "batch_size", "lr")}})
     cache = cache_dir / f"sigmas-{fp[:16]}.npz"
@@ -97,8 +109,8 @@ def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: di
         data = np.load(cache)
         if str(data["fingerprint"]) == fp:
             log.info("reusing per-sample sigmas from %s", cache)
-            return (torch.from_numpy(data["train"]), torch.from_numpy(data["test_clean"]),
-                    torch.from_numpy(data["test_triggered"]), None)
+            return Sigmas(torch.from_numpy(data["train"]), torch.from_numpy(data["test_clean"]),
+                          torch.from_numpy(data["test_triggered"]))
     epochs = sig.surrogate_epochs if sig.surrogate_epochs is not None else cfg.ensemble.epochs
     log.info("training the surrogate (sigma_0=%.3g, %d epochs) for %s", sig.sigma_0, epochs, sig.name)
     surrogate = train_single(factory, poisoned.x_train, poisoned.y_train, float(sig.sigma_0),
@@ -113,7 +125,7 @@ def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: di
     np.savez(tmp, fingerprint=np.array(fp), train=out[0].numpy(), test_clean=out[1].numpy(),
              test_triggered=out[2].numpy())
     tmp.replace(cache)
-    return (*out, surrogate)
+    return Sigmas(*out)
 
 
 def run(cfg: DictConfig, output_dir: str | Path | None = None, progress: bool | None = None) -> dict:
@@ -200,8 +212,8 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
             }
 
     with timer.stage("sigma"):
-        sig_train, sig_clean, sig_trig, _ = _sigmas(cfg, factory, poisoned, splits.x_test, device,
-                                                   ckpt_root, data_fp, progress is not False)
+        sigmas = _sigmas(cfg, factory, poisoned, splits.x_test, device, ckpt_root, data_fp, progress is not False)
+    sig_train, sig_clean, sig_trig = sigmas.train, sigmas.test_clean, sigmas.test_triggered
     member_fp = fingerprint_of({
         "data": data_fp, "model": to_plain(cfg.model),
         "ensemble": {k: to_plain(cfg.ensemble)[k] for k in ("epochs", "batch_size", "lr")},
@@ -296,7 +308,7 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
         "members": {"trained_now": len(trained), "checkpoint_dir": str(store.directory)},
         "timings": timer.timings(),
     }
-    sigmas = {"train": sig_train.numpy(), "test_clean": sig_clean.numpy(), "test_triggered": sig_trig.numpy()}
-    write_outputs(out, summary, results, sigmas)
+    sigma_arrays = {"train": sig_train.numpy(), "test_clean": sig_clean.numpy(), "test_triggered": sig_trig.numpy()}
+    write_outputs(out, summary, results, sigma_arrays)
     summary["timings"] = timer.timings()
     return summary
