@@ -183,21 +183,20 @@ def num_classes_for(cfg: DictConfig) -> int:
     return len(classes)
 
 
+# (key, allowed values) checked by validate()
+CHOICES = (
+    ("dataset.name", DATASETS), ("attack.name", ATTACKS), ("model.name", MODELS),
+    ("sigma_optimiser.name", SIGMA_OPTIMISERS), ("certifier.name", CERTIFIERS),
+    ("certifier.mode", BOUND_MODES), ("certifier.pb_mode", PB_MODES),
+    ("certifier.memory.order", MEMORY_ORDERS), ("logger.name", LOGGERS), ("attack.corner", CORNERS),
+    ("ensemble.device", DEVICES), ("ensemble.precision", PRECISIONS), ("sigma_optimiser.device", DEVICES),
+)
+
+
 def validate(cfg: DictConfig) -> None:
     """Check ranges and choices that the schemas cannot; raise ConfigError on the first problem."""
-    _check_choice(cfg, "dataset.name", DATASETS)
-    _check_choice(cfg, "attack.name", ATTACKS)
-    _check_choice(cfg, "model.name", MODELS)
-    _check_choice(cfg, "sigma_optimiser.name", SIGMA_OPTIMISERS)
-    _check_choice(cfg, "certifier.name", CERTIFIERS)
-    _check_choice(cfg, "certifier.mode", BOUND_MODES)
-    _check_choice(cfg, "certifier.pb_mode", PB_MODES)
-    _check_choice(cfg, "certifier.memory.order", MEMORY_ORDERS)
-    _check_choice(cfg, "logger.name", LOGGERS)
-    _check_choice(cfg, "attack.corner", CORNERS)
-    _check_choice(cfg, "ensemble.device", DEVICES)
-    _check_choice(cfg, "ensemble.precision", PRECISIONS)
-    _check_choice(cfg, "sigma_optimiser.device", DEVICES)
+    for key, allowed in CHOICES:
+        _check_choice(cfg, key, allowed)
     if str(cfg.ensemble.vectorise).lower() not in VECTORISE:
         _fail("ensemble.vectorise", f"must be one of {', '.join(VECTORISE)}; got {cfg.ensemble.vectorise!r}")
 
