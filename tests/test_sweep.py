@@ -69,7 +69,7 @@ def test_killed_sweep_resumes_without_retraining(tmp_path):
     n = 8
     args = [sys.executable, "-m", "certssb.run", "-m", "seed=0,1", f"hydra.sweep.dir={sweep}",
             "sigma_optimiser=fixed", "undefended.enabled=false", "ensemble.vectorise=false",
-            f"ensemble.n_members={n}", "ensemble.epochs=15", "logger=none"]
+            f"ensemble.n_members={n}", "ensemble.epochs=40", "logger=none"]
     proc = subprocess.Popen(args, cwd=REPO, env=_env(WANDB_MODE="disabled"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 240
@@ -77,7 +77,7 @@ def test_killed_sweep_resumes_without_retraining(tmp_path):
         while time.time() < deadline and proc.poll() is None:
             if len(list(sweep.glob("1/members/*/member_*.pt"))) >= 2:
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
