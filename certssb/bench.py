@@ -74,11 +74,15 @@ def load_data(setting: str, n: int | None, seed: int = 0):
     if setting == "mnist_cnn":
         imgs, labs = FASHION_DIR / "train-images-idx3-ubyte.gz", FASHION_DIR / "train-labels-idx1-ubyte.gz"
         if imgs.is_file() and labs.is_file():
-            x = torch.from_numpy(_read_idx(imgs)[:n].astype(np.float32) / 255.0).unsqueeze(1)
-            y = torch.from_numpy(_read_idx(labs)[:n].astype(np.int64))
-            return x, y, 10, f"Fashion-MNIST (first {len(x)} training images) from {FASHION_DIR}"
+            # the binary pair T-shirt/top (0) vs trouser (1): 12,000 training images, the size of
+            # the paper's MNIST 1-vs-0 task
+            images, labels = _read_idx(imgs), _read_idx(labs)
+            keep = np.flatnonzero(labels < 2)[:n]
+            x = torch.from_numpy(images[keep].astype(np.float32) / 255.0).unsqueeze(1)
+            y = torch.from_numpy(labels[keep].astype(np.int64))
+            return x, y, 2, f"Fashion-MNIST T-shirt/top vs trouser ({len(x)} training images) from {FASHION_DIR}"
         print(f"note: Fashion-MNIST not found in {FASHION_DIR}; using synthetic 28x28 data", flush=True)
-        return (torch.rand(n, 1, 28, 28, generator=gen), torch.randint(0, 10, (n,), generator=gen), 10,
+        return (torch.rand(n, 1, 28, 28, generator=gen), torch.randint(0, 2, (n,), generator=gen), 2,
                 f"synthetic uniform 28x28, {n} images")
     print("note: CIFAR-10 is not read by the benchmark; using synthetic 32x32x3 data", flush=True)
     return (torch.rand(n, 3, 32, 32, generator=gen), torch.randint(0, 2, (n,), generator=gen), 2,
