@@ -1,0 +1,29 @@
+"""The benchmark runs both trainers on the same work and ends with a machine-readable line."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_bench_digits_quick_ends_with_speedup_line():
+    proc = subprocess.run([sys.executable, "-m", "certssb.bench", "--setting", "digits", "--quick",
+                           "--members", "8", "--group-size", "8", "--repeats", "1"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    assert re.fullmatch(r"speedup=\d+(\.\d+)?", lines[-1]), lines[-1]
+    text = proc.stdout
+    for needle in ("one-at-a-time: median", "vectorised: median", "members/s", "samples/s", "GFLOP/s",
+                   "matmul", "peak", "paper scale"):
+        assert needle in text, needle
+    # the two paths train the same members: parameters agree to float tolerance
+    diff = float(re.search(r"parameter difference[^:]*: ([0-9.e+-]+)", text).group(1))
+    assert diff < 1e-4
