@@ -18,11 +18,13 @@ from certssb.attacks.build import ATTACKS
 from certssb.data.info import DATASETS as _DATASET_TABLE
 from certssb.errors import ConfigError
 from certssb.models import MODEL_NAMES
+from certssb.sigma.config import RULES as SIGMA_RULES
+from certssb.sigma.config import parse_sigma_config
 
 # The packages own their names; the config checks against them.
 DATASETS = tuple(_DATASET_TABLE)
 MODELS = tuple(MODEL_NAMES)
-SIGMA_OPTIMISERS = ("fixed", "sga", "released")
+SIGMA_OPTIMISERS = SIGMA_RULES
 CERTIFIERS = ("rab", "cohen", "storage_update")
 BOUND_MODES = ("soft", "hard")
 PB_MODES = ("auto", "complement", "bonferroni")
@@ -229,19 +231,8 @@ def validate(cfg: DictConfig) -> None:
     if cfg.attack.name == "badnets" and cfg.attack.patch_size < 1:
         _fail("attack.patch_size", f"must be >= 1; got {cfg.attack.patch_size}")
 
-    # sigma optimiser
-    s = "sigma_optimiser"
-    _check_range(cfg, f"{s}.sigma_0", 0.0, None, low_open=True)
-    if cfg.sigma_optimiser.name != "fixed":
-        _check_range(cfg, f"{s}.sigma_min", 0.0, None, low_open=True)
-        _check_range(cfg, f"{s}.sigma_max", cfg.sigma_optimiser.sigma_min, None)
-        _check_range(cfg, f"{s}.sigma_0", cfg.sigma_optimiser.sigma_min, cfg.sigma_optimiser.sigma_max)
-        _check_range(cfg, f"{s}.clip_low", 0.0, 0.5, low_open=True, high_open=True)
-        _check_range(cfg, f"{s}.clip_high", 0.5, 1.0, low_open=True, high_open=True)
-        _check_range(cfg, f"{s}.lr", 0.0, None)
-        _check_range(cfg, f"{s}.n_draws", 1, None)
-        _check_range(cfg, f"{s}.iterations", 0, None)
-        _check_range(cfg, f"{s}.batch_size", 1, None)
+    # sigma optimiser: the sigma package owns its rules
+    parse_sigma_config(cfg.sigma_optimiser)
 
     # ensemble
     _check_range(cfg, "ensemble.n_members", 1, None)
