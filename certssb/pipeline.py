@@ -18,11 +18,8 @@ from certssb import __version__
 from certssb.attacks import poison
 from certssb.config import to_plain
 from certssb.data import load_dataset
-from certssb.ensemble.checkpoints import CheckpointStore, fingerprint_of
-from certssb.ensemble import resolve_precision
-from certssb.ensemble.device import resolve_device
-from certssb.ensemble.predict import MemberVotes, predict_members, predict_single
-from certssb.ensemble.train import train_members, train_single
+from certssb.ensemble import (CheckpointStore, MemberVotes, fingerprint_of, predict_members, predict_single,
+                              resolve_device, resolve_precision, train_members, train_single)
 from certssb.errors import CertSSBError
 from certssb.models import model_factory
 from certssb.loggers import open_logger
@@ -92,6 +89,12 @@ class Sigmas:
     test_triggered: torch.Tensor  # of every test input with the trigger (triggered_all order)
 
 
+def _training_settings(cfg: DictConfig) -> dict:
+    """The ensemble keys that change a trained model (fingerprints of sigmas and members)."""
+    ens = to_plain(cfg.ensemble)
+    return {k: ens[k] for k in ("epochs", "batch_size", "lr")}
+
+
 def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: dict, progress: bool) -> Sigmas:
     """Per-sample sigmas for the training set, the clean and the triggered test inputs.
 
@@ -103,7 +106,7 @@ def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: di
         s0 = float(sig.sigma_0)
         return Sigmas(torch.full((n_train,), s0), torch.full((n_test,), s0), torch.full((n_test,), s0))
     fp = fingerprint_of({"data": data_fp, "sigma": to_plain(sig), "model": to_plain(cfg.model),
-                         "ensemble": {k: to_plain(cfg.ensemble)[k] for k in ("epochs", "batch_size", "lr")}})
+                         "ensemble": _training_settings(cfg)})
     cache = cache_dir / f"sigmas-{fp[:16]}.npz"
     if cache.exists():
         data = np.load(cache)
@@ -216,7 +219,7 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
     sig_train, sig_clean, sig_trig = sigmas.train, sigmas.test_clean, sigmas.test_triggered
     member_fp = fingerprint_of({
         "data": data_fp, "model": to_plain(cfg.model),
-        "ensemble": {k: to_plain(cfg.ensemble)[k] for k in ("epochs", "batch_size", "lr")},
+        "ensemble": _training_settings(cfg),
         "sigma_train": fingerprint_of(np.round(sig_train.numpy().astype(np.float64), 7).tolist()),
     })
     store = CheckpointStore(ckpt_root / member_fp[:16], member_fp)
@@ -310,5 +313,4 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
     }
     sigma_arrays = {"train": sig_train.numpy(), "test_clean": sig_clean.numpy(), "test_triggered": sig_trig.numpy()}
     write_outputs(out, summary, results, sigma_arrays)
-    summary["timings"] = timer.timings()
     return summary
