@@ -33,7 +33,7 @@ test-fast: $(STAMP)
 	WANDB_MODE=disabled $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) -m certssb.bench --setting digits --quick
+	$(PY) -m certssb.tools.bench --setting digits --quick
 
 sweep-digits: $(STAMP)
 	$(PY) -m certssb.run --config-dir multirun_sweeps --config-name digits_offline $(ARGS)

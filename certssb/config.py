@@ -14,12 +14,12 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from certssb.attacks.build import ATTACKS
-from certssb.data.info import DATASETS as _DATASET_TABLE
+from certssb.attack.build import ATTACKS
+from certssb.dataset.info import DATASETS as _DATASET_TABLE
 from certssb.errors import ConfigError
-from certssb.models import MODEL_NAMES
-from certssb.sigma.config import RULES as SIGMA_RULES
-from certssb.sigma.config import parse_sigma_config
+from certssb.model import MODEL_NAMES
+from certssb.sigma_optimiser.config import RULES as SIGMA_RULES
+from certssb.sigma_optimiser.config import parse_sigma_config
 
 # The packages own their names; the config checks against them.
 DATASETS = tuple(_DATASET_TABLE)
@@ -176,7 +176,7 @@ def _check_range(cfg: DictConfig, key: str, low: float | None, high: float | Non
 
 def num_classes_for(cfg: DictConfig) -> int:
     """Number of classes the run's dataset config yields (after class selection)."""
-    from certssb.data import dataset_info
+    from certssb.dataset import dataset_info
 
     _, n_all, _ = dataset_info(cfg.dataset.name)
     classes = cfg.dataset.classes
@@ -203,7 +203,7 @@ def validate(cfg: DictConfig) -> None:
         _fail("ensemble.vectorise", f"must be one of {', '.join(VECTORISE)}; got {cfg.ensemble.vectorise!r}")
 
     # dataset
-    from certssb.data import dataset_info
+    from certssb.dataset import dataset_info
 
     _, n_all, _ = dataset_info(cfg.dataset.name)
     classes = cfg.dataset.classes

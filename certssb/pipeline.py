@@ -15,16 +15,16 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from certssb import __version__
-from certssb.attacks import poison
+from certssb.attack import poison
 from certssb.config import to_plain
-from certssb.data import load_dataset
+from certssb.dataset import load_dataset
 from certssb.ensemble import (CheckpointStore, MemberVotes, fingerprint_of, predict_members, predict_single,
                               resolve_device, resolve_precision, train_members, train_single)
 from certssb.errors import CertSSBError
-from certssb.models import model_factory
-from certssb.loggers import open_logger
+from certssb.model import model_factory
+from certssb.logger import open_logger
 from certssb.results import SharedMemories, certify_split, format_table, write_outputs
-from certssb.sigma import optimise_sigmas, sigma_stats
+from certssb.sigma_optimiser import optimise_sigmas, sigma_stats
 from certssb.timing import StageTimer
 
 log = logging.getLogger("certssb")

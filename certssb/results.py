@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from certssb.certify import (
+from certssb.certifier import (
     CertifiedMemory,
     certified_accuracy_curve,
     certify_scores_cfg,

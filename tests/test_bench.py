@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_bench_digits_quick_ends_with_speedup_line():
-    proc = subprocess.run([sys.executable, "-m", "certssb.bench", "--setting", "digits", "--quick",
+    proc = subprocess.run([sys.executable, "-m", "certssb.tools.bench", "--setting", "digits", "--quick",
                            "--members", "8", "--group-size", "8", "--repeats", "1"],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

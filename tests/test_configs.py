@@ -83,7 +83,7 @@ def test_launchers_are_available():
 
 @pytest.mark.parametrize("dataset", ["digits", "fashion_mnist", "mnist", "cifar10"])
 def test_each_dataset_picks_its_default_model(dataset):
-    from certssb.data import DEFAULT_MODEL
+    from certssb.dataset import DEFAULT_MODEL
 
     cfg = compose_cfg([f"dataset={dataset}"])
     assert cfg.model.name == DEFAULT_MODEL[dataset]

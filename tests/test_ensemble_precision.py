@@ -12,7 +12,7 @@ from certssb.ensemble._source import Precision, resolve_precision
 from certssb.ensemble.train import _fit_one, member_job
 from certssb.ensemble.vectorised import fit_group, stack_models
 from certssb.errors import ConfigError
-from certssb.models import model_factory
+from certssb.model import model_factory
 
 MODELS = {"digits_cnn": S(name="digits_cnn"), "mlp": S(name="mlp", hidden=[32])}
 

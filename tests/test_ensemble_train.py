@@ -10,7 +10,7 @@ from certssb.ensemble import (CheckpointStore, member_noise, predict_members, pr
                               train_members, train_single)
 from certssb.ensemble.train import _fit_one, member_job
 from certssb.errors import CertSSBError, ConfigError
-from certssb.models import model_factory
+from certssb.model import model_factory
 
 N, C = 72, 4
 

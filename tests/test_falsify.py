@@ -1,4 +1,4 @@
-"""Empirical falsification check of the certificates (certssb.falsify).
+"""Empirical falsification check of the certificates (certssb.tools.falsify).
 
 Real clean-label poisoning + test-time perturbations of joint L2 size R_joint(x)/2, members
 retrained with the same seeds, sigmas and noise: no smoothed prediction may change. A power
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from certssb.falsify import FalsifyConfig, _walk, build_attack, main, run_falsification
+from certssb.tools.falsify import FalsifyConfig, _walk, build_attack, main, run_falsification
 
 
 def test_build_attack_respects_budget_and_box():

@@ -131,8 +131,8 @@ def test_shared_memory_across_test_sets(tmp_path, run_pipeline):
         assert (trig[col].to_numpy() == trig_all[col].to_numpy()).all()
     # invariant across the whole shared memory (clean and triggered inputs together):
     # stored balls with different labels do not overlap
-    from certssb.attacks import poison
-    from certssb.data import load_dataset
+    from certssb.attack import poison
+    from certssb.dataset import load_dataset
 
     from conftest import FAST, compose_cfg
 

@@ -1,4 +1,4 @@
-"""certssb.report: tables, Markdown, plots and the missing list from fake sweep directories."""
+"""certssb.tools.report: tables, Markdown, plots and the missing list from fake sweep directories."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from certssb.report import collect_runs, main, parse_overrides
+from certssb.tools.report import collect_runs, main, parse_overrides
 
 RADII = [0.0, 0.25, 0.5]
 
@@ -187,7 +187,7 @@ def test_cli_module_entry_point(tmp_path):
     import sys
 
     proc = subprocess.run(
-        [sys.executable, "-m", "certssb.report", str(tmp_path / "void")], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "certssb.tools.report", str(tmp_path / "void")], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and "does not exist" in proc.stderr

@@ -8,7 +8,7 @@ import torch
 from omegaconf import OmegaConf
 
 from certssb.errors import ConfigError
-from certssb.sigma import optimise_sigmas, parse_sigma_config, sigma_stats
+from certssb.sigma_optimiser import optimise_sigmas, parse_sigma_config, sigma_stats
 
 GOOD = dict(name="sga", sigma_0=0.25, n_draws=8, lr=0.04, iterations=2, clip_low=0.02, clip_high=0.98,
             sigma_min=0.05, sigma_max=1.0, batch_size=4)

@@ -14,7 +14,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 from certssb.seeding import make_generator
-from certssb.sigma import optimise_sigmas, proxy_radius, sigma_stats
+from certssb.sigma_optimiser import optimise_sigmas, proxy_radius, sigma_stats
 
 SIGMA_0 = 0.25
 

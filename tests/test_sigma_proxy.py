@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from certssb.seeding import make_generator
-from certssb.sigma import proxy_radius, smoothed_probs
+from certssb.sigma_optimiser import proxy_radius, smoothed_probs
 
 
 class Const(nn.Module):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from certssb.sigma import optimise_sigmas
+from certssb.sigma_optimiser import optimise_sigmas
 
 
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from certssb.seeding import make_generator
-from certssb.sigma import optimise_sigmas, smoothed_probs
+from certssb.sigma_optimiser import optimise_sigmas, smoothed_probs
 
 DIM = 4
 

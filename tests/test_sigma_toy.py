@@ -40,7 +40,7 @@ from scipy.stats import norm
 from torch import nn
 
 from certssb.seeding import make_generator
-from certssb.sigma import optimise_sigmas, proxy_radius
+from certssb.sigma_optimiser import optimise_sigmas, proxy_radius
 
 DIM = 4
 OFFSETS = (0.0, 0.3, 0.5)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from certssb.report import main as report_main
+from certssb.tools.report import main as report_main
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["ensemble.n_members=4", "ensemble.epochs=2", "undefended.epochs=2", "sigma_optimiser.iterations=3",

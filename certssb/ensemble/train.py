@@ -23,7 +23,7 @@ from certssb.ensemble._source import (FP32, Job, NoisySource, Precision, cfg_get
 from certssb.ensemble.device import resolve_device
 from certssb.ensemble.vectorised import _batch_starts, auto_group_size, fit_group
 from certssb.errors import ConfigError
-from certssb.models import has_batchnorm
+from certssb.model import has_batchnorm
 from certssb.seeding import derive_seed
 
 

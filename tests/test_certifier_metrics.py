@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from certssb.certify.metrics import certified_accuracy_curve, covered_fraction, summary_metrics
+from certssb.certifier.metrics import certified_accuracy_curve, covered_fraction, summary_metrics
 from certssb.errors import ConfigError
 
 

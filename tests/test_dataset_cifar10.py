@@ -1,4 +1,4 @@
-"""certssb.data: CIFAR-10 through torchvision, from small batches written in the real python format.
+"""certssb.dataset: CIFAR-10 through torchvision, from small batches written in the real python format.
 
 torchvision's CIFAR10 verifies each batch file against the md5 of the official release; the
 tests write their own small batches (``cifar-10-batches-py/data_batch_1..5``, ``test_batch``,
@@ -17,7 +17,7 @@ import pytest
 import torch
 import torchvision
 
-from certssb.data import load_dataset
+from certssb.dataset import load_dataset
 from certssb.errors import DataNotFoundError
 
 CIFAR = torchvision.datasets.CIFAR10

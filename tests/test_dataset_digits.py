@@ -1,4 +1,4 @@
-"""certssb.data: the bundled digits, class selection/remapping, subsampling, dataset_info."""
+"""certssb.dataset: the bundled digits, class selection/remapping, subsampling, dataset_info."""
 
 from types import SimpleNamespace
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from certssb.data import DEFAULT_MODEL, DatasetSplits, dataset_info, load_dataset
+from certssb.dataset import DEFAULT_MODEL, DatasetSplits, dataset_info, load_dataset
 from certssb.errors import ConfigError
 
 

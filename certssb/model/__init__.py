@@ -11,10 +11,10 @@ from typing import Callable
 from torch import nn
 
 from certssb.errors import ConfigError
-from certssb.models.digits_cnn import DigitsCNN
-from certssb.models.mlp import MLP
-from certssb.models.mnist_cnn import MnistCNN
-from certssb.models.preact_resnet import PreActResNet
+from certssb.model.digits_cnn import DigitsCNN
+from certssb.model.mlp import MLP
+from certssb.model.mnist_cnn import MnistCNN
+from certssb.model.preact_resnet import PreActResNet
 
 MODEL_NAMES = ("mnist_cnn", "preact_resnet32", "digits_cnn", "mlp")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from certssb.config import to_plain
-from certssb.loggers.base import RunLogger
-from certssb.loggers.flatten import curve_rows, summary_scalars
+from certssb.logger.base import RunLogger
+from certssb.logger.flatten import curve_rows, summary_scalars
 
 log = logging.getLogger("certssb")
 

@@ -26,7 +26,7 @@ def build_trigger(cfg, image_shape, dataset_name: str | None = None, seed: int |
     Every trigger is a pure function of the config and the image shape: none depends on the run
     ``seed`` (RAB's patterns are fixed across runs), which is accepted for interface stability.
     ``dataset_name`` only labels messages; default positions follow the image shape (see
-    ``certssb.attacks.pixel``).
+    ``certssb.attack.pixel``).
     """
     name = attack_name(cfg)
     shape = tuple(int(s) for s in image_shape)

@@ -1,4 +1,4 @@
-"""certssb.attacks: the RAB triggers (one-pixel, four-pixel, blending) and BadNets."""
+"""certssb.attack: the RAB triggers (one-pixel, four-pixel, blending) and BadNets."""
 
 import math
 from types import SimpleNamespace
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from certssb.attacks import BadNetsTrigger, Trigger, build_trigger, default_positions
+from certssb.attack import BadNetsTrigger, Trigger, build_trigger, default_positions
 from certssb.errors import ConfigError
 from certssb.seeding import make_generator
 

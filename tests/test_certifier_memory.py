@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from certssb.certify.memory import CertifiedMemory, processing_order, storage_update
+from certssb.certifier.memory import CertifiedMemory, processing_order, storage_update
 from certssb.errors import ConfigError
 
 

@@ -1,6 +1,6 @@
 """Collect finished runs and sweeps into one table and overlay plots.
 
-    python -m certssb.report <sweep or run dirs...> [--out DIR] [--split clean|triggered]
+    python -m certssb.tools.report <sweep or run dirs...> [--out DIR] [--split clean|triggered]
                              [--variant joint] [--group-by PARAM]
 
 A *run dir* is any directory holding Hydra's ``.hydra/`` folder (``overrides.yaml``,
@@ -478,7 +478,7 @@ def write_report(
 # --------------------------------------------------------------------------- CLI
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m certssb.report",
+        prog="python -m certssb.tools.report",
         description="Tabulate and plot certssb runs and sweeps (summary.json + .hydra/overrides.yaml).",
     )
     p.add_argument("paths", nargs="+", help="sweep dirs, run dirs or any parent directory")

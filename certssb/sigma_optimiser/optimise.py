@@ -130,7 +130,7 @@ def optimise_sigmas(
 
     cfg: the ``sigma_optimiser`` config (``name`` in fixed | sga | released, ``sigma_0``,
     ``n_draws``, ``lr``, ``iterations``, ``clip_low``, ``clip_high``, ``sigma_min``,
-    ``sigma_max``, ``batch_size``, ``device``); see :mod:`certssb.sigma.config`.
+    ``sigma_max``, ``batch_size``, ``device``); see :mod:`certssb.sigma_optimiser.config`.
     model: the surrogate returning logits (None allowed for ``fixed``). It is used frozen: put
     in eval mode with ``requires_grad`` off for the call, and both restored afterwards; its
     weights are never changed (if it lives on another device, a copy is moved).

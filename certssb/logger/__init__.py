@@ -9,13 +9,13 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from certssb.loggers.base import NullLogger, RunLogger
+from certssb.logger.base import NullLogger, RunLogger
 
 
 def open_logger(cfg: DictConfig, output_dir: Path, context: dict | None = None) -> RunLogger:
     """The logger named by ``cfg.logger.name``; use it as a context manager."""
     if cfg.logger.name == "wandb":
-        from certssb.loggers.wandb_logger import WandbLogger
+        from certssb.logger.wandb_logger import WandbLogger
 
         return WandbLogger(cfg, output_dir, context or {})
     return NullLogger()

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from certssb.certify.bounds import clopper_pearson_lower, clopper_pearson_upper
-from certssb.certify.radius import radius_variants
-from certssb.certify.scores import certify_scores, certify_scores_cfg, expected_gap, per_bound_alpha
+from certssb.certifier.bounds import clopper_pearson_lower, clopper_pearson_upper
+from certssb.certifier.radius import radius_variants
+from certssb.certifier.scores import certify_scores, certify_scores_cfg, expected_gap, per_bound_alpha
 from certssb.errors import ConfigError
 
 TRIALS = 20000

@@ -28,7 +28,7 @@ with ``sqrt(||delta||^2 + sum_i ||delta_i||^2) < R_joint(x)``. This module tries
 4. scale 0.5 (R/2) is the falsification check (expected: no flip); larger scales (default 2x, 4x
    and 10x R) are the power check showing that the test can fail.
 
-CLI: ``python -m certssb.falsify [--members N] [--attacks K] [--out DIR] [--seed S] ...``; writes
+CLI: ``python -m certssb.tools.falsify [--members N] [--attacks K] [--out DIR] [--seed S] ...``; writes
 ``falsify.json`` into ``--out`` and prints
 ``falsification: tried=<n> flipped=<m> (within R/2); power check: tried=<n> flipped=<m> (at <s>x R)``.
 """
@@ -49,16 +49,16 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from certssb.certify import certify_scores, radius_variants
-from certssb.data import load_dataset
+from certssb.certifier import certify_scores, radius_variants
+from certssb.dataset import load_dataset
 from certssb.ensemble.checkpoints import CheckpointStore, fingerprint_of
 from certssb.ensemble.predict import _load, predict_members
 from certssb.ensemble.train import train_members, train_single
 from certssb.ensemble.vectorised import stack_models
 from certssb.errors import CertSSBError, ConfigError
-from certssb.models import model_factory
+from certssb.model import model_factory
 from certssb.seeding import make_generator
-from certssb.sigma import optimise_sigmas
+from certssb.sigma_optimiser import optimise_sigmas
 
 __all__ = ["FalsifyConfig", "ScaleResult", "build_attack", "main", "run_falsification"]
 
@@ -512,7 +512,7 @@ def summary_line(report: dict) -> str:
 
 
 def _parse(argv) -> tuple[FalsifyConfig, Path]:
-    p = argparse.ArgumentParser(prog="python -m certssb.falsify", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m certssb.tools.falsify", description=__doc__.split("\n\n")[0])
     d = FalsifyConfig()
     p.add_argument("--members", type=int, default=d.members, help="ensemble size N")
     p.add_argument("--attacks", type=int, default=d.attacks, help="(Delta, x) pairs per scale, at most")

@@ -1,4 +1,4 @@
-"""certssb.data: the idx reader, Fashion-MNIST and MNIST from files in their real on-disk layouts.
+"""certssb.dataset: the idx reader, Fashion-MNIST and MNIST from files in their real on-disk layouts.
 
 The tests write small idx files (28x28 images, a few samples) exactly as the datasets ship them,
 raw and gzipped, in the flat layout, torchvision's ``<root>/<Class>/raw/`` layout and the layout
@@ -16,8 +16,8 @@ import pytest
 import torch
 import torchvision
 
-from certssb.data import load_dataset, read_idx
-from certssb.data import fashion_mnist as fashion_module
+from certssb.dataset import load_dataset, read_idx
+from certssb.dataset import fashion_mnist as fashion_module
 from certssb.errors import DataNotFoundError
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")

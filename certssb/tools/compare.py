@@ -1,6 +1,6 @@
 """Side-by-side certified-accuracy table of several runs (e.g. RAB vs Cert-SSB).
 
-    python -m certssb.compare RUN_DIR [RUN_DIR ...] [--split clean|triggered] [--out FILE.md]
+    python -m certssb.tools.compare RUN_DIR [RUN_DIR ...] [--split clean|triggered] [--out FILE.md]
 
 Every run's curves (all radius variants, with and without memory) become columns, the radius
 grid the rows; headline metrics follow. Runs must share the radius grid.
@@ -68,7 +68,7 @@ def metrics_table(summaries: list[tuple[str, dict]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m certssb.compare", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m certssb.tools.compare", description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--split", default="clean,triggered")
     parser.add_argument("--title", default="Certified accuracy")

@@ -1,4 +1,4 @@
-"""certssb.attacks.poison: who is poisoned, relabelling, realised sizes and joint_l2."""
+"""certssb.attack.poison: who is poisoned, relabelling, realised sizes and joint_l2."""
 
 import math
 from types import SimpleNamespace
@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from certssb.attacks import PoisonedData, poison
-from certssb.data import DatasetSplits, load_dataset
+from certssb.attack import PoisonedData, poison
+from certssb.dataset import DatasetSplits, load_dataset
 from certssb.errors import ConfigError
 from certssb.seeding import make_generator
 

@@ -1,7 +1,7 @@
 """One-sided confidence bounds for the smoothed classifier's class scores.
 
 Every bound holds with probability at least ``1 - alpha`` for a FIXED class (the caller
-splits alpha when several bounds must hold together, see :mod:`certssb.certify.scores`).
+splits alpha when several bounds must hold together, see :mod:`certssb.certifier.scores`).
 
 - Hoeffding: the mean of ``n`` i.i.d. scores in [0, 1] (soft aggregation);
   ``mean -/+ sqrt(ln(1/alpha) / (2 n))``, clipped to [0, 1].

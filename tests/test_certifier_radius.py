@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from certssb.certify.radius import RADIUS_VARIANTS, radius_variants
+from certssb.certifier.radius import RADIUS_VARIANTS, radius_variants
 from certssb.errors import ConfigError
 
 

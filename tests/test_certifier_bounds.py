@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from certssb.certify.bounds import (
+from certssb.certifier.bounds import (
     clopper_pearson_lower,
     clopper_pearson_upper,
     hoeffding_lower,
@@ -18,7 +18,7 @@ from certssb.certify.bounds import (
 )
 from certssb.errors import ConfigError
 
-CERTIFY_DIR = pathlib.Path(__file__).resolve().parents[1] / "certssb" / "certify"
+CERTIFY_DIR = pathlib.Path(__file__).resolve().parents[1] / "certssb" / "certifier"
 
 
 def _tolerance(alpha, trials):
@@ -149,5 +149,5 @@ def test_certify_package_does_not_import_torch():
     for path in CERTIFY_DIR.glob("*.py"):
         text = path.read_text()
         assert "import torch" not in text and "from torch" not in text, path
-    code = "import sys, certssb.certify; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, certssb.certifier; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=CERTIFY_DIR.parents[1])

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from certssb.errors import ConfigError
-from certssb.models import MODEL_NAMES, build_model, has_batchnorm, model_factory
+from certssb.model import MODEL_NAMES, build_model, has_batchnorm, model_factory
 
 CASES = [("mnist_cnn", (1, 28, 28), 10), ("mnist_cnn", (1, 16, 16), 2), ("mnist_cnn", (3, 32, 32), 2),
          ("preact_resnet32", (3, 32, 32), 10), ("digits_cnn", (1, 8, 8), 10), ("digits_cnn", (3, 9, 7), 3),

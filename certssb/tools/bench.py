@@ -1,6 +1,6 @@
 """Benchmark: one-at-a-time vs vectorised ensemble training on the same work, in one process.
 
-    python -m certssb.bench --setting digits|mnist_cnn|cifar_resnet [--quick] [--members N] [--repeats R]
+    python -m certssb.tools.bench --setting digits|mnist_cnn|cifar_resnet [--quick] [--members N] [--repeats R]
                             [--precision auto|fp32|bf16] [--members-list 16,64,256 --group-size G]
 
 Each repeat trains the same members on the same data with both paths (interleaved, so a load
@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from certssb.ensemble import CheckpointStore, resolve_device, train_members
 from certssb.ensemble._source import cache_budget_bytes, resolve_precision
-from certssb.models import has_batchnorm, model_factory
+from certssb.model import has_batchnorm, model_factory
 
 PAPER = {"members": 1000, "epochs": 20, "images": 12000}
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -187,7 +187,7 @@ def _fmt_time(s: float) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m certssb.bench", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m certssb.tools.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--setting", choices=sorted(SETTINGS), required=True)
     ap.add_argument("--quick", action="store_true", help="a smaller run (under 2 minutes for digits on 2 CPU cores)")
     ap.add_argument("--members", type=int, default=None)
