@@ -18,7 +18,7 @@ class AttackSettings(Option):
     A subclass implements :meth:`trigger` (None: no poisoning) and adds its own fields.
     """
 
-    group: ClassVar[str] = "attack"
+    config_group: ClassVar[str] = "attack"
     poison_rate: float = MISSING
     target: int = MISSING
 

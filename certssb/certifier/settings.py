@@ -27,7 +27,7 @@ class MemorySettings:
 
 @dataclass
 class CertifierSettings(Option):
-    group: ClassVar[str] = "certifier"
+    config_group: ClassVar[str] = "certifier"
     mode: str = MISSING
     alpha: float = MISSING
     pb_mode: str = MISSING

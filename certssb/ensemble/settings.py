@@ -16,7 +16,7 @@ VECTORISE = ("auto", "true", "false")
 
 @dataclass
 class EnsembleSettings(Option):
-    group: ClassVar[str] = "ensemble"
+    config_group: ClassVar[str] = "ensemble"
     n_members: int = MISSING
     epochs: int = MISSING
     batch_size: int = MISSING

@@ -18,7 +18,7 @@ from certssb.config import Option
 class SigmaOptimiserSettings(Option):
     """Base of the ``sigma_optimiser`` options; ``sigma_0`` is the starting (or fixed) noise level."""
 
-    group: ClassVar[str] = "sigma_optimiser"
+    config_group: ClassVar[str] = "sigma_optimiser"
     sigma_0: float = MISSING
 
     def check(self, run) -> None:
