@@ -113,6 +113,8 @@ class CertifierConfig:
     radii: List[float] = field(default_factory=lambda: [0.25 * i for i in range(11)])
     pb_mode: str = "auto"
     selection_correction: bool = True
+    poison_eta: Optional[float] = None
+    poison_eps: Optional[float] = None
     memory: MemoryConfig = field(default_factory=MemoryConfig)
 
 
@@ -257,6 +259,10 @@ def validate(cfg: DictConfig) -> None:
         _fail("certifier.radii", f"must be non-negative finite numbers; got {radii}")
     if any(b <= a for a, b in zip(radii, radii[1:])):
         _fail("certifier.radii", f"must be strictly increasing; got {radii}")
+    for key, value in (("certifier.poison_eta", cfg.certifier.poison_eta),
+                       ("certifier.poison_eps", cfg.certifier.poison_eps)):
+        if value is not None:
+            _check_range(cfg, key, 0.0, None)
 
 
 def to_plain(cfg: DictConfig | ListConfig) -> Any:

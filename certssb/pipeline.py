@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from certssb import __version__
 from certssb.attack import poison
+from certssb.certifier import RealisedAttack
 from certssb.config import to_plain
 from certssb.dataset import load_dataset
 from certssb.ensemble import (CheckpointStore, MemberVotes, fingerprint_of, predict_members, predict_single,
@@ -23,7 +24,7 @@ from certssb.ensemble import (CheckpointStore, MemberVotes, fingerprint_of, pred
 from certssb.errors import CertSSBError
 from certssb.model import model_factory
 from certssb.logger import open_logger
-from certssb.results import SharedMemories, certify_split, format_table, write_outputs
+from certssb.results import SharedMemories, certify_split, format_table, plain_statements, write_outputs
 from certssb.sigma_optimiser import optimise_sigmas, sigma_stats
 from certssb.timing import StageTimer
 
@@ -260,6 +261,9 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
 
     joint_l2 = poisoned.joint_l2().numpy().astype(np.float64)
     sigma_train_min = float(sig_train.min())
+    attack = RealisedAttack(poisoned.poisoned_index.numpy(), poisoned.train_delta_l2.numpy(),
+                            poisoned.test_delta_l2.numpy())
+    certificate_train_sigmas = sig_train.numpy().astype(np.float64)  # what the certificate may assume
     with timer.stage("certify"):
         results = {}
         shared = None
@@ -272,7 +276,7 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
             copy_from = (results["triggered_all"], non_target_idx) if shared is not None and name == "triggered" else None
             results[name] = certify_split(
                 name, ts.x.reshape(len(ts.x), -1).numpy().astype(np.float64), ts.labels, ts.indices, votes[name],
-                ts.sigmas.numpy().astype(np.float64), sigma_train_min, cfg.certifier, joint_l2[ts.indices],
+                ts.sigmas.numpy().astype(np.float64), certificate_train_sigmas, cfg.certifier, attack,
                 target, shared=shared, copy_memory_from=copy_from)
         results = {name: results[name] for name in ("clean", "triggered", "triggered_all")}
 
@@ -311,6 +315,7 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
         "members": {"trained_now": len(trained), "checkpoint_dir": str(store.directory)},
         "timings": timer.timings(),
     }
+    summary["certified_statement"] = plain_statements(summary)
     sigma_arrays = {"train": sig_train.numpy(), "test_clean": sig_clean.numpy(), "test_triggered": sig_trig.numpy()}
     write_outputs(out, summary, results, sigma_arrays)
     return summary
