@@ -22,38 +22,58 @@ def sound_poison_variant(poison_count: dict) -> str:
     return "joint_memory" if "joint_memory" in poison_count["certified_accuracy"] else "joint"
 
 
+def _half_rule(xs, values, smallest):
+    """Largest x >= ``smallest`` whose value is > 0 and at least half the first value; None if none."""
+    good = [(x, v) for x, v in zip(xs, values) if x >= smallest and v > 0 and v >= values[0] / 2]
+    return max(good) if good else None
+
+
+def _radius_clause(curve: dict, variant: str, what: str) -> str:
+    ca = curve["certified_accuracy"].get(variant)
+    if ca is None:
+        return ""
+    hit = _half_rule(curve["radii"], ca, 1e-12)
+    return f"; {_pct(hit[1])} against {what} of L2 {hit[0]:.3g}" if hit else ""
+
+
 def statement(split: str, curve: dict) -> str | None:
     """One sentence on what the sound certificate covers for ``split`` (None without a poison curve).
 
-    k is the largest count of the curve (k >= 1) certified for at least half as many inputs as
-    the test trigger alone (k = 0); the share at the attack's own number of poisoned samples follows.
+    Poisoned samples: the largest k of the curve (k >= 1) certified for at least half as many inputs
+    as the test trigger alone (k = 0; else k = 1 if any input survives one sample), then the share
+    at k = 0 and at the attack's own number of poisoned samples. Then, by the same half rule on the
+    radius grid, the sound joint L2 radius and the test-time (evasion) radius, so the sentence says
+    what is covered even when the attack is not.
     """
     pc = curve.get("poison_count")
     if not pc:
         return None
     variant = sound_poison_variant(pc)
+    mem = "_memory" if variant.endswith("_memory") else ""
     counts, ca = pc["counts"], pc["certified_accuracy"][variant]
     eta, eps = pc["eta"], pc["eps"]
-    ca0 = ca[0]
-    where = " (with the storage-update memory)" if variant.endswith("_memory") else ""
-    tail = ""
+    where = " (with the storage-update memory)" if mem else ""
     n_p = pc.get("n_poisoned")
     at_np = (pc.get("certified_accuracy_at_n_poisoned") or {}).get(variant)
+    attack = ""
     if n_p and at_np is not None:
-        tail = f"; the attack poisoned {n_p} samples ({_pct(at_np)} certified against that many)"
-    if not ca0:
-        return (f"{split}: no test input is certified correct against a test trigger of L2 {eps:.3g}{where}, "
-                f"even with no poisoned training sample{tail}.")
-    good = [k for k, v in zip(counts, ca) if k >= 1 and v > 0 and v >= ca0 / 2]
-    if not good:
-        return (f"{split}: {_pct(ca0)} of test inputs are certified correct against a test trigger of L2 {eps:.3g}"
-                f" alone{where}, none against one more poisoned training sample of L2 {eta:.3g}{tail}.")
-    k = max(good)
-    ca_k = ca[counts.index(k)]
-    sample = "sample" if k == 1 else "samples"
-    return (f"{split}: {_pct(ca_k)} of test inputs are certified correct against up to {k} poisoned training "
-            f"{sample} of L2 {eta:.3g} each plus a test trigger of L2 {eps:.3g}{where}; {_pct(ca0)} against the "
-            f"test trigger alone{tail}.")
+        attack = f"; the attack poisoned {n_p} samples ({_pct(at_np)} certified against that many)"
+    rest = (_radius_clause(curve, "joint" + mem, "any joint change (training and test together)")
+            + _radius_clause(curve, "paper" + mem, "a test-time perturbation alone (evasion)"))
+    hit = _half_rule(counts, ca, 1)
+    if hit is None and len(counts) > 1 and ca[1] > 0:
+        hit = (counts[1], ca[1])  # fewer than half survive one poisoned sample, but some do
+    if not ca[0]:
+        head = f"no test input is certified correct against a test trigger of L2 {eps:.3g}{where}"
+    elif hit is None:
+        head = (f"{_pct(ca[0])} of test inputs are certified correct against a test trigger of L2 {eps:.3g} "
+                f"alone{where}, none against even one poisoned training sample of L2 {eta:.3g} on top")
+    else:
+        k, ca_k = hit
+        head = (f"{_pct(ca_k)} of test inputs are certified correct against up to {k} poisoned training "
+                f"sample{'' if k == 1 else 's'} of L2 {eta:.3g} each plus a test trigger of L2 {eps:.3g}{where}; "
+                f"{_pct(ca[0])} against the test trigger alone")
+    return f"{split}: {head}{attack}{rest}."
 
 
 def plain_statements(summary: dict) -> dict:
