@@ -89,3 +89,16 @@ def test_format_table_lists_the_sound_variant_first_and_ends_with_the_sentences(
         next(r for r in rows if r.startswith("paper (evasion only)")))
     assert any("realised attack covered (exact ellipsoid) 25%" in line for line in lines)
     assert lines[-2:] == list(plain_statements(summary).values())
+
+
+def test_logger_flattens_the_poison_curves_and_statements():
+    from certssb.logger.flatten import poison_rows, summary_scalars
+
+    curve = _curve([0.8, 0.6, 0.4, 0.1, 0.0], [0.9, 0.5, 0.2], [0.9, 0.8, 0.6])
+    summary = {"metrics": {"clean": {"acr": 0.2}}, "curves": {"clean": curve},
+               "certified_statement": {"clean": statement("clean", curve)}}
+    scalars = summary_scalars(summary)
+    assert scalars["metrics/clean/acr"] == 0.2
+    assert scalars["ca_poison/clean/joint@k2"] == 0.4 and scalars["poison_size/clean/eta"] == 1.0
+    assert scalars["statement/clean"].startswith("clean: 40%")
+    assert poison_rows(summary)[:2] == [["clean", "joint", 0, 0.8], ["clean", "joint", 1, 0.6]]
