@@ -149,7 +149,9 @@ def covered_after_memory(action, radius_raw, radius_final, budget, whitened, tes
       test never claims less than the memory's own radius, and never more than the raw ellipsoid.
     - ``relabelled`` (x lies inside the stored ball of another input j*; c' = c_j*, R' = R_j* - d_j*):
       the certificate now comes from j*'s ball, not from x's ellipsoid, so only the L2 statement of
-      the memory is used: covered iff the attack's joint L2 size is below R'.
+      the memory is used: covered iff the attack's joint L2 size is below R'. Then, by the triangle
+      inequality in the joint space, (Delta, x + delta - x_j*) = (Delta, delta) + (0, x - x_j*) has
+      norm < R' + d_j* = R_j*: the attack seen from x_j* lies inside j*'s joint L2 ball.
 
     Arguments are per input: the memory's action, raw and final radius, the raw budget G/2, the
     attack's whitened size (:func:`whitened_attack_size`), its test trigger size and joint L2 size.
