@@ -33,6 +33,8 @@ def _radius_clause(curve: dict, variant: str, what: str) -> str:
     if ca is None:
         return ""
     hit = _half_rule(curve["radii"], ca, 1e-12)
+    if hit is None:  # fewer than half survive the smallest positive radius: say what does
+        hit = next(((r, v) for r, v in zip(curve["radii"], ca) if r > 0 and v > 0), None)
     return f"; {_pct(hit[1])} against {what} of L2 {hit[0]:.3g}" if hit else ""
 
 
@@ -42,8 +44,9 @@ def statement(split: str, curve: dict) -> str | None:
     Poisoned samples: the largest k of the curve (k >= 1) certified for at least half as many inputs
     as the test trigger alone (k = 0; else k = 1 if any input survives one sample), then the share
     at k = 0 and at the attack's own number of poisoned samples. Then, by the same half rule on the
-    radius grid, the sound joint L2 radius and the test-time (evasion) radius, so the sentence says
-    what is covered even when the attack is not.
+    radius grid (else the smallest positive radius certified for anyone), the sound joint L2 radius
+    and the test-time (evasion) radius, so the sentence says what is covered even when the attack
+    is not.
     """
     pc = curve.get("poison_count")
     if not pc:

@@ -102,3 +102,9 @@ def test_logger_flattens_the_poison_curves_and_statements():
     assert scalars["ca_poison/clean/joint@k2"] == 0.4 and scalars["poison_size/clean/eta"] == 1.0
     assert scalars["statement/clean"].startswith("clean: 40%")
     assert poison_rows(summary)[:2] == [["clean", "joint", 0, 0.8], ["clean", "joint", 1, 0.6]]
+
+
+def test_statement_names_a_covered_radius_even_below_the_half_rule():
+    text = statement("clean", _curve([0.0] * 5, [0.8, 0.2, 0.0], [0.8, 0.6, 0.1]))
+    assert "20% against any joint change (training and test together) of L2 0.25" in text
+    assert "60% against a test-time perturbation alone (evasion) of L2 0.25" in text
