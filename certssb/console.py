@@ -60,7 +60,8 @@ def statement(split: str, curve: dict) -> str | None:
     at_np = (pc.get("certified_accuracy_at_n_poisoned") or {}).get(variant)
     attack = ""
     if n_p and at_np is not None:
-        attack = f"; the attack poisoned {n_p} samples ({_pct(at_np)} certified against that many)"
+        attack = (f"; the attack poisoned {n_p} sample{'' if n_p == 1 else 's'} ({_pct(at_np)} certified against "
+                  "that many)")
     rest = (_radius_clause(curve, "joint" + mem, "any joint change (training and test together)")
             + _radius_clause(curve, "paper" + mem, "a test-time perturbation alone (evasion)"))
     hit = _half_rule(counts, ca, 1)
