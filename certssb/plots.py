@@ -93,6 +93,10 @@ def plot_poison_count(summary: dict, path: Path) -> bool:
         if n_p:
             ax.axvline(n_p, color="grey", linestyle=":", label=f"poisoned by the attack: {n_p}")
         ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(-0.3, max(counts[-1], 1) * 1.3)
+        ticks = [int(k) for k in counts if k == 0 or np.log10(k) % 1 == 0]  # 0, 1, 10, 100, ...
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([str(t) for t in ticks])
         ax.set_title(f"{name} test set: each poisoned sample L2 <= {pc['eta']:.3g}, "
                      f"test trigger L2 <= {pc['eps']:.3g}", fontsize=9)
         ax.set_xlabel("k = poisoned training samples (any k, the attacker's choice)")
