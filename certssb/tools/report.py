@@ -43,6 +43,7 @@ import pandas as pd
 import yaml
 
 from certssb.errors import CertSSBError
+from certssb.plots import variant_label
 
 __all__ = ["collect_runs", "find_run_dirs", "parse_overrides", "write_report", "main"]
 
@@ -399,7 +400,7 @@ def plot_curves(df: pd.DataFrame, path: Path, group_by: str | None) -> bool:
     ax.set_xlabel("radius (L2)")
     ax.set_ylabel("certified accuracy")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{split} test set, {variant} radius" + (f" (colour: {group_by})" if group_by else ""))
+    ax.set_title(f"{split} test set, {variant_label(variant)}" + (f" (colour: {group_by})" if group_by else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
@@ -443,7 +444,7 @@ def write_report(
         "# certssb report",
         "",
         f"- inputs: {', '.join(f'`{p}`' for p in inputs)}",
-        f"- split: `{split}`, radius variant: `{variant}`",
+        f"- split: `{split}`, radius variant: `{variant}` ({variant_label(variant)})",
         f"- complete runs: {len(df)}; missing or failed: {len(missing)}"
         + (f" (run dirs below `{base}`)" if base is not None else ""),
         f"- swept parameters: {', '.join(f'`{p}`' for p in params) or '(none)'}"
