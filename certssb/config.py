@@ -80,6 +80,12 @@ class SigmaConfig:
     batch_size: int = 256
     surrogate_epochs: Optional[int] = None
     device: str = "auto"
+    objective: str = "paper"
+    sigma_train_floor: Optional[float] = None
+    sigma_train: Optional[float] = None
+    test_sigmas: Optional[List[float]] = None
+    selection: str = "union"
+    selection_members: int = 0
 
 
 @dataclass
@@ -232,7 +238,10 @@ def validate(cfg: DictConfig) -> None:
         _fail("attack.patch_size", f"must be >= 1; got {cfg.attack.patch_size}")
 
     # sigma optimiser: the sigma package owns its rules
-    parse_sigma_config(cfg.sigma_optimiser)
+    sigma = parse_sigma_config(cfg.sigma_optimiser)
+    if sigma.name == "grid" and sigma.selection == "separate" and sigma.selection_members >= cfg.ensemble.n_members:
+        _fail("sigma_optimiser.selection_members",
+              f"must be < ensemble.n_members ({cfg.ensemble.n_members}); got {sigma.selection_members}")
 
     # ensemble
     _check_range(cfg, "ensemble.n_members", 1, None)

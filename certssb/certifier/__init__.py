@@ -10,6 +10,7 @@ from .bounds import (
     hoeffding_margin,
     hoeffding_upper,
 )
+from .grid import GridSelection, GridVotes, certify_grid, certify_grid_cfg
 from .memory import CertifiedMemory, MemoryResult, processing_order, storage_update
 from .metrics import certified_accuracy_curve, covered_fraction, summary_metrics
 from .radius import RADIUS_VARIANTS, radius_variants
@@ -17,10 +18,14 @@ from .scores import ScoreBounds, certify_scores, certify_scores_cfg, expected_ga
 
 __all__ = [
     "CertifiedMemory",
+    "GridSelection",
+    "GridVotes",
     "MemoryResult",
     "RADIUS_VARIANTS",
     "ScoreBounds",
     "certified_accuracy_curve",
+    "certify_grid",
+    "certify_grid_cfg",
     "certify_scores",
     "certify_scores_cfg",
     "clopper_pearson_lower",
