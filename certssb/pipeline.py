@@ -18,13 +18,13 @@ from certssb import __version__
 from certssb.attack import poison
 from certssb.config import to_plain
 from certssb.dataset import load_dataset
-from certssb.ensemble import (CheckpointStore, MemberVotes, fingerprint_of, predict_members, predict_single,
+from certssb.ensemble import (CheckpointStore, fingerprint_of, predict_grid, predict_members, predict_single,
                               resolve_device, resolve_precision, train_members, train_single)
 from certssb.errors import CertSSBError
 from certssb.model import model_factory
 from certssb.logger import open_logger
 from certssb.results import SharedMemories, certify_split, format_table, write_outputs
-from certssb.sigma_optimiser import optimise_sigmas, sigma_stats
+from certssb.sigma_optimiser import design, optimise_sigmas, parse_sigma_config, sigma_stats
 from certssb.timing import StageTimer
 
 log = logging.getLogger("certssb")
@@ -57,10 +57,6 @@ def set_cpu_threads(setting, factory, device: torch.device) -> None:
     torch.set_num_threads(max(1, int(setting)))
 
 
-def _subset_votes(votes: MemberVotes, positions: np.ndarray) -> MemberVotes:
-    return MemberVotes(prob_sum=votes.prob_sum[positions], votes=votes.votes[positions], n_members=votes.n_members)
-
-
 def output_dir_from_hydra() -> Path:
     from hydra.core.hydra_config import HydraConfig
 
@@ -68,9 +64,8 @@ def output_dir_from_hydra() -> Path:
 
 
 def method_name(cfg: DictConfig) -> str:
-    """``rab`` for a fixed sigma, ``cert-ssb`` for per-sample sigmas (``released`` rule noted)."""
-    name = cfg.sigma_optimiser.name
-    return {"fixed": "rab", "sga": "cert-ssb", "released": "cert-ssb-released"}[name]
+    """``rab``, ``cert-ssb``, ``cert-ssb-joint``, ``cert-ssb-grid``, ... (see sigma_optimiser.design)."""
+    return design.method_name(cfg.sigma_optimiser)
 
 
 def _ensemble_train_cfg(cfg: DictConfig, epochs: int | None = None) -> DictConfig:
@@ -84,9 +79,15 @@ def _ensemble_train_cfg(cfg: DictConfig, epochs: int | None = None) -> DictConfi
 class Sigmas:
     """Per-sample noise levels, held fixed for the rest of the run."""
 
-    train: torch.Tensor
-    test_clean: torch.Tensor
+    train: torch.Tensor  # what the members train with (floored if sigma_train_floor is set)
+    test_clean: torch.Tensor  # grid: replaced by the chosen test sigmas after certification
     test_triggered: torch.Tensor  # of every test input with the trigger (triggered_all order)
+    certificate_train_sigmas: torch.Tensor | None = None  # per training sample, what the certificate may assume
+
+
+def _with_design(sig_cfg, sigmas: Sigmas) -> Sigmas:
+    train = design.training_sigmas(sig_cfg, sigmas.train)
+    return Sigmas(train, sigmas.test_clean, sigmas.test_triggered, design.certificate_train_sigmas(sig_cfg, train))
 
 
 def _training_settings(cfg: DictConfig) -> dict:
@@ -102,9 +103,10 @@ def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: di
     """
     sig = cfg.sigma_optimiser
     n_train, n_test = len(poisoned.x_train), len(x_test)
-    if sig.name == "fixed":
-        s0 = float(sig.sigma_0)
-        return Sigmas(torch.full((n_train,), s0), torch.full((n_test,), s0), torch.full((n_test,), s0))
+    if sig.name in ("fixed", "grid"):
+        s0 = float(sig.sigma_0 if sig.name == "fixed" else max(sig.test_sigmas))
+        train = optimise_sigmas(sig, None, poisoned.x_train, cfg.seed, "train")
+        return _with_design(sig, Sigmas(train, torch.full((n_test,), s0), torch.full((n_test,), s0)))
     fp = fingerprint_of({"data": data_fp, "sigma": to_plain(sig), "model": to_plain(cfg.model),
                          "ensemble": _training_settings(cfg)})
     cache = cache_dir / f"sigmas-{fp[:16]}.npz"
@@ -112,8 +114,8 @@ def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: di
         data = np.load(cache)
         if str(data["fingerprint"]) == fp:
             log.info("reusing per-sample sigmas from %s", cache)
-            return Sigmas(torch.from_numpy(data["train"]), torch.from_numpy(data["test_clean"]),
-                          torch.from_numpy(data["test_triggered"]))
+            return _with_design(sig, Sigmas(torch.from_numpy(data["train"]), torch.from_numpy(data["test_clean"]),
+                                            torch.from_numpy(data["test_triggered"])))
     epochs = sig.surrogate_epochs if sig.surrogate_epochs is not None else cfg.ensemble.epochs
     log.info("training the surrogate (sigma_0=%.3g, %d epochs) for %s", sig.sigma_0, epochs, sig.name)
     surrogate = train_single(factory, poisoned.x_train, poisoned.y_train, float(sig.sigma_0),
@@ -128,7 +130,7 @@ def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: di
     np.savez(tmp, fingerprint=np.array(fp), train=out[0].numpy(), test_clean=out[1].numpy(),
              test_triggered=out[2].numpy())
     tmp.replace(cache)
-    return Sigmas(*out)
+    return _with_design(sig, Sigmas(*out))
 
 
 def run(cfg: DictConfig, output_dir: str | Path | None = None, progress: bool | None = None) -> dict:
@@ -251,15 +253,20 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
     votes = {}
     with timer.stage("predict"):
         for name, ts in sets.items():
+            if cfg.sigma_optimiser.name == "grid":  # every grid sigma; the choice is made when certifying
+                votes[name] = predict_grid(factory, store, ts.x, torch.from_numpy(ts.indices),
+                                           parse_sigma_config(cfg.sigma_optimiser), cfg.ensemble, seed, n,
+                                           device=device, progress=progress is not False)
+                continue
             votes[name] = predict_members(factory, store, ts.x, ts.sigmas, torch.from_numpy(ts.indices), cfg.ensemble,
                                           seed, range(n), device=device, progress=progress is not False)
     # Convention (a), RAB: non-target inputs with the trigger and their TRUE labels.
     sets["triggered"] = TestSet("triggered", poisoned.x_test_triggered[non_target_idx], y_test[non_target_idx],
                                 non_target_idx, sig_trig[non_target_idx])
-    votes["triggered"] = _subset_votes(votes["triggered_all"], non_target_idx)
+    votes["triggered"] = votes["triggered_all"].subset(non_target_idx)
 
     joint_l2 = poisoned.joint_l2().numpy().astype(np.float64)
-    sigma_train_min = float(sig_train.min())
+    sigma_train_min = float(sigmas.certificate_train_sigmas.min())  # part of the certificate: see design
     with timer.stage("certify"):
         results = {}
         shared = None
@@ -275,6 +282,9 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
                 ts.sigmas.numpy().astype(np.float64), sigma_train_min, cfg.certifier, joint_l2[ts.indices],
                 target, shared=shared, copy_memory_from=copy_from)
         results = {name: results[name] for name in ("clean", "triggered", "triggered_all")}
+    if cfg.sigma_optimiser.name == "grid":  # the test sigma each input was certified with
+        sig_clean = torch.from_numpy(results["clean"].table["sigma"].to_numpy().copy()).float()
+        sig_trig = torch.from_numpy(results["triggered_all"].table["sigma"].to_numpy().copy()).float()
 
     metrics = {
         "clean_accuracy": results["clean"].metrics["accuracy"],
@@ -303,6 +313,9 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
                    "train_delta_l2_sum_sq": float((poisoned.train_delta_l2.double() ** 2).sum()),
                    "test_delta_l2_median": float(poisoned.test_delta_l2.median()) if len(y_test) else 0.0},
         "sigma": {"optimiser": cfg.sigma_optimiser.name, "train_min": sigma_train_min,
+                  "trained_min": float(sig_train.min()),
+                  "certificate_data_independent": design.data_independent(cfg.sigma_optimiser),
+                  **design.summary_fields(cfg.sigma_optimiser, results["clean"].alpha_per_bound),
                   "train": sigma_stats(sig_train), "test_clean": sigma_stats(sig_clean),
                   "test_triggered": sigma_stats(sig_trig)},
         "metrics": metrics,

@@ -13,6 +13,8 @@ import pandas as pd
 
 from certssb.certifier import (
     CertifiedMemory,
+    GridVotes,
+    certify_grid_cfg,
     certified_accuracy_curve,
     certify_scores_cfg,
     covered_fraction,
@@ -49,9 +51,18 @@ class SharedMemories:
 
 def certify_split(name, x_flat, labels, indices, votes, sigmas, sigma_train_min, cert_cfg, joint_l2, target,
                   shared: SharedMemories | None = None, copy_memory_from=None) -> SplitResult:
-    """Bounds, radius variants, optional storage-update memory, metrics and curves for one set."""
+    """Bounds, radius variants, optional storage-update memory, metrics and curves for one set.
+
+    With grid votes (``sigma_optimiser=grid``) the test sigma of each input is chosen here
+    (:func:`certssb.certifier.certify_grid_cfg`) and replaces ``sigmas``: it is the ``sigma``
+    column of the table, and ``SplitResult.alpha_per_bound`` is the alpha the bounds used.
+    """
     labels = np.asarray(labels, dtype=np.int64)
-    bounds = certify_scores_cfg(votes.prob_sum, votes.votes, votes.n_members, cert_cfg)
+    if isinstance(votes, GridVotes):
+        selected = certify_grid_cfg(votes, cert_cfg)
+        bounds, sigmas = selected.bounds, selected.sigma
+    else:
+        bounds = certify_scores_cfg(votes.prob_sum, votes.votes, votes.n_members, cert_cfg)
     radii = radius_variants(bounds.gap, sigmas, sigma_train_min)
     prediction = bounds.prediction
     correct = prediction == labels

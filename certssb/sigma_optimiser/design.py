@@ -20,7 +20,7 @@ import torch
 
 from .config import SigmaSettings, parse_sigma_config
 
-__all__ = ["certificate_train_sigmas", "data_independent", "method_name", "training_sigmas"]
+__all__ = ["certificate_train_sigmas", "data_independent", "method_name", "summary_fields", "training_sigmas"]
 
 
 def _settings(cfg) -> SigmaSettings:
@@ -73,3 +73,17 @@ def method_name(cfg) -> str:
     if sc.objective == "joint":
         return "cert-ssb-joint"
     return "cert-ssb-floor" if sc.sigma_train_floor is not None else "cert-ssb"
+
+
+def summary_fields(cfg, alpha_per_bound: float | None = None) -> dict:
+    """The design's settings for summary.json's ``sigma`` block (``grid``: also the alpha each
+    bound used after the selection correction)."""
+    sc = _settings(cfg)
+    if sc.name == "grid":
+        return {"grid": {"sigma_train": sc.sigma_train, "test_sigmas": list(sc.test_sigmas),
+                         "selection": sc.selection,
+                         "selection_members": sc.selection_members if sc.selection == "separate" else 0,
+                         "alpha_per_bound": alpha_per_bound}}
+    if sc.name == "fixed":
+        return {}
+    return {"objective": sc.objective, "sigma_train_floor": sc.sigma_train_floor}
