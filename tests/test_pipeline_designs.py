@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 GRID = (0.12, 0.18, 0.25)
+SMALL = ["undefended.enabled=false", "dataset.test_size=120"]  # the reference model is not under test here
 
 
 def test_grid_run_records_the_chosen_sigma_and_the_alpha_it_paid(tmp_path, run_pipeline):
-    summary = run_pipeline(tmp_path, ["sigma_optimiser=grid", "certifier=storage_update",
+    summary = run_pipeline(tmp_path, [*SMALL, "sigma_optimiser=grid", "certifier=storage_update",
                                       f"sigma_optimiser.test_sigmas=[{','.join(map(str, GRID))}]"])
     assert summary["method"] == "cert-ssb-grid"
     sig = summary["sigma"]
@@ -35,7 +36,7 @@ def test_grid_run_records_the_chosen_sigma_and_the_alpha_it_paid(tmp_path, run_p
 
 
 def test_grid_with_separate_selection_members(tmp_path, run_pipeline):
-    summary = run_pipeline(tmp_path, ["sigma_optimiser=grid", "sigma_optimiser.selection=separate",
+    summary = run_pipeline(tmp_path, [*SMALL, "sigma_optimiser=grid", "sigma_optimiser.selection=separate",
                                       "sigma_optimiser.selection_members=1", "certifier=rab"])
     # soft votes, complement/bonferroni per class only: no |S| factor
     assert summary["certifier"]["alpha_per_bound"] == pytest.approx(summary["alpha"] / (2 * 10))
@@ -43,7 +44,7 @@ def test_grid_with_separate_selection_members(tmp_path, run_pipeline):
 
 
 def test_joint_aware_sga_floors_training_sigmas(tmp_path, run_pipeline):
-    summary = run_pipeline(tmp_path, ["sigma_optimiser=sga_joint", "certifier=storage_update",
+    summary = run_pipeline(tmp_path, [*SMALL, "sigma_optimiser=sga_joint", "certifier=storage_update",
                                       "sigma_optimiser.sigma_train_floor=0.3"])
     assert summary["method"] == "cert-ssb-joint"
     sig = summary["sigma"]
