@@ -8,7 +8,7 @@ around each midpoint: its confidence there collapses as the noise grows, so the 
 sigma * G / 2 peaks at a small sigma and SGA drives the midpoint's own sigma down.
 
 Measured (seed 0, sigma_0 = 0.12, 30 SGA steps of 16 draws, 10 surrogate epochs): smallest SGA
-training sigma 0.171 on the clean set, 0.146 on the poisoned one (ratio 0.85); the poisons'
+training sigma 0.171 on the clean set, 0.146 on the poisoned one (ratio 0.86); the poisons'
 median sigma 0.25 against 0.77 for clean samples. The asserted margins (ratio < 0.93, poisons'
 median < 0.6 x the clean median) leave room for the float differences between CPUs that move SGA
 trajectories slightly. On digits the attack cannot go much lower: the surrogate, trained at
