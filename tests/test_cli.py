@@ -124,3 +124,24 @@ def test_bad_value_from_the_command_line(tmp_path):
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "attack.poison_rate" in proc.stderr
     assert not (tmp_path / "run").exists()  # stopped before any work
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["sigma_optimiser=grid", "sigma_optimiser.test_sigmas=[0.1,0.5]"], "sigma_optimiser.test_sigmas"),
+        (["sigma_optimiser=grid", "sigma_optimiser.test_sigmas=[]"], "sigma_optimiser.test_sigmas"),
+        (["sigma_optimiser=grid", "sigma_optimiser.selection=best"], "sigma_optimiser.selection"),
+        (["sigma_optimiser=grid", "sigma_optimiser.selection=separate"], "sigma_optimiser.selection_members"),
+        (["sigma_optimiser=grid", "sigma_optimiser.selection=separate", "sigma_optimiser.selection_members=500",
+          "ensemble.n_members=10"], "sigma_optimiser.selection_members"),
+        (["sigma_optimiser.objective=joint"], "sigma_optimiser.sigma_train_floor"),
+        (["sigma_optimiser.objective=sound"], "sigma_optimiser.objective"),
+        (["sigma_optimiser=sga_joint", "sigma_optimiser.sigma_train_floor=-1"], "sigma_optimiser.sigma_train_floor"),
+    ],
+)
+def test_bad_design_value_is_one_line_naming_the_key(capsys, overrides, key):
+    code, err = _run_main(capsys, overrides)
+    assert code != 0
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: ") and key in err

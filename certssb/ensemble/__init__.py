@@ -5,7 +5,8 @@ from certssb.ensemble.checkpoints import CheckpointStore, fingerprint_of
 from certssb.ensemble.device import resolve_device
 from certssb.ensemble.noise import member_noise
 from certssb.ensemble.predict import MemberVotes, predict_members, predict_single
+from certssb.ensemble.predict_grid import predict_grid
 from certssb.ensemble.train import train_members, train_single
 
 __all__ = ["CheckpointStore", "fingerprint_of", "resolve_device", "member_noise", "MemberVotes",
-           "predict_members", "predict_single", "resolve_precision", "train_members", "train_single"]
+           "predict_grid", "predict_members", "predict_single", "resolve_precision", "train_members", "train_single"]

@@ -100,7 +100,8 @@ def _optimise_batch(
         if cfg.name == "sga":
             s = sigma.detach().clone().requires_grad_(True)
             with torch.enable_grad():
-                r = radius_from_probs(smoothed_probs(model, xb, s, eps), s, clip)
+                cap = cfg.sigma_train_floor if cfg.objective == "joint" else None
+                r = radius_from_probs(smoothed_probs(model, xb, s, eps), s, clip, cap)
                 (grad,) = torch.autograd.grad(r.sum(), s)
             step = cfg.lr * grad
         else:  # released: detached output, constant "gradient" |Phi^-1(clip(p_A))|
@@ -146,6 +147,9 @@ def optimise_sigmas(
     idx = _check_inputs(x, indices)
     n = x.shape[0]
 
+    if sc.name == "grid":  # one data-independent training sigma; test sigmas are chosen per input later
+        sigmas = torch.full((n,), sc.sigma_train, dtype=torch.float32)
+        return (sigmas, sigmas.unsqueeze(0).clone()) if return_trajectory else sigmas
     if sc.name == "fixed" or n == 0:
         sigmas = torch.full((n,), sc.sigma_0, dtype=torch.float32)
         if sc.name != "fixed":
