@@ -95,6 +95,7 @@ class EnsembleConfig:
     precision: str = "auto"
     member_range: Optional[List[int]] = None
     checkpoint_dir: Optional[str] = None
+    deterministic: bool = False
 
 
 @dataclass
