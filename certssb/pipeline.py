@@ -18,8 +18,8 @@ from certssb import __version__
 from certssb.attack import poison
 from certssb.config import to_plain
 from certssb.dataset import load_dataset
-from certssb.ensemble import (CheckpointStore, MemberVotes, fingerprint_of, predict_members, predict_single,
-                              resolve_device, resolve_precision, train_members, train_single)
+from certssb.ensemble import (CheckpointStore, MemberVotes, device_report, fingerprint_of, predict_members,
+                              predict_single, resolve_device, resolve_precision, train_members, train_single)
 from certssb.errors import CertSSBError
 from certssb.model import model_factory
 from certssb.logger import open_logger
@@ -106,7 +106,7 @@ def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: di
         s0 = float(sig.sigma_0)
         return Sigmas(torch.full((n_train,), s0), torch.full((n_test,), s0), torch.full((n_test,), s0))
     fp = fingerprint_of({"data": data_fp, "sigma": to_plain(sig), "model": to_plain(cfg.model),
-                         "ensemble": _training_settings(cfg)})
+                         "ensemble": _training_settings(cfg), "device": device.type})
     cache = cache_dir / f"sigmas-{fp[:16]}.npz"
     if cache.exists():
         data = np.load(cache)
@@ -233,7 +233,8 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
              store.directory)
     if cfg.ensemble.member_range is not None:
         summary = {"status": "members_trained", "member_range": list(members), "checkpoint_dir": str(store.directory),
-                   "n_trained_now": len(trained), "timings": timer.timings()}
+                   "n_trained_now": len(trained), "device": device_report(device, precision, cfg.ensemble.deterministic),
+                   "timings": timer.timings()}
         write_outputs(out, summary, None, None)
         return summary
     missing = store.missing(range(n))
@@ -309,6 +310,7 @@ def _run(cfg: DictConfig, out: Path, progress: bool | None) -> dict:
         "curves": {name: res.curves for name, res in results.items()},
         "memory": {name: res.memory for name, res in results.items() if res.memory},
         "members": {"trained_now": len(trained), "checkpoint_dir": str(store.directory)},
+        "device": device_report(device, precision, cfg.ensemble.deterministic),
         "timings": timer.timings(),
     }
     sigma_arrays = {"train": sig_train.numpy(), "test_clean": sig_clean.numpy(), "test_triggered": sig_trig.numpy()}

@@ -48,12 +48,3 @@ def deterministic_kernels(enabled: bool):
         (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32,
          torch.backends.cuda.matmul.allow_tf32) = saved[:4]
         torch.use_deterministic_algorithms(saved[4], warn_only=saved[5])
-
-
-def determinism_state() -> dict:
-    """The current switches (for ``summary.json``)."""
-    return {"cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
-            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
-            "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
-            "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
-            "deterministic_algorithms": bool(torch.are_deterministic_algorithms_enabled())}
