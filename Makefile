@@ -41,16 +41,12 @@ sweep-digits: $(STAMP)
 # --- GPU check -----------------------------------------------------------------------------
 # The GPU machine has torch, torchvision, numpy, scipy, pandas, PyYAML and tqdm but no registry:
 # `make gpu-wheels` (here, with a registry) puts the small pure-Python wheels the check needs into
-# .gpu-wheels/ (ignored; carry it to the GPU machine). There, `make gpu-check` installs them
-# offline into .gpu-venv (--system-site-packages, so the machine's torch is used; if that venv
-# cannot see torch or has no pip, the wheels are unpacked into .gpu-site/ on PYTHONPATH instead)
-# and runs python -m certssb.tools.gpu_check. `make gpu-check DRY=1`: the CPU dry run.
+# .gpu-wheels/ (ignored; carry it to the GPU machine). There, `make gpu-check` (or, without make,
+# `sh scripts/gpu-check.sh`) installs them offline and runs python -m certssb.tools.gpu_check
+# (see scripts/gpu-check.sh). `make gpu-check DRY=1`: the CPU dry run.
 GPU_PY ?= python3
 WHEEL_PY ?= $(if $(wildcard $(PY)),$(PY),$(PYTHON))
 GPU_WHEELS := .gpu-wheels
-GPU_VENV := .gpu-venv
-GPU_PKGS := hydra-core omegaconf antlr4-python3-runtime submitit cloudpickle hydra-submitit-launcher \
-            pytest pluggy iniconfig packaging pygments typing_extensions exceptiongroup tomli
 DRY ?=
 
 gpu-wheels:
@@ -64,20 +60,7 @@ gpu-wheels:
 	@ls $(GPU_WHEELS)
 
 gpu-check:
-	@test -d $(GPU_WHEELS) || { echo "error: $(GPU_WHEELS)/ is missing: run make gpu-wheels where a registry is reachable, then carry it"; exit 2; }
-	@if $(GPU_PY) -c "import hydra, omegaconf, submitit, pytest, hydra_plugins.hydra_submitit_launcher" 2>/dev/null; then \
-	    echo "gpu-check: $(GPU_PY) has everything"; RUN_PY="$(GPU_PY)"; \
-	elif { test -x $(GPU_VENV)/bin/python || $(GPU_PY) -m venv --system-site-packages $(GPU_VENV); } 2>/dev/null \
-	    && $(GPU_VENV)/bin/python -c "import torch" 2>/dev/null \
-	    && $(GPU_VENV)/bin/python -m pip install -q --no-index --find-links $(GPU_WHEELS) $(GPU_PKGS); then \
-	    echo "gpu-check: wheels installed offline into $(GPU_VENV)"; RUN_PY="$(GPU_VENV)/bin/python"; \
-	else \
-	    echo "gpu-check: no usable venv/pip here: unpacking the wheels into .gpu-site/"; \
-	    $(GPU_PY) -c "import glob, zipfile; [zipfile.ZipFile(w).extractall('.gpu-site') for w in glob.glob('$(GPU_WHEELS)/*.whl')]" || exit 2; \
-	    RUN_PY="$(GPU_PY)"; export PYTHONPATH="$(CURDIR)/.gpu-site$${PYTHONPATH:+:$$PYTHONPATH}"; \
-	fi; \
-	export PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" WANDB_MODE=disabled; \
-	$$RUN_PY -m certssb.tools.gpu_check $(if $(DRY),--dry-run --device cpu,)
+	GPU_PY=$(GPU_PY) sh scripts/gpu-check.sh $(if $(DRY),--dry-run,)
 
 clean:
 	rm -rf outputs multirun .pytest_cache

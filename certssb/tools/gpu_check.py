@@ -12,12 +12,14 @@ passed`` (exit code 0 only when all pass):
    N >= 100 members on a GPU), members/s of each and their ratio (target >= 10x), the group size
    the measured trial step chose, peak memory; the projected time of N = 1000 members x 20 epochs
    x 12,000 images (target < 15 min).
-4. ``cifar-resnet``: the PreAct ResNet-32 (BatchNorm, bf16 under ``auto`` on CUDA) one at a time
+4. ``precision``: the MNIST CNN vectorised and one at a time in ``fp32`` and in ``auto`` (bf16
+   on CUDA; channels-last on the one-at-a-time path): members/s of each.
+5. ``cifar-resnet``: the PreAct ResNet-32 (BatchNorm, bf16 under ``auto`` on CUDA) one at a time
    and vectorised: members per hour at 10 epochs x 10,000 images (target N = 1000 in < 1 h).
-5. ``determinism``: ``ensemble.deterministic=true``: a rerun and a resumed run (another
+6. ``determinism``: ``ensemble.deterministic=true``: a rerun and a resumed run (another
    member order, leftovers of an interrupted run) give bit-identical members; with the default
    settings the difference between group sizes is reported.
-6. ``multirun``: a two-job ``hydra/launcher=certssb_gpu`` sweep of the real pipeline
+7. ``multirun``: a two-job ``hydra/launcher=certssb_gpu`` sweep of the real pipeline
    (``jobs_per_gpu=2``): both complete on the device.
 
 Data: the pipeline's loaders where the files exist (Fashion-MNIST, CIFAR-10); otherwise
@@ -48,10 +50,10 @@ REPO = Path(__file__).resolve().parents[2]
 CUDA_TEST_FILES = ("tests/test_ensemble_gpu.py", "tests/test_ensemble_group_size.py", "tests/test_ensemble_device.py",
                    "tests/test_sigma_repro.py", "tests/test_ensemble_noise.py")
 
-FULL = dict(mnist_images=12000, mnist_loop=10, mnist_vec=200, cifar_images=10000, cifar_loop=3, cifar_vec=64,
+FULL = dict(mnist_images=12000, mnist_loop=10, mnist_vec=200, prec_vec=64, cifar_images=10000, cifar_loop=3, cifar_vec=64,
             det_images=2048, det_members=8, det_group=4, sweep_members=32, sweep_train=2000, sweep_test=200,
             sweep_epochs=2)
-DRY = dict(mnist_images=128, mnist_loop=1, mnist_vec=3, cifar_images=16, cifar_loop=1, cifar_vec=2,
+DRY = dict(mnist_images=128, mnist_loop=1, mnist_vec=3, prec_vec=2, cifar_images=16, cifar_loop=1, cifar_vec=2,
            det_images=64, det_members=4, det_group=2, sweep_members=2, sweep_train=60, sweep_test=20,
            sweep_epochs=1)
 TARGETS = dict(mnist_speedup=10.0, mnist_n1000_s=15 * 60, cifar_members_per_hour=1000)
@@ -185,6 +187,29 @@ def check_cifar(device, sizes, tmp):
                 f"{m_loop / 2**30:.2f} GiB, vectorised {m_vec / 2**30:.2f} GiB")
 
 
+def check_precision(device, sizes, tmp):
+    """Vectorised MNIST CNN in fp32 and in ``auto`` (bf16 on CUDA), and one at a time in both (the
+    layout: channels-last on the one-at-a-time path only)."""
+    from certssb.model import model_factory
+    from certssb.tools.bench import load_data
+    x, y, _, desc = load_data("mnist_cnn", sizes["mnist_images"], 0)
+    sig = torch.full((len(x),), 0.25)
+    f = model_factory(SimpleNamespace(name="mnist_cnn"), (1, 28, 28), 2)
+    out, diff = [], {}
+    for vec, members in (("true", sizes["prec_vec"]), ("false", sizes["mnist_loop"])):
+        rates = {}
+        for prec in ("fp32", "auto"):
+            cfg = _cfg(device, vectorise=vec, precision=prec)
+            wall, _, meta, store = _train(f, x, y, sig, cfg, range(members), device, tmp / f"{vec}-{prec}")
+            rates[prec] = (members / wall, meta["precision"])
+            diff[prec] = store.load(0)
+        label = "vectorised" if vec == "true" else "one at a time"
+        out.append(f"{label}: fp32 {rates['fp32'][0]:.2f} members/s, auto ({rates['auto'][1]}) "
+                   f"{rates['auto'][0]:.2f} members/s = {rates['auto'][0] / rates['fp32'][0]:.2f}x")
+    d = max(float((diff["fp32"][k].float() - diff["auto"][k].float()).abs().max()) for k in diff["fp32"])
+    return True, f"{desc}; " + "; ".join(out) + f"; member 0 fp32 vs auto max |parameter difference| {d:.2e}"
+
+
 def check_determinism(device, sizes, tmp):
     from certssb.model import model_factory
     from certssb.tools.bench import load_data
@@ -292,6 +317,7 @@ def main(argv=None) -> int:
         plan = [("environment", lambda: check_environment(device)),
                 ("cuda-tests", lambda: check_cuda_tests(device)),
                 ("mnist-vectorised", lambda: check_mnist(device, sizes, tmp / "mnist")),
+                ("precision", lambda: check_precision(device, sizes, tmp / "precision")),
                 ("cifar-resnet", lambda: check_cifar(device, sizes, tmp / "cifar")),
                 ("determinism", lambda: check_determinism(device, sizes, tmp / "det")),
                 ("multirun", lambda: check_multirun(device, sizes, tmp / "multirun"))]
