@@ -48,6 +48,7 @@ GPU_PY ?= python3
 WHEEL_PY ?= $(if $(wildcard $(PY)),$(PY),$(PYTHON))
 GPU_WHEELS := .gpu-wheels
 DRY ?=
+CHECK_ARGS ?=
 
 gpu-wheels:
 	mkdir -p $(GPU_WHEELS)
@@ -60,7 +61,7 @@ gpu-wheels:
 	@ls $(GPU_WHEELS)
 
 gpu-check:
-	GPU_PY=$(GPU_PY) sh scripts/gpu-check.sh $(if $(DRY),--dry-run,)
+	GPU_PY=$(GPU_PY) sh scripts/gpu-check.sh $(if $(DRY),--dry-run,) $(CHECK_ARGS)
 
 clean:
 	rm -rf outputs multirun .pytest_cache

@@ -2,6 +2,7 @@
 # The GPU check on a machine with torch but without a registry (what `make gpu-check` runs).
 #   sh scripts/gpu-check.sh            # full check on the GPU
 #   sh scripts/gpu-check.sh --dry-run  # CPU dry run, tiny sizes
+#   sh scripts/gpu-check.sh --only cuda-tests,multirun   # further arguments go to gpu_check
 # Needs the wheels of `make gpu-wheels` in .gpu-wheels/. GPU_PY (default python3) is the
 # machine's Python with torch. Installs the wheels offline into .gpu-venv (--system-site-packages,
 # so the machine's torch is used); if that venv cannot see torch or has no pip, unpacks them into
@@ -14,7 +15,7 @@ WHEELS=.gpu-wheels
 VENV=.gpu-venv
 PKGS="hydra-core omegaconf antlr4-python3-runtime submitit cloudpickle hydra-submitit-launcher pytest pluggy iniconfig packaging pygments typing_extensions exceptiongroup tomli"
 ARGS=""
-[ "${1:-}" = "--dry-run" ] && ARGS="--dry-run --device cpu"
+if [ "${1:-}" = "--dry-run" ]; then ARGS="--dry-run --device cpu"; shift; fi
 
 if "$GPU_PY" -c "import hydra, omegaconf, submitit, pytest, hydra_plugins.hydra_submitit_launcher" 2>/dev/null; then
     echo "gpu-check: $GPU_PY has everything"
@@ -39,4 +40,4 @@ fi
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONPATH
 export WANDB_MODE=disabled
-exec "$RUN_PY" -m certssb.tools.gpu_check $ARGS
+exec "$RUN_PY" -m certssb.tools.gpu_check $ARGS "$@"
