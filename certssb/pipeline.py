@@ -17,8 +17,8 @@ from certssb.attack import poison
 from certssb.certifier import RealisedAttack
 from certssb.config import RunSettings, parse_run, to_plain
 from certssb.dataset import load_dataset
-from certssb.ensemble import (CheckpointStore, fingerprint_of, predict_grid, predict_members, resolve_device,
-                              resolve_precision, train_members, train_single)
+from certssb.ensemble import (CheckpointStore, device_report, fingerprint_of, predict_grid, predict_members,
+                              resolve_device, resolve_precision, train_members, train_single)
 from certssb.ensemble.undefended import undefended_reference
 from certssb.errors import CertSSBError
 from certssb.logger import open_logger
@@ -71,7 +71,7 @@ def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: di
         train = optimise_sigmas(sig, None, poisoned.x_train, cfg.seed, "train")
         return _with_design(sig, Sigmas(train, torch.full((n_test,), s0), torch.full((n_test,), s0)))
     fp = fingerprint_of({"data": data_fp, "sigma": to_plain(sig), "model": to_plain(cfg.model),
-                         "ensemble": training_settings(cfg)})
+                         "ensemble": training_settings(cfg), "device": device.type})
     cache = cache_dir / f"sigmas-{fp[:16]}.npz"
     if cache.exists():
         data = np.load(cache)
@@ -129,7 +129,9 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
         poisoned = poison(splits, cfg.attack, seed)
     factory = model_factory(cfg.model, splits.input_shape, splits.num_classes)
     set_cpu_threads(cfg.cpu_threads, factory, device)
-    data_fp = data_fingerprint(cfg, resolve_precision(ens, factory(), device).name)
+    precision = resolve_precision(ens, factory(), device).name
+    data_fp = data_fingerprint(cfg, precision)
+    device_info = device_report(device, precision, ens.deterministic)
     ckpt_root = Path(ens.checkpoint_dir) if ens.checkpoint_dir else out / "members"
     undefended = {}
     if cfg.undefended.enabled and ens.member_range is None:
@@ -148,7 +150,7 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
     log.info("members: %d trained now, %d reused (checkpoints in %s)", len(trained), len(members) - len(trained),
              store.directory)
     if ens.member_range is not None:
-        return _members_only(out, list(members), store, trained, timer)
+        return _members_only(out, list(members), store, trained, device_info, timer)
     _require_all_members(store, n)
     sets = predicted_sets(splits, poisoned, sigmas.test_clean, sigmas.test_triggered)
     with timer.stage("predict"):
@@ -164,7 +166,7 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
         sigmas = replace(sigmas, test_clean=_table_sigmas(results["clean"]),
                          test_triggered=_table_sigmas(results["triggered_all"]))
     summary = build_summary(cfg, splits, poisoned, sigmas, results, undefended, joint_l2, trained, store,
-                            timer.timings())
+                            device_info, timer.timings())
     summary["certified_statement"] = plain_statements(summary)
     write_outputs(out, summary, results, sigmas.arrays())
     return summary
@@ -184,10 +186,10 @@ def _table_sigmas(result) -> torch.Tensor:
     return torch.from_numpy(result.table["sigma"].to_numpy().copy()).float()
 
 
-def _members_only(out: Path, members: list, store, trained: list, timer: StageTimer) -> dict:
+def _members_only(out: Path, members: list, store, trained: list, device_info: dict, timer: StageTimer) -> dict:
     """A ``member_range`` job: members trained, nothing certified."""
     summary = {"status": "members_trained", "member_range": members, "checkpoint_dir": str(store.directory),
-               "n_trained_now": len(trained), "timings": timer.timings()}
+               "n_trained_now": len(trained), "device": device_info, "timings": timer.timings()}
     write_outputs(out, summary, None, None)
     return summary
 

@@ -245,6 +245,17 @@ def write_summary(path: Path, summary: dict) -> None:
     _atomic_write(path, json.dumps(_json_safe(summary), indent=2, sort_keys=False) + "\n")
 
 
+def _can_plot() -> bool:
+    """matplotlib is importable (a GPU host may lack it: the PNGs are then skipped, with a log line)."""
+    import importlib.util
+    import logging
+
+    if importlib.util.find_spec("matplotlib") is not None:
+        return True
+    logging.getLogger("certssb").warning("matplotlib is not installed: the PNG plots are not written")
+    return False
+
+
 def write_outputs(out: Path, summary: dict, results: dict[str, SplitResult] | None,
                   sigmas: dict[str, np.ndarray] | None) -> None:
     """Write summary.json, certificates.csv, sigmas.npz and the plots into ``out``."""
@@ -254,10 +265,11 @@ def write_outputs(out: Path, summary: dict, results: dict[str, SplitResult] | No
         tmp = out / "certificates.csv.tmp"
         table.to_csv(tmp, index=False, float_format="%.10g")
         os.replace(tmp, out / "certificates.csv")
-        plot_curves(summary, out / "certified_accuracy.png")
-        plot_poison_count(summary, out / "certified_poison_count.png")
+        if _can_plot():
+            plot_curves(summary, out / "certified_accuracy.png")
+            plot_poison_count(summary, out / "certified_poison_count.png")
     if sigmas:
         np.savez(out / "sigmas.npz", **sigmas)
-        if summary.get("sigma", {}).get("optimiser") != "fixed":
+        if summary.get("sigma", {}).get("optimiser") != "fixed" and _can_plot():
             plot_sigma_histogram(sigmas, out / "sigma_histogram.png")
     write_summary(out / "summary.json", summary)

@@ -15,7 +15,7 @@ def method_name(run: RunSettings) -> str:
 
 
 def build_summary(run: RunSettings, splits, poisoned, sigmas, results: dict, undefended: dict,
-                  joint_l2: np.ndarray, trained: list, store, timings: dict) -> dict:
+                  joint_l2: np.ndarray, trained: list, store, device: dict, timings: dict) -> dict:
     """Everything a complete run reports (keys documented in README, "Reading the results")."""
     y_test = splits.y_test.numpy()
     metrics = {
@@ -55,5 +55,6 @@ def build_summary(run: RunSettings, splits, poisoned, sigmas, results: dict, und
         "curves": {name: res.curves for name, res in results.items()},
         "memory": {name: res.memory for name, res in results.items() if res.memory},
         "members": {"trained_now": len(trained), "checkpoint_dir": str(store.directory)},
+        "device": device,
         "timings": timings,
     }
