@@ -11,3 +11,7 @@ class ConfigError(CertSSBError):
 
 class DataNotFoundError(CertSSBError):
     """A dataset's files are absent and cannot be downloaded."""
+
+
+class ScoreInputError(CertSSBError, ValueError):
+    """Scores handed to the certifier are malformed (shape, NaN, negative, rows summing above n)."""
