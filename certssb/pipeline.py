@@ -5,7 +5,6 @@ Each step is a call into its own package; this module only wires them and record
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from certssb import __version__
 from certssb.attack import poison
+from certssb.attack.build import effective_attack
 from certssb.config import to_plain
 from certssb.dataset import load_dataset
 from certssb.ensemble import (CheckpointStore, MemberVotes, fingerprint_of, predict_members, predict_single,
@@ -24,6 +24,7 @@ from certssb.errors import CertSSBError
 from certssb.model import model_factory
 from certssb.logger import open_logger
 from certssb.results import SharedMemories, certify_split, format_table, write_outputs
+from certssb.run_record import mark_running, prepare_output_dir, read_summary
 from certssb.sigma_optimiser import optimise_sigmas, sigma_stats
 from certssb.timing import StageTimer
 
@@ -137,11 +138,12 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, progress: bool | 
     Outputs go to ``output_dir`` (default: Hydra's job output dir); the logger mirrors them.
     """
     out = Path(output_dir) if output_dir is not None else output_dir_from_hydra()
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(out)
     previous = completed_summary(out, cfg)
     if previous is not None:
         log.info("%s already holds a complete run of this config; skipping (force=true reruns it)", out)
         return previous
+    mark_running(out)
     with open_logger(cfg, out, {"method": method_name(cfg)}) as run_logger:
         summary = _run(cfg, out, progress)
         if summary["status"] == "complete":
@@ -154,6 +156,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, progress: bool | 
 def config_fingerprint(cfg: DictConfig) -> str:
     """Fingerprint of what determines the results (not logging or execution settings)."""
     plain = to_plain(cfg)
+    plain["attack"] = effective_attack(plain["attack"])  # e.g. attack.delta does not change badnets
     plain.pop("logger", None)
     plain.pop("force", None)
     for key in ("device", "vectorise", "group_size", "eval_batch_size", "checkpoint_dir"):
@@ -164,12 +167,10 @@ def config_fingerprint(cfg: DictConfig) -> str:
 
 def completed_summary(out: Path, cfg: DictConfig) -> dict | None:
     """The summary already in ``out`` if it is complete and of the same config (sweep resume)."""
-    path = out / "summary.json"
-    if cfg.get("force", False) or not path.exists():
+    if cfg.force:
         return None
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError):
+    summary = read_summary(out / "summary.json")
+    if summary is None:
         return None
     if summary.get("status") == "complete" and summary.get("config_fingerprint") == config_fingerprint(cfg):
         return summary

@@ -11,6 +11,20 @@ from .blending import build_blending_trigger
 from .pixel import build_pixel_trigger
 
 ATTACKS = ("none", "onepixel", "fourpixel", "blending", "badnets")
+# The attack keys each trigger reads; name, poison_rate and target are read for every attack.
+TRIGGER_KEYS = {
+    "none": (),
+    "onepixel": ("delta", "positions"),
+    "fourpixel": ("delta", "positions"),
+    "blending": ("delta", "pattern_seed"),
+    "badnets": ("patch_size", "corner", "color", "pattern_seed"),
+}
+
+
+def effective_attack(attack: dict) -> dict:
+    """The keys of a plain attack config that change its poisoning (others are ignored by it)."""
+    keys = ("name", "poison_rate", "target", *TRIGGER_KEYS.get(attack.get("name"), tuple(attack)))
+    return {k: attack[k] for k in keys if k in attack}
 
 
 def attack_name(cfg) -> str:
