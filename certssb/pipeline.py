@@ -25,6 +25,7 @@ from certssb.model import model_factory
 from certssb.logger import open_logger
 from certssb.results import SharedMemories, certify_split, format_table, write_outputs
 from certssb.run_record import mark_running, prepare_output_dir, read_summary
+from certssb.sigma_optimiser import cache as sigma_cache
 from certssb.sigma_optimiser import optimise_sigmas, sigma_stats
 from certssb.timing import StageTimer
 
@@ -108,13 +109,10 @@ def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: di
         return Sigmas(torch.full((n_train,), s0), torch.full((n_test,), s0), torch.full((n_test,), s0))
     fp = fingerprint_of({"data": data_fp, "sigma": to_plain(sig), "model": to_plain(cfg.model),
                          "ensemble": _training_settings(cfg)})
-    cache = cache_dir / f"sigmas-{fp[:16]}.npz"
-    if cache.exists():
-        data = np.load(cache)
-        if str(data["fingerprint"]) == fp:
-            log.info("reusing per-sample sigmas from %s", cache)
-            return Sigmas(torch.from_numpy(data["train"]), torch.from_numpy(data["test_clean"]),
-                          torch.from_numpy(data["test_triggered"]))
+    cache = sigma_cache.cache_path(cache_dir, fp)
+    cached = sigma_cache.load_sigmas(cache, fp, {"train": n_train, "test_clean": n_test, "test_triggered": n_test})
+    if cached is not None:
+        return Sigmas(*(torch.from_numpy(cached[p]) for p in sigma_cache.PARTS))
     epochs = sig.surrogate_epochs if sig.surrogate_epochs is not None else cfg.ensemble.epochs
     log.info("training the surrogate (sigma_0=%.3g, %d epochs) for %s", sig.sigma_0, epochs, sig.name)
     surrogate = train_single(factory, poisoned.x_train, poisoned.y_train, float(sig.sigma_0),
@@ -124,11 +122,7 @@ def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: di
                        ("test-triggered", poisoned.x_test_triggered)):
         log.info("optimising sigma (%s) for %d %s inputs", sig.name, len(x), purpose)
         out.append(optimise_sigmas(sig, surrogate, x, cfg.seed, purpose, device=device, progress=progress).float())
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, fingerprint=np.array(fp), train=out[0].numpy(), test_clean=out[1].numpy(),
-             test_triggered=out[2].numpy())
-    tmp.replace(cache)
+    sigma_cache.save_sigmas(cache, fp, {p: t.numpy() for p, t in zip(sigma_cache.PARTS, out)})
     return Sigmas(*out)
 
 
