@@ -15,6 +15,7 @@ from hydra.errors import MissingConfigException
 from omegaconf.errors import OmegaConfBaseException
 
 from certssb.errors import CertSSBError
+from certssb.run_record import check_writable_target
 
 _SKIP_FLAGS = {"-m", "--multirun", "-h", "--help", "--hydra-help", "--info", "-i",
                "--shell-completion", "-sc", "--version", "--experimental-rerun"}
@@ -80,11 +81,26 @@ def parse_args(args: list[str]) -> tuple[bool, str | None, str | None, list[str]
     return skip, config_dir, config_name, overrides
 
 
+def _given(overrides: list[str], key: str) -> str | None:
+    values = [o.split("=", 1)[1] for o in overrides if o.lstrip("+~").startswith(key + "=")]
+    return values[-1] if values and "${" not in values[-1] else None
+
+
+def _unwritable_output_dir(overrides: list[str], multirun: bool) -> str | None:
+    """A one-line reason if the run's or sweep's folder given on the command line cannot be written."""
+    given = _given(overrides, "hydra.sweep.dir" if multirun else "hydra.run.dir")
+    return check_writable_target(given) if given else None
+
+
 def preflight(args: list[str], conf_dir: str) -> str | None:
     """Return a one-line error message if the run's config cannot be composed or is invalid."""
     from certssb.config import validate
 
     skip, config_dir, config_name, overrides = parse_args(args)
+    multirun = "-m" in args or "--multirun" in args
+    unwritable = _unwritable_output_dir(overrides, multirun)
+    if unwritable is not None:
+        return unwritable
     if skip:
         return None
     job_overrides = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
@@ -95,6 +111,11 @@ def preflight(args: list[str], conf_dir: str) -> str | None:
         with initialize_config_dir(config_dir=directory, version_base="1.3"):
             cfg = compose(config_name=config_name or "config", overrides=job_overrides,
                           return_hydra_config=True)
+            sweep = str(cfg.hydra.get("mode")).endswith("MULTIRUN")  # a sweep file (RunMode.MULTIRUN)
+            unwritable = check_writable_target(_given(overrides, "hydra.sweep.dir") or cfg.hydra.sweep.dir
+                                               if sweep else cfg.hydra.run.dir)
+            if unwritable is not None:
+                return unwritable
             if str(cfg.hydra.get("mode")) == "MULTIRUN":
                 return None
             validate(cfg)

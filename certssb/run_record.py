@@ -50,3 +50,17 @@ def read_summary(path: Path) -> dict | None:
         log.warning("%s is unreadable (%s: %s); the run is recomputed", path, type(exc).__name__,
                     str(exc).splitlines()[0] if str(exc) else "")
         return None
+
+
+def check_writable_target(path: Path) -> str | None:
+    """Before Hydra writes anything: None if ``path`` exists as a writable folder or can be created
+    (its nearest existing ancestor is a writable folder); else a one-line reason."""
+    path = Path(path).absolute()
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"output directory {path} cannot be created: {probe} is not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"output directory {path} is not writable ({probe}: permission denied)"
+    return None

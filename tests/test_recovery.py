@@ -163,3 +163,26 @@ def test_output_dir_under_a_file_is_one_error_line(tmp_path):
     blocker.write_text("x")
     with pytest.raises(CertSSBError, match="not writable"):
         _run(blocker / "run")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [["hydra.run.dir={d}/run"], ["-m", "seed=0,1", "hydra.sweep.dir={d}/sweep"]])
+def test_cli_unwritable_output_dir_is_one_line_exit_2(tmp_path, args):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    if os.geteuid() == 0:  # root writes into read-only folders: block the path with a file instead
+        blocked = tmp_path / "file"
+        blocked.write_text("x")
+    else:
+        blocked = tmp_path / "ro"
+        blocked.mkdir()
+        blocked.chmod(0o555)
+    proc = subprocess.run([sys.executable, "-m", "certssb.run", *[a.format(d=blocked) for a in args]], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "disabled"},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: output directory "), proc.stderr[-2000:]
