@@ -1,0 +1,78 @@
+"""GTSRB through ``torchvision.datasets.GTSRB`` (``<data_dir>/gtsrb/``), resized to one size.
+
+torchvision's layout: ``gtsrb/GTSRB/Training/<5-digit class>/*.ppm`` for training and
+``gtsrb/GTSRB/Final_Test/Images/*.ppm`` with labels in ``gtsrb/GT-final_test.csv``
+(``;``-separated, columns ``Filename`` and ``ClassId``) for testing. Images are 15..250 px.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.error import URLError
+
+from certssb.errors import DataNotFoundError
+
+from ._config import one_line
+from .images import check_image_size, check_resize_mode, stack_images
+from .splits import RawSplits
+
+BASE_FOLDER = "gtsrb"
+REQUIRED = ("GTSRB/Training", "GTSRB/Final_Test/Images", "GT-final_test.csv")
+
+
+def _training_samples(folder: Path):
+    """(PIL image, class) for ``Training/<5-digit class>/*.ppm``.
+
+    torchvision's GTSRB numbers the training folders by their sorted position, which equals the
+    folder's number only when all 43 are present; the number in the name is the class.
+    """
+    from PIL import Image
+    from torchvision.datasets.folder import make_dataset
+
+    classes = {d.name: int(d.name) for d in folder.iterdir() if d.is_dir() and d.name.isdigit()}
+    for path, label in make_dataset(str(folder), classes, extensions=(".ppm",)):
+        with Image.open(path) as image:
+            yield image.convert("RGB"), label
+
+
+def load_gtsrb_raw(data_dir: Path, download: bool = False, image_size: int = 32,
+                   resize_mode: str = "squash") -> RawSplits:
+    """GTSRB as uint8 ``[n, 3, image_size, image_size]`` (39,209 train, 12,630 test), labels 0..42.
+
+    Knobs (defaults; Stallkamp et al. 2012, preprocessed as in BackdoorBench: every image resized
+    to 32 x 32): ``data_dir`` (null = ``$CERTSSB_DATA_DIR`` or ``~/.cache/certssb/data``),
+    ``download: false``, ``image_size: 32``, ``resize_mode: squash``; the shared ``classes``,
+    ``train_size``, ``test_size`` (null).
+    Checks: ``dataset.image_size must be an integer >= 8``, ``dataset.resize_mode must be one of
+    squash, center_crop``, ``dataset.download must be true or false``.
+    """
+    import torchvision
+
+    check_image_size(image_size)
+    check_resize_mode(resize_mode)
+    root = Path(data_dir)
+    base = root / BASE_FOLDER
+    missing = [p for p in REQUIRED if not (base / p).exists()]
+    if missing and not download:
+        raise DataNotFoundError(
+            f"GTSRB not found: {base} lacks {', '.join(missing)}: set dataset.download=true on a machine "
+            "with a network, or set dataset.data_dir to a folder holding gtsrb/ in torchvision's layout"
+        )
+    splits = []
+    for split in ("train", "test"):
+        try:
+            ds = torchvision.datasets.GTSRB(root=str(root), split=split, download=download)
+            if split == "train":  # the class is the folder's number, also when some folders are absent
+                x, y = stack_images(_training_samples(base / "GTSRB" / "Training"), image_size, resize_mode)
+            else:  # labels from GT-final_test.csv
+                x, y = stack_images((ds[i] for i in range(len(ds))), image_size, resize_mode)
+        except (URLError, OSError, RuntimeError, ValueError, KeyError) as exc:
+            raise DataNotFoundError(
+                f"reading GTSRB's {split} split from {base} failed ({one_line(exc)}): delete the folder and set "
+                "dataset.download=true, or check the files (torchvision's layout)"
+            ) from exc
+        if len(y) == 0:
+            raise DataNotFoundError(f"GTSRB's {split} split in {base} holds no .ppm image: the folder is incomplete")
+        splits.append((x, y))
+    (x_tr, y_tr), (x_te, y_te) = splits
+    return RawSplits(x_tr, y_tr, x_te, y_te, scale=255.0)
