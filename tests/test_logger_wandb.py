@@ -4,6 +4,7 @@ histograms and artifact (written into tmp dirs; no network)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,16 @@ def _write_outputs(out: Path):
     (out / "certificates.csv").write_text("split,index,radius_joint\nclean,0,0.5\n")
 
 
+def _record(run_dir: Path, last: bytes, timeout: float = 30.0) -> bytes:
+    """The run's .wandb record once it holds ``last`` (written asynchronously by wandb-core)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        record = next(run_dir.glob("run-*.wandb")).read_bytes()
+        if last in record or time.monotonic() > deadline:
+            return record
+        time.sleep(0.2)
+
+
 @pytest.mark.parametrize("wandb_dir_set", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_offline_run_holds_images_histograms_and_artifact(tmp_path, monkeypatch, wandb_dir_set):
     from certssb.logger.wandb_logger import WandbLogger
@@ -92,6 +103,7 @@ def test_offline_run_holds_images_histograms_and_artifact(tmp_path, monkeypatch,
     with WandbLogger(cfg, out, {"method": "cert-ssb"}) as logger:
         logger.log_summary(SUMMARY)
         run_id = logger.run.id
+    wandb.teardown()  # stops W&B's service process, which writes the rest of the .wandb record
     where = (tmp_path / "wandb_home") if wandb_dir_set else out
     runs = list((where / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, list(tmp_path.rglob("offline-run-*"))
@@ -100,7 +112,7 @@ def test_offline_run_holds_images_histograms_and_artifact(tmp_path, monkeypatch,
     images = sorted(p.name for p in runs[0].glob("files/media/images/**/*.png"))
     assert any(n.startswith("certified_accuracy") for n in images), images
     assert any(n.startswith("sigma_histogram") for n in images), images
-    record = next(runs[0].glob("run-*.wandb")).read_bytes()
+    record = _record(runs[0], f"outputs-{run_id}".encode())
     assert b"sigma/train" in record and b"histogram" in record
     assert b"ca/clean/joint/r0_5" in record
     assert f"outputs-{run_id}".encode() in record  # the artifact was logged with the run
