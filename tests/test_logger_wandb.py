@@ -97,10 +97,14 @@ def test_offline_run_holds_images_histograms_and_artifact(tmp_path, monkeypatch,
     import wandb
 
     wandb.teardown()  # wandb reads the environment once per process setup
-    cfg = compose_cfg(["logger=wandb"])
+    from certssb.config import parse_run
+    from certssb.logger import open_logger
+
+    settings = parse_run(compose_cfg(["logger=wandb"]))
     out = tmp_path / "job"
     _write_outputs(out)
-    with WandbLogger(cfg, out, {"method": "cert-ssb"}) as logger:
+    with open_logger(settings, out, {"method": "cert-ssb"}) as logger:
+        assert isinstance(logger, WandbLogger)
         logger.log_summary(SUMMARY)
         run_id = logger.run.id
     wandb.teardown()  # stops W&B's service process, which writes the rest of the .wandb record

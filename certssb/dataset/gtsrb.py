@@ -10,11 +10,23 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.error import URLError
 
-from certssb.errors import DataNotFoundError
+from certssb.errors import DataNotFoundError, one_line
 
-from ._config import one_line
 from .images import check_image_size, check_resize_mode, stack_images
 from .splits import RawSplits
+
+GTSRB_NAMES = [
+    "Speed limit (20km/h)", "Speed limit (30km/h)", "Speed limit (50km/h)", "Speed limit (60km/h)",
+    "Speed limit (70km/h)", "Speed limit (80km/h)", "End of speed limit (80km/h)", "Speed limit (100km/h)",
+    "Speed limit (120km/h)", "No passing", "No passing for vehicles over 3.5 metric tons",
+    "Right-of-way at the next intersection", "Priority road", "Yield", "Stop", "No vehicles",
+    "Vehicles over 3.5 metric tons prohibited", "No entry", "General caution", "Dangerous curve to the left",
+    "Dangerous curve to the right", "Double curve", "Bumpy road", "Slippery road", "Road narrows on the right",
+    "Road work", "Traffic signals", "Pedestrians", "Children crossing", "Bicycles crossing",
+    "Beware of ice/snow", "Wild animals crossing", "End of all speed and passing limits", "Turn right ahead",
+    "Turn left ahead", "Ahead only", "Go straight or right", "Go straight or left", "Keep right", "Keep left",
+    "Roundabout mandatory", "End of no passing", "End of no passing by vehicles over 3.5 metric tons",
+]
 
 BASE_FOLDER = "gtsrb"
 REQUIRED = ("GTSRB/Training", "GTSRB/Final_Test/Images", "GT-final_test.csv")

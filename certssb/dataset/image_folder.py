@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from certssb.errors import ConfigError, DataNotFoundError
+from certssb.errors import ConfigError, DataNotFoundError, one_line
 
-from ._config import one_line
 from .images import check_image_size, check_resize_mode, stack_images
 from .splits import RawSplits
 

@@ -11,13 +11,18 @@ from urllib.error import URLError
 
 import torch
 
-from certssb.errors import ConfigError, DataNotFoundError
+from certssb.errors import ConfigError, DataNotFoundError, one_line
 
-from ._config import one_line
 from .images import check_image_size, check_resize_mode, stack_images
 from .splits import RawSplits
 
-#: the ten WordNet ids in sorted order (label = position; names in info.IMAGENETTE_NAMES)
+#: ImageNette's classes in torchvision's order (sorted WordNet ids n01440764 .. n03888257)
+IMAGENETTE_NAMES = [
+    "tench", "English springer", "cassette player", "chain saw", "church",
+    "French horn", "garbage truck", "gas pump", "golf ball", "parachute",
+]
+
+#: the ten WordNet ids in sorted order (label = position; names in IMAGENETTE_NAMES)
 WNIDS = ["n01440764", "n02102040", "n02979186", "n03000684", "n03028079",
          "n03394916", "n03417042", "n03425413", "n03445777", "n03888257"]
 #: ``dataset.variant`` -> the archive's folder name

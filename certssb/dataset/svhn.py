@@ -11,9 +11,8 @@ from urllib.error import URLError
 import numpy as np
 import torch
 
-from certssb.errors import DataNotFoundError
+from certssb.errors import DataNotFoundError, one_line
 
-from ._config import one_line
 from .splits import RawSplits
 
 SUBFOLDER = "svhn"
