@@ -14,6 +14,7 @@ import torch
 
 from certssb import __version__
 from certssb.attack import poison
+from certssb.certifier import RealisedAttack
 from certssb.config import RunSettings, parse_run, to_plain
 from certssb.dataset import load_dataset
 from certssb.ensemble import (CheckpointStore, fingerprint_of, predict_members, resolve_device, resolve_precision,
@@ -22,7 +23,7 @@ from certssb.ensemble.undefended import undefended_reference
 from certssb.errors import CertSSBError
 from certssb.logger import open_logger
 from certssb.model import model_factory
-from certssb.results import certify_sets, format_table, write_outputs
+from certssb.results import certify_sets, format_table, plain_statements, write_outputs
 from certssb.resume import completed_summary, data_fingerprint, member_fingerprint, training_settings
 from certssb.sigma_optimiser import optimise_sigmas
 from certssb.summary import build_summary, method_name
@@ -148,10 +149,14 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
                                        range(n), device=device, progress=progress) for name, ts in sets.items()}
     sets["triggered"] = rab_triggered(splits, poisoned, sigmas.test_triggered)
     joint_l2 = poisoned.joint_l2().numpy().astype(np.float64)
+    attack = RealisedAttack(poisoned.poisoned_index.numpy(), poisoned.train_delta_l2.numpy(),
+                            poisoned.test_delta_l2.numpy())
+    certificate_train_sigmas = sigmas.train.numpy().astype(np.float64)  # what the certificate may assume
     with timer.stage("certify"):
-        results = certify_sets(sets, votes, float(sigmas.train.min()), cfg.certifier, joint_l2, poisoned.target)
+        results = certify_sets(sets, votes, certificate_train_sigmas, cfg.certifier, attack, poisoned.target)
     summary = build_summary(cfg, splits, poisoned, sigmas, results, undefended, joint_l2, trained, store,
                             timer.timings())
+    summary["certified_statement"] = plain_statements(summary)
     write_outputs(out, summary, results, sigmas.arrays())
     return summary
 

@@ -38,6 +38,9 @@ def _run_main(capsys, args):
         ("ensemble.device=tpu", "ensemble.device"),
         ("dataset.classes=[1,11]", "dataset.classes"),
         ("ensemble.member_range=[3,2]", "ensemble.member_range"),
+        ("certifier.poison_eta=-1", "certifier.poison_eta"),
+        ("certifier.poison_eps=-0.5", "certifier.poison_eps"),
+        ("certifier.poison_eta=abc", "certifier.poison_eta"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_key(capsys, override, key):
