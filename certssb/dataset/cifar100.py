@@ -7,6 +7,8 @@ torchvision verifies each file's md5, so a partial or corrupted folder is report
 from __future__ import annotations
 
 import pickle
+from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 from urllib.error import URLError
 
@@ -15,6 +17,7 @@ import torch
 
 from certssb.errors import DataNotFoundError, one_line
 
+from .settings import FileDatasetSettings
 from .splits import RawSplits
 
 CIFAR100_NAMES = """
@@ -76,3 +79,14 @@ def load_cifar100_raw(data_dir: Path, download: bool = False) -> RawSplits:
         return torch.as_tensor(ds.targets, dtype=torch.int64)
 
     return RawSplits(images(train), labels(train), images(test), labels(test), scale=255.0)
+
+
+@dataclass
+class CIFAR100Settings(FileDatasetSettings):
+    """``dataset=cifar100``: the 100 fine classes, 32 x 32."""
+
+    input_shape: ClassVar[tuple[int, int, int]] = (3, 32, 32)
+    class_names: ClassVar[tuple[str, ...]] = tuple(CIFAR100_NAMES)
+
+    def load_raw(self) -> RawSplits:
+        return load_cifar100_raw(self.root(), self.download)

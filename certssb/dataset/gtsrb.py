@@ -7,11 +7,16 @@ torchvision's layout: ``gtsrb/GTSRB/Training/<5-digit class>/*.ppm`` for trainin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 from urllib.error import URLError
+
+from omegaconf import MISSING
 
 from certssb.errors import DataNotFoundError, one_line
 
+from .settings import FileDatasetSettings
 from .images import check_image_size, check_resize_mode, stack_images
 from .splits import RawSplits
 
@@ -88,3 +93,24 @@ def load_gtsrb_raw(data_dir: Path, download: bool = False, image_size: int = 32,
         splits.append((x, y))
     (x_tr, y_tr), (x_te, y_te) = splits
     return RawSplits(x_tr, y_tr, x_te, y_te, scale=255.0)
+
+
+@dataclass
+class GTSRBSettings(FileDatasetSettings):
+    """``dataset=gtsrb``: 43 traffic-sign classes, every image resized to ``image_size``."""
+
+    class_names: ClassVar[tuple[str, ...]] = tuple(GTSRB_NAMES)
+    image_size: int = MISSING
+    resize_mode: str = MISSING
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:  # type: ignore[override]
+        return (3, self.image_size, self.image_size)
+
+    def check(self, run) -> None:
+        check_image_size(self.image_size)
+        check_resize_mode(self.resize_mode)
+        super().check(run)
+
+    def load_raw(self) -> RawSplits:
+        return load_gtsrb_raw(self.root(), self.download, self.image_size, self.resize_mode)

@@ -8,14 +8,20 @@ order; both splits must have the same ones. Covers dogs vs cats (``train/cat``, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
+
+from omegaconf import MISSING
 
 from certssb.errors import ConfigError, DataNotFoundError, one_line
 
 from .images import check_image_size, check_resize_mode, stack_images
+from .settings import DatasetSettings
 from .splits import RawSplits
 
 TEST_SPLIT_NAMES = ("test", "val")
+ROOT_UNSET = "dataset.root must be set to a folder with train/<class>/ and test/<class>/ subfolders"
 
 
 def _split_dirs(root: Path) -> tuple[Path, Path]:
@@ -64,7 +70,7 @@ def load_image_folder_raw(root: Path, image_size: int = 224, resize_mode: str = 
     import torchvision
 
     if root is None or str(root) == "":
-        raise ConfigError("dataset.root must be set to a folder with train/<class>/ and test/<class>/ subfolders")
+        raise ConfigError(ROOT_UNSET)
     check_resize_mode(resize_mode)
     root = Path(root).expanduser()
     image_folder_info(root, image_size)
@@ -82,3 +88,39 @@ def load_image_folder_raw(root: Path, image_size: int = 224, resize_mode: str = 
         splits.append((x, y))
     (x_tr, y_tr), (x_te, y_te) = splits
     return RawSplits(x_tr, y_tr, x_te, y_te, scale=255.0)
+
+
+@dataclass
+class ImageFolderSettings(DatasetSettings):
+    """``dataset=image_folder``: a user's ``root/{train,test}/<class>/`` images, resized to ``image_size``.
+
+    The classes are the folder's (sorted subfolder names), so ``class_names`` and ``input_shape``
+    are read from ``root`` when asked for (no image is opened); a missing or malformed folder is
+    a one-line error at check time.
+    """
+
+    root: Optional[str] = MISSING
+    image_size: int = MISSING
+    resize_mode: str = MISSING
+
+    def folder(self) -> Path:
+        if self.root is None or str(self.root).strip() == "":
+            raise ConfigError(ROOT_UNSET)
+        return Path(str(self.root)).expanduser()
+
+    @property
+    def class_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(image_folder_info(self.folder(), self.image_size)[2])
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:  # type: ignore[override]
+        return (3, self.image_size, self.image_size)
+
+    def check(self, run) -> None:
+        check_image_size(self.image_size)
+        check_resize_mode(self.resize_mode)
+        image_folder_info(self.folder(), self.image_size)  # both splits, the same >= 2 classes in each
+        super().check(run)
+
+    def load_raw(self) -> RawSplits:
+        return load_image_folder_raw(self.folder(), self.image_size, self.resize_mode)

@@ -6,13 +6,17 @@ extracted). Images of varying size are resized to ``image_size`` (shorter side, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 from urllib.error import URLError
 
 import torch
+from omegaconf import MISSING
 
 from certssb.errors import ConfigError, DataNotFoundError, one_line
 
+from .settings import FileDatasetSettings
 from .images import check_image_size, check_resize_mode, stack_images
 from .splits import RawSplits
 
@@ -72,3 +76,26 @@ def load_imagenette_raw(data_dir: Path, download: bool = False, variant: str = "
         splits.append((x, y))
     (x_tr, y_tr), (x_te, y_te) = splits
     return RawSplits(x_tr, y_tr, x_te, y_te, scale=255.0)
+
+
+@dataclass
+class ImagenetteSettings(FileDatasetSettings):
+    """``dataset=imagenette``: 10 ImageNet classes from fast.ai's archive, resized to ``image_size``."""
+
+    class_names: ClassVar[tuple[str, ...]] = tuple(IMAGENETTE_NAMES)
+    variant: str = MISSING
+    image_size: int = MISSING
+    resize_mode: str = MISSING
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:  # type: ignore[override]
+        return (3, self.image_size, self.image_size)
+
+    def check(self, run) -> None:
+        self.require_choice("variant", tuple(VARIANTS))
+        check_image_size(self.image_size)
+        check_resize_mode(self.resize_mode)
+        super().check(run)
+
+    def load_raw(self) -> RawSplits:
+        return load_imagenette_raw(self.root(), self.download, self.variant, self.image_size, self.resize_mode)

@@ -5,7 +5,9 @@ torchvision maps the files' label 10 to digit 0 and verifies each file's md5.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 from urllib.error import URLError
 
 import numpy as np
@@ -13,6 +15,7 @@ import torch
 
 from certssb.errors import DataNotFoundError, one_line
 
+from .settings import FileDatasetSettings
 from .splits import RawSplits
 
 SUBFOLDER = "svhn"
@@ -54,3 +57,14 @@ def load_svhn_raw(data_dir: Path, download: bool = False) -> RawSplits:
         splits[split] = (images, torch.as_tensor(ds.labels, dtype=torch.int64))
     (x_tr, y_tr), (x_te, y_te) = splits["train"], splits["test"]
     return RawSplits(x_tr, y_tr, x_te, y_te, scale=255.0)
+
+
+@dataclass
+class SVHNSettings(FileDatasetSettings):
+    """``dataset=svhn``: house-number digits 0..9, 32 x 32."""
+
+    input_shape: ClassVar[tuple[int, int, int]] = (3, 32, 32)
+    class_names: ClassVar[tuple[str, ...]] = tuple(str(i) for i in range(10))
+
+    def load_raw(self) -> RawSplits:
+        return load_svhn_raw(self.root(), self.download)
