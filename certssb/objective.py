@@ -1,10 +1,12 @@
 """The number a Hydra sweeper (Optuna, Ax, Nevergrad) optimises: one value of the run's summary.
 
-``optimized_metric`` names it, either as a path into ``summary.json`` (``.`` or ``/``
-separated: ``metrics.clean.acr.joint``) or as a W&B summary name
-(:func:`certssb.logger.flatten.summary_scalars`: ``ca/clean/joint/r0_5``,
-``metrics/clean/accuracy``). Default :data:`DEFAULT_METRIC`: the sound ACR of the clean test set
-(the ``joint`` radius variant, see :func:`certssb.results.certify_split`), to maximise.
+``optimized_metric`` (``conf/config.yaml``) names it, either as a path into ``summary.json``
+(``.`` or ``/`` separated: ``metrics.clean.acr``, ``metrics.clean.acr_by_variant.paper``) or as a
+W&B summary name (:func:`certssb.logger.flatten.summary_scalars`: ``ca/clean/joint/r0_5``,
+``metrics/clean/accuracy``). Default :data:`DEFAULT_METRIC`: the sound average certified radius
+of the clean test set (``metrics.clean.acr``, the ``joint`` radius variant, equal to
+``metrics.clean.acr_by_variant.joint``), to maximise. The entry point turns the value into what
+a sweeper accepts (:func:`certssb.run.sweep_return`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import numbers
 
 from certssb.errors import ConfigError
 
-#: the sound clean average certified radius (``summary["metrics"]["clean"]["acr"]["joint"]``)
-DEFAULT_METRIC = "metrics.clean.acr.joint"
+#: the sound clean average certified radius (``summary["metrics"]["clean"]["acr"]``, the joint variant)
+DEFAULT_METRIC = "metrics.clean.acr"
 
 
 def _walk(summary: dict, parts: list[str]):
@@ -31,8 +33,8 @@ def optimized_value(summary: dict, metric_path: str = DEFAULT_METRIC) -> float:
     """``summary``'s value at ``metric_path`` as a float, for the Hydra task function to return.
 
     A run that did not complete (``status`` other than ``complete``) and a metric that is null in
-    the summary (e.g. no certificate) give NaN, which sweepers record as a failed trial. A path
-    that names no number of a complete run is a ConfigError: ``optimized_metric=... ``.
+    the summary (e.g. no triggered set) give NaN. A path that names no number of a complete run
+    is a one-line ConfigError ``optimized_metric=... ``.
     """
     if not isinstance(metric_path, str) or not metric_path.strip("./"):
         raise ConfigError(f"optimized_metric must be a path such as {DEFAULT_METRIC}; got {metric_path!r}")

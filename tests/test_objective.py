@@ -16,22 +16,31 @@ from certssb.errors import ConfigError
 from certssb.objective import DEFAULT_METRIC, optimized_value
 
 REPO = Path(__file__).resolve().parent.parent
-SUMMARY = {
+SUMMARY = {  # the shape of certssb.summary's output: metrics.<split>.acr is the sound (joint) ACR
     "status": "complete",
     "metrics": {"clean_accuracy": 0.9, "asr": None,
-                "clean": {"accuracy": 0.88, "acr": {"joint": 0.3125, "paper": 0.41}}},
+                "clean": {"accuracy": 0.88, "acr": 0.3125, "acr_by_variant": {"joint": 0.3125, "paper": 0.41}}},
     "curves": {"clean": {"radii": [0.0, 0.5], "certified_accuracy": {"joint": [0.88, 0.25]}}},
 }
 
 
 def test_default_is_the_sound_clean_acr():
-    assert DEFAULT_METRIC == "metrics.clean.acr.joint"
+    assert DEFAULT_METRIC == "metrics.clean.acr"
     value = optimized_value(SUMMARY)
-    assert type(value) is float and value == SUMMARY["metrics"]["clean"]["acr"]["joint"]
+    assert type(value) is float and value == SUMMARY["metrics"]["clean"]["acr_by_variant"]["joint"]
+
+
+def test_the_default_exists_in_a_real_summary(tmp_path, run_pipeline):
+    """The default path names the sound ACR of a summary the pipeline writes (not a stale shape)."""
+    summary = run_pipeline(tmp_path, ["dataset.classes=[0,1]", "ensemble.n_members=2", "ensemble.epochs=1",
+                                      "undefended.enabled=false", "sigma_optimiser=fixed"])
+    value = optimized_value(summary)
+    assert value == summary["metrics"]["clean"]["acr_by_variant"]["joint"] >= 0.0
+    assert optimized_value(summary, "metrics.clean.acr_by_variant.paper") == summary["metrics"]["clean"]["acr_by_variant"]["paper"]
 
 
 def test_paths_and_wandb_names():
-    assert optimized_value(SUMMARY, "metrics/clean/acr/paper") == 0.41
+    assert optimized_value(SUMMARY, "metrics/clean/acr_by_variant/paper") == 0.41
     assert optimized_value(SUMMARY, "metrics.clean_accuracy") == 0.9
     assert optimized_value(SUMMARY, "ca/clean/joint/r0_5") == 0.25  # a W&B summary name
     assert optimized_value(SUMMARY, "metrics/clean/accuracy") == 0.88
@@ -43,8 +52,8 @@ def test_failed_runs_and_null_metrics_give_nan():
 
 
 @pytest.mark.parametrize("path, message", [
-    ("metrics.clean.acr.budget", r"^optimized_metric='metrics.clean.acr.budget' is not in the run's summary"),
-    ("metrics.clean.acr", r"names a dict, not a number"),
+    ("metrics.clean.acr.joint", r"^optimized_metric='metrics.clean.acr.joint' is not in the run's summary"),
+    ("metrics.clean.acr_by_variant", r"names a dict, not a number"),
     ("", r"^optimized_metric must be a path"),
     (3, r"^optimized_metric must be a path"),
 ])
@@ -61,13 +70,27 @@ def test_search_config_declares_the_optuna_sweeper():
     sweeper = conf["hydra"]["sweeper"]
     assert sweeper["_target_"] == "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
     assert sweeper["direction"] == "maximize" and "sigma_optimiser.sigma_0" in sweeper["params"]
-    assert conf["optimized_metric"] == DEFAULT_METRIC
+    assert "optimized_metric" not in conf  # one place: conf/config.yaml
+    assert yaml.safe_load((REPO / "conf" / "config.yaml").read_text())["optimized_metric"] == DEFAULT_METRIC
+
+
+def test_sweep_return_gives_a_float_or_a_failed_trial(tmp_path, monkeypatch):
+    import certssb.pipeline
+    from certssb.run import sweep_return
+
+    assert sweep_return(SUMMARY, DEFAULT_METRIC) == 0.3125
+    failed = {"status": "failed", "error": "x", "output_dir": "d"}
+    assert sweep_return(failed, DEFAULT_METRIC) is failed  # the failed-jobs callback still sees the dict
+    assert sweep_return(SUMMARY, "metrics.asr") is None  # null: not float-castable, a failed Optuna trial
+    monkeypatch.setattr(certssb.pipeline, "output_dir_from_hydra", lambda: tmp_path)
+    record = sweep_return(SUMMARY, "metrics.nope")
+    assert record["status"] == "failed" and record["error"].startswith("optimized_metric='metrics.nope' is not in")
+    assert not (tmp_path / "summary.json").exists()  # the run's complete summary is not overwritten
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
                     reason="hydra-optuna-sweeper is not installed (pip install certssb[optuna])")
-@pytest.mark.xfail(strict=False, reason="needs the objective wiring")
 def test_three_trial_optuna_search_on_digits(tmp_path):
     import yaml
 
