@@ -111,3 +111,37 @@ def test_three_trial_optuna_search_on_digits(tmp_path):
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert best["best_value"] == pytest.approx(max(values), rel=1e-9)  # the sweeper read the returned floats
     assert set(best["best_params"]) >= {"sigma_optimiser.sigma_0", "sigma_optimiser.sigma_min"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
+                    reason="hydra-optuna-sweeper is not installed (pip install certssb[optuna])")
+def test_failed_trials_leave_the_search_going_and_the_sweep_exits_1(tmp_path):
+    """A trial whose config is invalid returns its failed record: Optuna marks it failed, the others
+    run, the best value is the valid trial's, and the failed-jobs callback ends with one line."""
+    import yaml
+
+    probe = tmp_path / "conf" / "hparams_search"
+    probe.mkdir(parents=True)
+    (probe / "target_probe.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /hydra/sweeper: optuna\nhydra:\n  sweeper:\n"
+        "    direction: maximize\n    n_trials: 4\n    n_jobs: 1\n    sampler:\n"
+        "      _target_: optuna.samplers.TPESampler\n      seed: 0\n    params:\n"
+        "      attack.target: choice(0, 5)\n")  # target 5 is not a class of digits 0 vs 1
+    sweep = tmp_path / "sweep"
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "certssb.run", "-m", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+         "+hparams_search=target_probe", f"hydra.sweep.dir={sweep}", "logger=none", "dataset.classes=[0,1]",
+         "ensemble.n_members=2", "ensemble.epochs=1", "undefended.enabled=false", "sigma_optimiser=fixed"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+    summaries = [json.loads((j / "summary.json").read_text()) for j in sorted(sweep.iterdir())
+                 if (j / "summary.json").is_file()]
+    failed = [s for s in summaries if s["status"] == "failed"]
+    complete = [s for s in summaries if s["status"] == "complete"]
+    assert len(summaries) == 4 and failed and complete, proc.stderr[-3000:]  # seed 0 draws both targets
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {len(failed)} of 4 jobs failed; first: ")
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert best["best_params"] == {"attack.target": 0}
+    assert best["best_value"] == pytest.approx(max(optimized_value(s) for s in complete), rel=1e-9)
