@@ -63,14 +63,8 @@ def plot_curves(summary: dict, path: Path) -> None:
         note = _covered_note(summary["metrics"].get(name))
         ax.set_title(f"{name} test set ({summary['method']}, N={summary['n_members']})"
                      + (f"\n{note}" if note else ""), fontsize=9)
-        ax.set_xlabel("radius (L2)")
-        ax.set_ylabel("certified accuracy")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        _finish_axis(ax, "radius (L2)")
+    _save(plt, fig, path)
 
 
 def plot_poison_count(summary: dict, path: Path) -> bool:
@@ -99,15 +93,23 @@ def plot_poison_count(summary: dict, path: Path) -> bool:
         ax.set_xticklabels([str(t) for t in ticks])
         ax.set_title(f"{name} test set: each poisoned sample L2 <= {pc['eta']:.3g}, "
                      f"test trigger L2 <= {pc['eps']:.3g}", fontsize=9)
-        ax.set_xlabel("k = poisoned training samples (any k, the attacker's choice)")
-        ax.set_ylabel("certified accuracy")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _finish_axis(ax, "k = poisoned training samples (any k, the attacker's choice)")
+    _save(plt, fig, path)
+    return True
+
+
+def _finish_axis(ax, xlabel: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("certified accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def _save(plt, fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return True
 
 
 def plot_sigma_histogram(sigmas: dict[str, np.ndarray], path: Path) -> None:

@@ -16,7 +16,9 @@ import pandas as pd
 
 from certssb.certifier import (
     CertifiedMemory,
+    GridVotes,
     RealisedAttack,
+    certify_grid_cfg,
     certified_accuracy_curve,
     certified_poison_count,
     certify_scores_cfg,
@@ -71,11 +73,19 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, certificate_trai
     ``certificate_train_sigmas`` [n_train]: the per-training-sample sigmas the certificate may
     assume; the ``joint`` radius uses their minimum, the exact ellipsoid (coverage of the realised
     ``attack``, certified poisoned-sample count) uses all of them.
+
+    With grid votes (``sigma_optimiser=grid``) the test sigma of each input is chosen here
+    (:func:`certssb.certifier.certify_grid_cfg`) and replaces ``sigmas``: it is the ``sigma``
+    column of the table, and ``SplitResult.alpha_per_bound`` is the alpha the bounds used.
     """
     labels = np.asarray(labels, dtype=np.int64)
     indices = np.asarray(indices, dtype=np.int64)
     train_sigmas = np.asarray(certificate_train_sigmas, dtype=np.float64).reshape(-1)
-    bounds = certify_scores_cfg(votes.prob_sum, votes.votes, votes.n_members, cert_cfg)
+    if isinstance(votes, GridVotes):
+        selected = certify_grid_cfg(votes, cert_cfg)
+        bounds, sigmas = selected.bounds, selected.sigma
+    else:
+        bounds = certify_scores_cfg(votes.prob_sum, votes.votes, votes.n_members, cert_cfg)
     radii = radius_variants(bounds.gap, sigmas, train_sigmas)
     prediction = bounds.prediction
     correct = prediction == labels
@@ -235,6 +245,17 @@ def write_summary(path: Path, summary: dict) -> None:
     _atomic_write(path, json.dumps(_json_safe(summary), indent=2, sort_keys=False) + "\n")
 
 
+def _can_plot() -> bool:
+    """matplotlib is importable (a GPU host may lack it: the PNGs are then skipped, with a log line)."""
+    import importlib.util
+    import logging
+
+    if importlib.util.find_spec("matplotlib") is not None:
+        return True
+    logging.getLogger("certssb").warning("matplotlib is not installed: the PNG plots are not written")
+    return False
+
+
 def write_outputs(out: Path, summary: dict, results: dict[str, SplitResult] | None,
                   sigmas: dict[str, np.ndarray] | None) -> None:
     """Write summary.json, certificates.csv, sigmas.npz and the plots into ``out``."""
@@ -244,10 +265,11 @@ def write_outputs(out: Path, summary: dict, results: dict[str, SplitResult] | No
         tmp = out / "certificates.csv.tmp"
         table.to_csv(tmp, index=False, float_format="%.10g")
         os.replace(tmp, out / "certificates.csv")
-        plot_curves(summary, out / "certified_accuracy.png")
-        plot_poison_count(summary, out / "certified_poison_count.png")
+        if _can_plot():
+            plot_curves(summary, out / "certified_accuracy.png")
+            plot_poison_count(summary, out / "certified_poison_count.png")
     if sigmas:
         np.savez(out / "sigmas.npz", **sigmas)
-        if summary.get("sigma", {}).get("optimiser") != "fixed":
+        if summary.get("sigma", {}).get("optimiser") != "fixed" and _can_plot():
             plot_sigma_histogram(sigmas, out / "sigma_histogram.png")
     write_summary(out / "summary.json", summary)

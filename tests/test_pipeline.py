@@ -68,6 +68,8 @@ def test_rab_run_writes_the_output_contract(tmp_path, run_pipeline):
         assert isinstance(m[key], float), key
     assert on_disk["n_members"] == 4 and on_disk["alpha"] == 0.001 and on_disk["seed"] == 0
     assert on_disk["timings"]["total_s"] > 0 and on_disk["timings"]["train_s"] > 0
+    dev = on_disk["device"]
+    assert dev["type"] == "cpu" and dev["precision"] == "fp32" and dev["torch"] and "cuda" in dev
     for split in ("clean", "triggered", "triggered_all"):
         ca = on_disk["curves"][split]["certified_accuracy"]
         assert list(ca) == ["joint", "paper"]

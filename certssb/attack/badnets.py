@@ -81,5 +81,9 @@ class BadNetsSettings(AttackSettings):
     color: Any = MISSING
     pattern_seed: int = MISSING
 
+    def check(self, run) -> None:
+        self.require_choice("corner", CORNERS)
+        super().check(run)
+
     def trigger(self, image_shape):
         return build_badnets_trigger(image_shape, self.patch_size, self.corner, self.color, self.pattern_seed)

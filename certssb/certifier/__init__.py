@@ -20,6 +20,7 @@ from .ellipsoid import (
     poison_count_grid,
     whitened_attack_size,
 )
+from .grid import GridSelection, GridVotes, certify_grid, certify_grid_cfg
 from .memory import CertifiedMemory, MemoryResult, processing_order, storage_update
 from .metrics import certified_accuracy_curve, covered_fraction, summary_metrics
 from .radius import RADIUS_VARIANTS, radius_variants
@@ -28,6 +29,8 @@ from .scores import ScoreBounds, certify_scores, certify_scores_cfg, expected_ga
 
 __all__ = [
     "CertifiedMemory",
+    "GridSelection",
+    "GridVotes",
     "MemoryResult",
     "NOT_CERTIFIED",
     "PoisonSizes",
@@ -36,6 +39,8 @@ __all__ = [
     "ScoreBounds",
     "certified_accuracy_curve",
     "certified_poison_count",
+    "certify_grid",
+    "certify_grid_cfg",
     "certify_scores",
     "certify_scores_cfg",
     "clopper_pearson_lower",
