@@ -94,9 +94,9 @@ def load_image_folder_raw(root: Path, image_size: int = 224, resize_mode: str = 
 class ImageFolderSettings(DatasetSettings):
     """``dataset=image_folder``: a user's ``root/{train,test}/<class>/`` images, resized to ``image_size``.
 
-    The classes are the folder's (sorted subfolder names), so ``class_names`` and ``input_shape``
-    are read from ``root`` when asked for (no image is opened); a missing or malformed folder is
-    a one-line error at check time.
+    The classes are the folder's (sorted subfolder names): ``class_names`` (and so
+    ``num_classes()``) lists ``root`` when asked for, without opening an image; ``input_shape``
+    follows ``image_size``. A missing or malformed folder is a one-line error at check time.
     """
 
     root: Optional[str] = MISSING
@@ -104,6 +104,7 @@ class ImageFolderSettings(DatasetSettings):
     resize_mode: str = MISSING
 
     def folder(self) -> Path:
+        """``root`` as a path; a one-line ConfigError when it is unset."""
         if self.root is None or str(self.root).strip() == "":
             raise ConfigError(ROOT_UNSET)
         return Path(str(self.root)).expanduser()
