@@ -25,6 +25,8 @@ from certssb.logger import open_logger
 from certssb.model import model_factory
 from certssb.results import certify_sets, format_table, plain_statements, write_outputs
 from certssb.resume import completed_summary, data_fingerprint, member_fingerprint, training_settings
+from certssb.run_record import mark_running, prepare_output_dir
+from certssb.sigma_optimiser import cache as sigma_cache
 from certssb.sigma_optimiser import design, optimise_sigmas
 from certssb.summary import build_summary, method_name
 from certssb.testsets import predicted_sets, rab_triggered
@@ -72,13 +74,10 @@ def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: di
         return _with_design(sig, Sigmas(train, torch.full((n_test,), s0), torch.full((n_test,), s0)))
     fp = fingerprint_of({"data": data_fp, "sigma": to_plain(sig), "model": to_plain(cfg.model),
                          "ensemble": training_settings(cfg), "device": device.type})
-    cache = cache_dir / f"sigmas-{fp[:16]}.npz"
-    if cache.exists():
-        data = np.load(cache)
-        if str(data["fingerprint"]) == fp:
-            log.info("reusing per-sample sigmas from %s", cache)
-            return _with_design(sig, Sigmas(torch.from_numpy(data["train"]), torch.from_numpy(data["test_clean"]),
-                                            torch.from_numpy(data["test_triggered"])))
+    cache = sigma_cache.cache_path(cache_dir, fp)
+    cached = sigma_cache.load_sigmas(cache, fp, {"train": n_train, "test_clean": n_test, "test_triggered": n_test})
+    if cached is not None:
+        return _with_design(sig, Sigmas(*(torch.from_numpy(cached[p]) for p in sigma_cache.PARTS)))
     epochs = sig.surrogate_epochs if sig.surrogate_epochs is not None else cfg.ensemble.epochs
     log.info("training the surrogate (sigma_0=%.3g, %d epochs) for %s", sig.sigma_0, epochs, sig.name)
     surrogate = train_single(factory, poisoned.x_train, poisoned.y_train, float(sig.sigma_0),
@@ -88,11 +87,7 @@ def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: di
                        ("test-triggered", poisoned.x_test_triggered)):
         log.info("optimising sigma (%s) for %d %s inputs", sig.name, len(x), purpose)
         out.append(optimise_sigmas(sig, surrogate, x, cfg.seed, purpose, device=device, progress=progress).float())
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, fingerprint=np.array(fp), train=out[0].numpy(), test_clean=out[1].numpy(),
-             test_triggered=out[2].numpy())
-    tmp.replace(cache)
+    sigma_cache.save_sigmas(cache, fp, {p: t.numpy() for p, t in zip(sigma_cache.PARTS, out)})
     return _with_design(sig, Sigmas(*out))
 
 
@@ -103,11 +98,12 @@ def run(cfg, output_dir: str | Path | None = None, progress: bool | None = None)
     """
     settings = parse_run(cfg)
     out = Path(output_dir) if output_dir is not None else output_dir_from_hydra()
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(out)
     previous = completed_summary(out, settings)
     if previous is not None:
         log.info("%s already holds a complete run of this config; skipping (force=true reruns it)", out)
         return previous
+    mark_running(out)
     with open_logger(settings, out, {"method": method_name(settings)}) as run_logger:
         summary = _run(settings, out, progress is not False)
         if summary["status"] == "complete":

@@ -61,7 +61,10 @@ def _failed_job(exc: Exception, write: bool = True) -> dict:
     if write:
         from certssb.results import write_summary
 
-        write_summary(out / "summary.json", failed)
+        try:
+            write_summary(out / "summary.json", failed)
+        except OSError as write_error:  # e.g. a read-only folder: the sweep counts it as failed anyway
+            log.error("error: cannot write %s (%s)", out / "summary.json", write_error.strerror)
     return failed
 
 
