@@ -90,6 +90,7 @@ class TopLevel:
     seed: int = MISSING
     force: bool = MISSING
     cpu_threads: Any = MISSING
+    optimized_metric: str = MISSING  # the summary value a non-basic sweeper (Optuna) optimises
     undefended: Undefended = field(default_factory=Undefended)
 
 
@@ -107,6 +108,7 @@ class RunSettings:
     seed: int
     force: bool
     cpu_threads: Any
+    optimized_metric: str
     undefended: Undefended
     config: dict  # the resolved config as composed (without ``hydra`` and ``_target_`` keys)
 
@@ -238,7 +240,7 @@ def parse_run(cfg: DictConfig | RunSettings) -> RunSettings:
     except OmegaConfBaseException as exc:
         raise ConfigError(_omegaconf_message("", exc, TopLevel)) from None
     run = RunSettings(**options, seed=top.seed, force=top.force, cpu_threads=top.cpu_threads,
-                      undefended=top.undefended, config=plain)
+                      optimized_metric=top.optimized_metric, undefended=top.undefended, config=plain)
     _check_top(run)
     for group in GROUPS:
         run.option(group).check(run)

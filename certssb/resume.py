@@ -28,6 +28,7 @@ def config_fingerprint(run: RunSettings) -> str:
     plain = to_plain(run)
     plain.pop("logger", None)
     plain.pop("force", None)
+    plain.pop("optimized_metric", None)  # what a sweeper reads from the summary, not what it holds
     for group, keys in EXECUTION_KEYS.items():
         for key in keys:
             plain.get(group, {}).pop(key, None)

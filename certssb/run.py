@@ -4,6 +4,12 @@ Thin on purpose: compose the config, parse it once into typed settings, hand the
 :func:`certssb.pipeline.run`. Errors caused by input (bad config values, absent data) end with
 one line on stderr and exit code 2; in a multirun they fail only their own job. Nothing here
 imports torch: ``--help`` and ``--cfg job`` stay fast.
+
+The task function returns the summary dict, except under a non-basic sweeper (Optuna, e.g.
+``+hparams_search=sigma_optuna``), which needs a number: then it returns the summary's
+``optimized_metric`` as a float (:func:`certssb.objective.optimized_value`). A failed job returns
+``{"status": "failed", ...}`` in both cases (the sweeper records a failed trial, and
+:class:`certssb.callbacks.FailedJobsCallback` ends the sweep with exit code 1).
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ EXIT_USAGE = 2
 log = logging.getLogger("certssb")
 
 
+#: Hydra's default sweeper: it takes whatever the task returns (the summary dict)
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
 def _in_multirun() -> bool:
     try:
         return HydraConfig.get().mode == RunMode.MULTIRUN
@@ -32,31 +42,76 @@ def _in_multirun() -> bool:
         return False
 
 
+def sweeper_needs_a_number() -> bool:
+    """True when a non-basic sweeper (Optuna, Nevergrad, Ax) runs the job: it must return a float."""
+    try:
+        hc = HydraConfig.get()
+    except ValueError:  # called outside Hydra
+        return False
+    return hc.mode == RunMode.MULTIRUN and str(hc.sweeper.get("_target_", BASIC_SWEEPER)) != BASIC_SWEEPER
+
+
+def _failed_job(exc: Exception, write: bool = True) -> dict:
+    """Log a failed job of a multirun and return its record (``summary.json`` when ``write``)."""
+    log.error("error: %s", exc)
+    from certssb.pipeline import output_dir_from_hydra
+
+    out = output_dir_from_hydra()
+    failed = {"status": "failed", "error": str(exc), "output_dir": str(out)}
+    if write:
+        from certssb.results import write_summary
+
+        try:
+            write_summary(out / "summary.json", failed)
+        except OSError as write_error:  # e.g. a read-only folder: the sweep counts it as failed anyway
+            log.error("error: cannot write %s (%s)", out / "summary.json", write_error.strerror)
+    return failed
+
+
+def sweep_return(summary: dict, metric: str) -> float | dict | None:
+    """What a non-basic sweeper receives: ``summary``'s ``metric`` as a float.
+
+    A failed run's record is returned as it is; a metric that is null or not finite in a complete
+    run gives None. Neither converts to a float, so the Optuna sweeper records a failed trial
+    (NaN would stop the whole search: optuna refuses to be told NaN, and hydra-optuna-sweeper
+    1.3 then fails while marking the trial failed). A path that names no number is a failed job
+    whose complete summary.json stays on disk.
+    """
+    import math
+
+    from certssb.objective import optimized_value
+
+    if summary.get("status", "complete") != "complete":
+        return summary
+    try:
+        value = optimized_value(summary, metric)
+    except CertSSBError as exc:
+        return _failed_job(exc, write=False)
+    if not math.isfinite(value):
+        log.warning("optimized_metric=%s is null in this run: the sweeper records a failed trial", metric)
+        return None
+    log.info("optimized_metric %s = %.6g", metric, value)
+    return value
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def hydra_main(cfg: DictConfig) -> dict | None:
-    """Run one job; returns the summary dict (Hydra's return value in a multirun)."""
+def hydra_main(cfg: DictConfig) -> float | dict | None:
+    """Run one job; returns the summary dict, or its ``optimized_metric`` under a non-basic sweeper."""
     from certssb.preflight import parsed_settings
 
     try:
         settings = parsed_settings(cfg)
         from certssb import pipeline
 
-        return pipeline.run(settings)
+        summary = pipeline.run(settings)
     except CertSSBError as exc:
         if _in_multirun():  # fail this job only; the sweep goes on and exits 1 at the end
-            log.error("error: %s", exc)
-            from certssb.pipeline import output_dir_from_hydra
-            from certssb.results import write_summary
-
-            out = output_dir_from_hydra()
-            failed = {"status": "failed", "error": str(exc), "output_dir": str(out)}
-            try:
-                write_summary(out / "summary.json", failed)
-            except OSError as write_error:  # e.g. a read-only folder: the sweep counts it as failed anyway
-                log.error("error: cannot write %s (%s)", out / "summary.json", write_error.strerror)
-            return failed
+            return _failed_job(exc)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    if sweeper_needs_a_number():
+        return sweep_return(summary, settings.optimized_metric)
+    return summary
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -76,7 +76,8 @@ def test_help_lists_only_real_groups_and_never_walks_the_repository(tmp_path):
     assert proc.returncode == 0, proc.stderr
     groups = [line.split(":")[0] for line in proc.stdout.split("== Config ==")[0].splitlines()
               if ": " in line and not line.startswith(" ")]
-    assert set(groups) == {*GROUPS, "experiment"}, groups
+    # the run's groups, experiment bundles and the sweeper searches (+hparams_search=NAME)
+    assert set(groups) == {*GROUPS, "experiment", "hparams_search"}, groups
     assert "_schema" not in proc.stdout and "multirun_sweeps" not in proc.stdout
 
 

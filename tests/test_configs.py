@@ -87,7 +87,15 @@ def test_launchers_are_available():
     assert "submitit" in hc.hydra.launcher._target_
 
 
-DEFAULT_MODEL = {"digits": "mlp", "fashion_mnist": "mnist_cnn", "mnist": "mnist_cnn", "cifar10": "preact_resnet32"}
+DEFAULT_MODEL = {"digits": "mlp", "fashion_mnist": "mnist_cnn", "mnist": "mnist_cnn", "cifar10": "preact_resnet32",
+                 "cifar100": "preact_resnet32", "gtsrb": "preact_resnet32", "svhn": "preact_resnet32",
+                 "imagenette": "preact_resnet32", "image_folder": "preact_resnet32"}
+
+
+def test_every_dataset_option_has_a_default_model():
+    options = {p.stem for p in (REPO / "conf" / "dataset").glob("*.yaml")}
+    assert options == set(DEFAULT_MODEL)
+    assert all((REPO / "conf" / "model" / f"for_{o}.yaml").is_file() for o in options)
 
 
 @pytest.mark.parametrize("dataset", sorted(DEFAULT_MODEL))

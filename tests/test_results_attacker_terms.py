@@ -99,7 +99,7 @@ def test_logger_flattens_the_poison_curves_and_statements():
                "certified_statement": {"clean": statement("clean", curve)}}
     scalars = summary_scalars(summary)
     assert scalars["metrics/clean/acr"] == 0.2
-    assert scalars["ca_poison/clean/joint@k2"] == 0.4 and scalars["poison_size/clean/eta"] == 1.0
+    assert scalars["ca_poison/clean/joint/k2"] == 0.4 and scalars["poison_size/clean/eta"] == 1.0
     assert scalars["statement/clean"].startswith("clean: 40%")
     assert poison_rows(summary)[:2] == [["clean", "joint", 0, 0.8], ["clean", "joint", 1, 0.6]]
 

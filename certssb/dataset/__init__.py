@@ -1,8 +1,10 @@
 """Datasets as float32 tensors in [0, 1] (config group ``dataset``).
 
 - ``load_dataset(settings, seed) -> DatasetSplits``: ``digits`` (scikit-learn, bundled),
-  ``fashion_mnist`` (idx files: data_dir, Debian's package, or download), ``mnist`` and
-  ``cifar10`` (torchvision's on-disk formats; ``dataset.download=true`` fetches them).
+  ``fashion_mnist`` (idx files: data_dir, Debian's package, or download), ``mnist``,
+  ``cifar10``, ``cifar100``, ``svhn``, ``gtsrb`` and ``imagenette`` (torchvision's on-disk
+  formats; ``dataset.download=true`` fetches them) and ``image_folder`` (``dataset.root``:
+  ``train/<class>/`` and ``test/<class>/``).
 - Each option's settings class (``_target_`` of ``conf/dataset/<option>.yaml``) holds its
   static facts (``input_shape``, ``class_names``) and its loader.
 """

@@ -1,6 +1,25 @@
-"""Flatten the summary into scalar metrics and long-format curve rows."""
+"""Flatten the summary into scalar metrics and long-format curve rows.
+
+Metric names use only letters, digits, ``_`` and ``/`` (what W&B's UI sorts and filters by;
+``/`` makes panel sections): certified accuracy at radius 0.5 of the clean set's joint variant is
+``ca/clean/joint/r0_5`` (``.`` -> ``_``), any other character becomes ``_``.
+"""
 
 from __future__ import annotations
+
+import re
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_/]")
+
+
+def metric_name(name: str) -> str:
+    """``name`` with every character other than a letter, digit, ``_`` or ``/`` replaced by ``_``."""
+    return _UNSAFE.sub("_", str(name))
+
+
+def radius_key(radius: float) -> str:
+    """``0.5`` -> ``r0_5``, ``1`` -> ``r1``, ``1e-05`` -> ``r1e_05`` (``%g``, then :func:`metric_name`)."""
+    return metric_name(f"r{float(radius):g}")
 
 
 def flatten(d: dict, prefix: str = "", sep: str = "/") -> dict:
@@ -16,25 +35,31 @@ def flatten(d: dict, prefix: str = "", sep: str = "/") -> dict:
 
 
 def summary_scalars(summary: dict) -> dict:
-    """Metrics (``metrics/<split>/acr`` is the sound joint ACR), certified accuracy at each grid
-    radius, at each poisoned-sample count (``ca_poison/<split>/<variant>@k<k>``, with ``eta`` and
-    ``eps``) and the plain statements (``statement/<split>``) as flat keys."""
+    """Metrics, certified accuracy at each grid radius and at each poisoned-sample count, and the
+    plain statements, as flat keys.
+
+    ``metrics/<path>`` (``metrics/clean/acr/joint``; ``metrics/<split>/acr`` is the sound joint ACR),
+    ``ca/<split>/<variant>/r<radius>`` (``ca/clean/joint/r0_5``),
+    ``ca_poison/<split>/<variant>/k<k>`` with ``poison_size/<split>/eta`` and ``.../eps``,
+    ``statement/<split>`` (text), ``timings/<name>``, ``n_members``; names pass through
+    :func:`metric_name`.
+    """
     out = {f"metrics/{k}": v for k, v in flatten(summary.get("metrics", {})).items()}
     for split, curve in summary.get("curves", {}).items():
         for variant, values in curve["certified_accuracy"].items():
             for r, v in zip(curve["radii"], values):
-                out[f"ca/{split}/{variant}@{r:g}"] = v
+                out[f"ca/{split}/{variant}/{radius_key(r)}"] = v
         pc = curve.get("poison_count")
         if pc:
             out[f"poison_size/{split}/eta"], out[f"poison_size/{split}/eps"] = pc["eta"], pc["eps"]
             for variant, values in pc["certified_accuracy"].items():
                 for k, v in zip(pc["counts"], values):
-                    out[f"ca_poison/{split}/{variant}@k{k}"] = v
+                    out[f"ca_poison/{split}/{variant}/k{int(k)}"] = v
     for split, text in (summary.get("certified_statement") or {}).items():
         out[f"statement/{split}"] = text
     out.update({f"timings/{k}": v for k, v in summary.get("timings", {}).items()})
     out["n_members"] = summary.get("n_members")
-    return {k: v for k, v in out.items() if v is not None}
+    return {metric_name(k): v for k, v in out.items() if v is not None}
 
 
 def poison_rows(summary: dict) -> list[list]:

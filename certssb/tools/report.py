@@ -2,6 +2,10 @@
 
     python -m certssb.tools.report <sweep or run dirs...> [--out DIR] [--split clean|triggered]
                              [--variant joint] [--group-by PARAM]
+    python -m certssb.tools.report --wandb ENTITY/PROJECT [--group G] [--out DIR] ...
+
+With ``--wandb`` the runs come from W&B's public API (their summary scalars and config, see
+:mod:`certssb.tools.report_wandb`) and the same files are written (default ``--out ./report``).
 
 A *run dir* is any directory holding Hydra's ``.hydra/`` folder (``overrides.yaml``,
 ``config.yaml``) and, once the pipeline finished, ``summary.json``. Sweep dirs (numbered job
@@ -239,8 +243,32 @@ def collect_runs(
         records.append(
             {"run_dir": run_dir, "overrides": overrides, "summary": summary, "reason": reason, "status": status}
         )
+    for job in orphan_jobs:
+        records.append({"run_dir": job, "overrides": {}, "summary": None, "status": "missing",
+                        "reason": "job never started (no .hydra/)", "orphan": True})
+    return _table(records, split, variant)
+
+
+def collect_wandb_runs(api, path: str, group: str | None, split: str = "clean",
+                       variant: str = "joint") -> tuple[pd.DataFrame, list[dict]]:
+    """Like :func:`collect_runs`, for the W&B runs of ``path`` (``ENTITY/PROJECT``) in ``group``.
+
+    ``api`` is a ``wandb.Api()`` (or an object with the same ``runs(path, filters=...)``).
+    """
+    from certssb.tools.report_wandb import wandb_records
+
+    df, missing = _table(wandb_records(api, path, group), split, variant)
+    df.attrs["source"] = "wandb"
+    return df, missing
+
+
+def _table(records: list[dict], split: str, variant: str) -> tuple[pd.DataFrame, list[dict]]:
+    """Rows of complete runs and the missing list from records ``{run_dir, overrides, summary,
+    reason, status}`` (+ optional ``config``: the run's composed config as a dict)."""
     params: list[str] = []
     for rec in records:
+        if rec.get("orphan"):
+            continue
         for key in rec["overrides"]:
             if key not in params:
                 params.append(key)
@@ -258,8 +286,13 @@ def collect_runs(
                 values[key] = overrides[key]
             else:
                 if config is None:
-                    config = _read_yaml(run_dir / ".hydra" / "config.yaml") or {}
+                    config = rec.get("config")
+                    if config is None:
+                        config = _read_yaml(Path(run_dir) / ".hydra" / "config.yaml") or {}
                 values[key] = _config_value(config, key)
+        if rec.get("orphan"):
+            missing.append({"run_dir": str(run_dir), "status": rec["status"], "reason": rec["reason"]})
+            continue
         if rec["reason"] is not None:
             missing.append({"run_dir": str(run_dir), "status": rec["status"], "reason": rec["reason"], **values})
             continue
@@ -292,8 +325,6 @@ def collect_runs(
             total_s=(summary.get("timings") or {}).get("total_s"),
         )
         rows.append(row)
-    for job in orphan_jobs:
-        missing.append({"run_dir": str(job), "status": "missing", "reason": "job never started (no .hydra/)"})
 
     radii = sorted(all_radii)
     base = [c for c in BASE_COLUMNS if c not in params]
@@ -439,7 +470,8 @@ def write_report(
         files["png"] = png
 
     radius_cols = [c for c in df.columns if c.startswith("ca@")]
-    base = _display_base(df["run_dir"].tolist() + [m["run_dir"] for m in missing])
+    base = None if df.attrs.get("source") == "wandb" else _display_base(
+        df["run_dir"].tolist() + [m["run_dir"] for m in missing])
     lines = [
         "# certssb report",
         "",
@@ -501,7 +533,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m certssb.tools.report",
         description="Tabulate and plot certssb runs and sweeps (summary.json + .hydra/overrides.yaml).",
     )
-    p.add_argument("paths", nargs="+", help="sweep dirs, run dirs or any parent directory")
+    p.add_argument("paths", nargs="*", help="sweep dirs, run dirs or any parent directory")
+    p.add_argument("--wandb", default=None, metavar="ENTITY/PROJECT",
+                   help="read the runs from W&B (public API) instead of directories")
+    p.add_argument("--group", default=None, help="with --wandb: only the runs of this W&B group")
     p.add_argument("--out", default=None, help="output dir (default: the input dir if one, else ./report)")
     p.add_argument("--split", default="clean", choices=SPLITS, help="test set of the curves/table (default clean)")
     p.add_argument("--variant", default="joint",
@@ -510,12 +545,35 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def wandb_api():
+    """``wandb.Api()`` (reads ``WANDB_API_KEY`` / ``~/.netrc``); replaced by a fake in tests."""
+    import wandb
+
+    try:
+        return wandb.Api()
+    except Exception as exc:  # no key, no network
+        raise CertSSBError(f"cannot open the W&B API ({' '.join(str(exc).split())[:200]}): run wandb login") from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        df, missing = collect_runs(args.paths, split=args.split, variant=args.variant)
-        out = Path(args.out) if args.out else (Path(args.paths[0]) if len(args.paths) == 1 else Path("report"))
-        files = write_report(df, missing, out, list(args.paths), group_by=args.group_by)
+        if args.wandb is not None:
+            if args.paths:
+                raise CertSSBError("pass either directories or --wandb ENTITY/PROJECT, not both")
+            df, missing = collect_wandb_runs(wandb_api(), args.wandb, args.group, split=args.split,
+                                             variant=args.variant)
+            inputs = [f"wandb:{args.wandb}" + (f" group {args.group}" if args.group else "")]
+            out = Path(args.out) if args.out else Path("report")
+        else:
+            if args.group is not None:
+                raise CertSSBError("--group needs --wandb ENTITY/PROJECT")
+            if not args.paths:
+                raise CertSSBError("no directories given; pass sweep or run directories, or --wandb ENTITY/PROJECT")
+            df, missing = collect_runs(args.paths, split=args.split, variant=args.variant)
+            inputs = list(args.paths)
+            out = Path(args.out) if args.out else (Path(args.paths[0]) if len(args.paths) == 1 else Path("report"))
+        files = write_report(df, missing, out, inputs, group_by=args.group_by)
     except CertSSBError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
