@@ -4,6 +4,12 @@ Defaults follow BackdoorBench: a 3x3 white patch (``color: [1.0]``) at the botto
 ``attack.color`` is a list of per-channel values in [0, 1] (one value is used for every
 channel) or ``random``: a uniform random k x k x C pattern from
 ``make_generator(pattern_seed, "badnets-pattern")`` (independent of the run seed).
+
+Label mode (knob ``mode``, default ``all_to_one`` as in BackdoorBench; check: ``attack.mode must
+be one of all_to_one, all_to_all``): ``certssb.attack.policy.badnets_policy(mode)`` gives the
+``LabelPolicy`` for ``poison_with_policy``. ``all_to_all`` poisons samples of every class and maps
+label y to ``(y + 1) mod C``, for the poisoned training samples and for the test-time attack
+success alike (``attack_labels``); ``all_to_one`` is what ``poison`` does.
 """
 
 from __future__ import annotations

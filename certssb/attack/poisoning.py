@@ -5,12 +5,18 @@
 trigger and the target label. Every test input gets the trigger too (labels untouched: the
 evaluation decides which convention to use). Realised sizes are ``||x' - x||_2`` after clipping,
 in float64.
+
+``poison_with_policy`` does the same for an explicit trigger under a ``LabelPolicy``
+(``certssb.attack.policy``: all-to-one, all-to-all, clean-label), with an optional per-sample
+preparation of the poisoned training inputs (label-consistent's PGD) and WaNet's noise mode.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
@@ -20,6 +26,7 @@ from certssb.seeding import make_generator
 from ._config import get_float, get_int
 from .base import Trigger
 from .build import attack_name, build_trigger
+from .policy import LabelPolicy, attack_labels, parse_policy, poison_candidates
 
 
 @dataclass
@@ -33,10 +40,19 @@ class PoisonedData:
     target: int
     name: str = "none"
     trigger: Trigger | None = field(default=None, repr=False)
+    policy: str = "all_to_one"  # a ``LabelPolicy`` value: how poisoned samples were chosen and relabelled
+    # WaNet's noise mode: further training samples perturbed with their labels kept (empty otherwise)
+    cross_index: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
+    cross_delta_l2: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.float64))
 
     def joint_l2(self) -> torch.Tensor:
-        """Per test input ``sqrt(test_delta^2 + sum_i train_delta_i^2)`` (float64)."""
+        """Per test input ``sqrt(test_delta^2 + sum_i train_delta_i^2)`` (float64).
+
+        The sum runs over every training sample the attack changed: the poisoned ones and, for
+        WaNet's noise mode, the cross samples.
+        """
         train_sq = (self.train_delta_l2.to(torch.float64) ** 2).sum()
+        train_sq = train_sq + (self.cross_delta_l2.to(torch.float64) ** 2).sum()
         return torch.sqrt(self.test_delta_l2.to(torch.float64) ** 2 + train_sq)
 
     @property
@@ -119,4 +135,81 @@ def poison(splits, cfg, seed: int) -> PoisonedData:
         target=target,
         name=name,
         trigger=trigger,
+    )
+
+
+def _draw(candidates: torch.Tensor, count: int, generator: torch.Generator, what: str) -> torch.Tensor:
+    if count > candidates.numel():
+        raise ConfigError(
+            f"attack.poison_rate asks for {count} {what} samples but only {candidates.numel()} training samples "
+            "are eligible: lower attack.poison_rate" + (" or attack.cross_ratio" if what == "cross" else "")
+        )
+    order = torch.randperm(int(candidates.numel()), generator=generator)[:count]
+    return candidates[order].sort().values
+
+
+def poison_with_policy(splits, trigger: Trigger, *, target: int, poison_rate: float, seed: int,
+                       policy: LabelPolicy | str = LabelPolicy.ALL_TO_ONE, name: str | None = None,
+                       prepare_train: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                       cross: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+                       cross_ratio: float = 0.0) -> PoisonedData:
+    """Poison ``splits`` (a ``DatasetSplits``) with ``trigger`` under ``policy``.
+
+    ``round(poison_rate * n_train)`` (half up) samples are drawn uniformly among
+    ``poison_candidates`` with ``make_generator(seed, "poison")`` (for ``all_to_one`` exactly the
+    samples ``poison`` picks); each becomes ``trigger.apply(prepare_train(x, y))`` (no
+    ``prepare_train``: ``trigger.apply(x)``) with label ``attack_labels`` (``clean_label``: its
+    own). With ``cross`` (WaNet's noise mode), ``round(cross_ratio * count)`` further samples of
+    any class outside the poisoned ones, drawn with ``make_generator(seed, "cross")``, become
+    ``cross(x, make_generator(seed, "cross-noise"))`` with their labels kept. Every test input
+    gets the trigger. Realised sizes are measured against the clean inputs, in float64.
+    """
+    policy = parse_policy(policy)
+    num_classes = int(splits.num_classes)
+    if isinstance(target, bool) or not isinstance(target, numbers.Integral) or not 0 <= target < num_classes:
+        raise ConfigError(f"attack.target must be a class index in 0..{num_classes - 1}; got {target!r}")
+    if isinstance(poison_rate, bool) or not isinstance(poison_rate, numbers.Real) or not 0.0 <= poison_rate < 1.0:
+        raise ConfigError(f"attack.poison_rate must be in [0, 1); got {poison_rate!r}")
+    if isinstance(cross_ratio, bool) or not isinstance(cross_ratio, numbers.Real) or not 0.0 <= cross_ratio < math.inf:
+        raise ConfigError(f"attack.cross_ratio must be a finite number >= 0; got {cross_ratio!r}")
+    x_train, y_train, x_test = splits.x_train, splits.y_train, splits.x_test
+    n_train = int(y_train.shape[0])
+    count = int(math.floor(poison_rate * n_train + 0.5))
+    target, poison_rate, cross_ratio = int(target), float(poison_rate), float(cross_ratio)
+    index = _draw(poison_candidates(y_train, target, policy), count, make_generator(seed, "poison"), "poisoned")
+    new_x, new_y = x_train.clone(), y_train.clone()
+    train_l2 = torch.zeros(0, dtype=torch.float64)
+    if count:
+        source = x_train[index]
+        if prepare_train is not None:
+            source = prepare_train(source, y_train[index]).to(x_train.dtype)
+        triggered = trigger.apply(source)
+        new_x[index] = triggered
+        if policy is not LabelPolicy.CLEAN_LABEL:
+            new_y[index] = attack_labels(y_train[index], target, num_classes, policy)
+        train_l2 = realised_l2(triggered, x_train[index])
+    cross_index = torch.zeros(0, dtype=torch.int64)
+    cross_l2 = torch.zeros(0, dtype=torch.float64)
+    n_cross = int(math.floor(cross_ratio * count + 0.5)) if cross is not None else 0
+    if n_cross:
+        free = torch.ones(n_train, dtype=torch.bool)
+        free[index] = False
+        cross_index = _draw(torch.nonzero(free).flatten(), n_cross, make_generator(seed, "cross"), "cross")
+        noised = cross(x_train[cross_index], make_generator(seed, "cross-noise"))
+        new_x[cross_index] = noised
+        cross_l2 = realised_l2(noised, x_train[cross_index])
+    x_test_triggered = trigger.apply(x_test)
+    return PoisonedData(
+        x_train=new_x,
+        y_train=new_y,
+        poisoned_index=index,
+        train_delta_l2=train_l2,
+        x_test_triggered=x_test_triggered,
+        test_delta_l2=realised_l2(x_test_triggered, x_test),
+        target=int(target),
+        name=name or trigger.name,
+        trigger=trigger,
+        policy=policy.value,
+        cross_index=cross_index,
+        cross_delta_l2=cross_l2,
     )
