@@ -1,7 +1,6 @@
 """Blended, WaNet, SIG, label-consistent and the label policies (all-to-one, all-to-all,
 clean-label): trigger shapes and sizes against closed forms, seeding, poisoned counts, labels."""
 
-import math
 from types import SimpleNamespace
 
 import numpy as np
