@@ -17,7 +17,7 @@ def check_real(key: str, value, low: float | None = None, high: float | None = N
     """``value`` as a float inside the interval; the message reads ``attack.<key> must be in (low, high]; got v``."""
     lo = "(" if low_open else "["
     hi = ")" if high_open else "]"
-    interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+    interval = f"{lo}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{hi}"
     if not _is_real(value):
         raise ConfigError(f"attack.{key} must be a finite number in {interval}; got {value!r}")
     v = float(value)
