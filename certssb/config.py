@@ -1,264 +1,274 @@
-"""Config schemas (registered in Hydra's ConfigStore) and validation with one-line errors.
+"""Typed settings: each config option's schema is a dataclass beside its code; a run's config is
+parsed and validated once, at the entry point, into :class:`RunSettings`.
 
-The YAML files under ``conf/`` extend these schemas (``defaults: [_schema, _self_]``), so a
-value of the wrong type or an unknown key is rejected when Hydra composes the config. Range
-checks that a schema cannot express live in :func:`validate`, which runs before any work.
+An option's yaml (``conf/<group>/<option>.yaml``) names its settings class with ``_target_`` and
+holds every value; the class declares the types (fields default to ``MISSING``: values live in
+the yaml only) and the checks (``check``), and carries the methods that build the option (an
+attack's trigger, a dataset's loader, a model). A user adds an option with one module and one
+yaml in their own config directory, without editing certssb (README, "Extending").
+
+This module imports neither torch nor any option's code: classes are imported when a config is
+parsed, so ``--cfg job`` and ``--help`` stay fast.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, ClassVar, NoReturn, Optional
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from certssb.attack.build import ATTACKS
-from certssb.dataset.info import DATASETS as _DATASET_TABLE
 from certssb.errors import ConfigError
-from certssb.model import MODEL_NAMES
-from certssb.sigma_optimiser.config import RULES as SIGMA_RULES
-from certssb.sigma_optimiser.config import parse_sigma_config
 
-# The packages own their names; the config checks against them.
-DATASETS = tuple(_DATASET_TABLE)
-MODELS = tuple(MODEL_NAMES)
-SIGMA_OPTIMISERS = SIGMA_RULES
-CERTIFIERS = ("rab", "cohen", "storage_update")
-BOUND_MODES = ("soft", "hard")
-PB_MODES = ("auto", "complement", "bonferroni")
-MEMORY_ORDERS = ("index", "shuffle")
-LOGGERS = ("wandb", "none")
-CORNERS = ("bottom_right", "bottom_left", "top_right", "top_left")
-DEVICES = ("auto", "cpu", "cuda")
-VECTORISE = ("auto", "true", "false")
-PRECISIONS = ("auto", "fp32", "bf16")
+#: the config groups of a run, in the order of the method's steps
+GROUPS = ("dataset", "attack", "model", "sigma_optimiser", "ensemble", "certifier", "logger")
 
 
 @dataclass
-class DatasetConfig:
-    name: str = "digits"
-    data_dir: Optional[str] = None
-    download: bool = False
-    classes: Optional[List[int]] = None
-    train_size: Optional[int] = None
-    test_size: Optional[int] = None
-    test_fraction: float = 0.2
+class Option:
+    """Base of every option's settings: ``name`` plus what subclasses declare.
+
+    Subclasses are dataclasses whose fields are left ``MISSING`` (the option's yaml gives the
+    values); ``check`` raises :class:`ConfigError` through :meth:`fail` with one line naming the key.
+    """
+
+    group: ClassVar[str] = ""
+    name: str = MISSING
+
+    def check(self, run: "RunSettings") -> None:
+        """Range and cross-group checks the types cannot express (override; call super)."""
+
+    def fail(self, key: str, message: str) -> NoReturn:
+        raise ConfigError(f"{self.group}.{key} {message}")
+
+    # small checks shared by every option
+    def require_range(self, key: str, low: float | None = None, high: float | None = None,
+                      low_open: bool = False, high_open: bool = False) -> None:
+        check_range(f"{self.group}.{key}", getattr(self, key), low, high, low_open, high_open)
+
+    def require_choice(self, key: str, allowed: tuple[str, ...]) -> None:
+        value = getattr(self, key)
+        if value not in allowed:
+            self.fail(key, f"must be one of {', '.join(allowed)}; got {value!r}")
+
+    def plain(self) -> dict:
+        """The settings as plain Python values (for JSON, W&B and fingerprints)."""
+        return dataclasses.asdict(self)
 
 
-@dataclass
-class AttackConfig:
-    name: str = "none"
-    poison_rate: float = 0.0
-    target: int = 0
-    delta: Optional[float] = None
-    positions: Optional[Any] = None
-    patch_size: int = 3
-    corner: str = "bottom_right"
-    color: Any = field(default_factory=lambda: [1.0])
-    pattern_seed: int = 0
-
-
-@dataclass
-class ModelConfig:
-    name: str = "digits_cnn"
-    hidden: List[int] = field(default_factory=lambda: [128])
-
-
-@dataclass
-class SigmaConfig:
-    name: str = "fixed"
-    sigma_0: float = 0.25
-    n_draws: int = 32
-    lr: float = 0.04
-    iterations: int = 100
-    clip_low: float = 0.02
-    clip_high: float = 0.98
-    sigma_min: float = 0.05
-    sigma_max: float = 1.0
-    batch_size: int = 256
-    surrogate_epochs: Optional[int] = None
-    device: str = "auto"
-
-
-@dataclass
-class EnsembleConfig:
-    n_members: int = 200
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    vectorise: Any = "auto"
-    group_size: Optional[int] = None
-    eval_batch_size: int = 1024
-    device: str = "auto"
-    precision: str = "auto"
-    member_range: Optional[List[int]] = None
-    checkpoint_dir: Optional[str] = None
-
-
-@dataclass
-class MemoryConfig:
-    enabled: bool = False
-    order: str = "index"
-    order_seed: int = 0
-    shared: bool = False
-
-
-@dataclass
-class CertifierConfig:
-    name: str = "rab"
-    mode: str = "soft"
-    alpha: float = 0.001
-    radii: List[float] = field(default_factory=lambda: [0.25 * i for i in range(11)])
-    pb_mode: str = "auto"
-    selection_correction: bool = True
-    memory: MemoryConfig = field(default_factory=MemoryConfig)
-
-
-@dataclass
-class LoggerConfig:
-    name: str = "none"
-    project: str = "certssb"
-    entity: Optional[str] = None
-    mode: str = "offline"
-    group: Optional[str] = None
-    job_type: Optional[str] = None
-    tags: List[str] = field(default_factory=list)
-
-
-@dataclass
-class UndefendedConfig:
-    enabled: bool = True
-    epochs: Optional[int] = None
-
-
-def register_schemas() -> None:
-    """Register every group's schema under the name ``_schema`` in Hydra's ConfigStore."""
-    cs = ConfigStore.instance()
-    for group, node in (
-        ("dataset", DatasetConfig),
-        ("attack", AttackConfig),
-        ("model", ModelConfig),
-        ("sigma_optimiser", SigmaConfig),
-        ("ensemble", EnsembleConfig),
-        ("certifier", CertifierConfig),
-        ("logger", LoggerConfig),
-    ):
-        cs.store(group=group, name="_schema", node=node)
-
-
-def _fail(key: str, message: str) -> None:
-    raise ConfigError(f"{key} {message}")
-
-
-def _check_choice(cfg: DictConfig, key: str, allowed: tuple[str, ...]) -> None:
-    value = OmegaConf.select(cfg, key)
-    if str(value) not in allowed:
-        _fail(key, f"must be one of {', '.join(allowed)}; got {value!r}")
-
-
-def _check_range(cfg: DictConfig, key: str, low: float | None, high: float | None,
-                 low_open: bool = False, high_open: bool = False) -> None:
-    value = OmegaConf.select(cfg, key)
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        _fail(key, f"must be a number; got {value!r}")
+def check_range(key: str, value: Any, low: float | None = None, high: float | None = None,
+                low_open: bool = False, high_open: bool = False) -> None:
+    """Raise ``ConfigError("<key> must be in [low, high]; got v")`` unless ``value`` is a finite number in range."""
+    if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{key} must be a number; got {value!r}")
     if not math.isfinite(value):
-        _fail(key, f"must be finite; got {value!r}")
+        raise ConfigError(f"{key} must be finite; got {value!r}")
     bad = (low is not None and (value < low or (low_open and value == low))) or (
         high is not None and (value > high or (high_open and value == high)))
     if bad:
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
-        interval = f"{'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}"
-        _fail(key, f"must be in {interval}; got {value!r}")
+        raise ConfigError(f"{key} must be in {'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}; got {value!r}")
 
 
-def num_classes_for(cfg: DictConfig) -> int:
-    """Number of classes the run's dataset config yields (after class selection)."""
-    from certssb.dataset import dataset_info
+@dataclass
+class Undefended:
+    """The undefended reference: one model trained on the poisoned set without noise."""
 
-    _, n_all, _ = dataset_info(cfg.dataset.name)
-    classes = cfg.dataset.classes
-    if classes is None:
-        return n_all
-    return len(classes)
+    enabled: bool = MISSING
+    epochs: Optional[int] = MISSING  # null = ensemble.epochs
 
 
-# (key, allowed values) checked by validate()
-CHOICES = (
-    ("dataset.name", DATASETS), ("attack.name", ATTACKS), ("model.name", MODELS),
-    ("sigma_optimiser.name", SIGMA_OPTIMISERS), ("certifier.name", CERTIFIERS),
-    ("certifier.mode", BOUND_MODES), ("certifier.pb_mode", PB_MODES),
-    ("certifier.memory.order", MEMORY_ORDERS), ("logger.name", LOGGERS), ("attack.corner", CORNERS),
-    ("ensemble.device", DEVICES), ("ensemble.precision", PRECISIONS), ("sigma_optimiser.device", DEVICES),
-)
+@dataclass
+class TopLevel:
+    """Keys of ``conf/config.yaml`` outside the groups (values live there)."""
+
+    seed: int = MISSING
+    force: bool = MISSING
+    cpu_threads: Any = MISSING
+    undefended: Undefended = field(default_factory=Undefended)
 
 
-def validate(cfg: DictConfig) -> None:
-    """Check ranges and choices that the schemas cannot; raise ConfigError on the first problem."""
-    for key, allowed in CHOICES:
-        _check_choice(cfg, key, allowed)
-    if str(cfg.ensemble.vectorise).lower() not in VECTORISE:
-        _fail("ensemble.vectorise", f"must be one of {', '.join(VECTORISE)}; got {cfg.ensemble.vectorise!r}")
+@dataclass
+class RunSettings:
+    """A run's parsed settings: one option per group plus the top-level keys."""
 
-    # dataset
-    from certssb.dataset import dataset_info
+    dataset: Any
+    attack: Any
+    model: Any
+    sigma_optimiser: Any
+    ensemble: Any
+    certifier: Any
+    logger: Any
+    seed: int
+    force: bool
+    cpu_threads: Any
+    undefended: Undefended
+    config: dict  # the resolved config as composed (without ``hydra`` and ``_target_`` keys)
 
-    _, n_all, _ = dataset_info(cfg.dataset.name)
-    classes = cfg.dataset.classes
-    if classes is not None:
-        if len(classes) < 2:
-            _fail("dataset.classes", f"must list at least two classes; got {list(classes)}")
-        if len(set(classes)) != len(classes):
-            _fail("dataset.classes", f"must not repeat a class; got {list(classes)}")
-        for c in classes:
-            if not 0 <= c < n_all:
-                _fail("dataset.classes", f"must be class ids in [0, {n_all - 1}] for {cfg.dataset.name}; got {c}")
-    for key in ("dataset.train_size", "dataset.test_size"):
-        value = OmegaConf.select(cfg, key)
-        if value is not None and value < 1:
-            _fail(key, f"must be null or >= 1; got {value}")
-    _check_range(cfg, "dataset.test_fraction", 0.0, 1.0, low_open=True, high_open=True)
-
-    # attack
-    n_classes = num_classes_for(cfg)
-    _check_range(cfg, "attack.poison_rate", 0.0, 1.0, high_open=True)
-    if not 0 <= cfg.attack.target < n_classes:
-        _fail("attack.target", f"must be a class index in [0, {n_classes - 1}]; got {cfg.attack.target}")
-    if cfg.attack.name in ("onepixel", "fourpixel", "blending"):
-        _check_range(cfg, "attack.delta", 0.0, None, low_open=True)
-    if cfg.attack.name == "badnets" and cfg.attack.patch_size < 1:
-        _fail("attack.patch_size", f"must be >= 1; got {cfg.attack.patch_size}")
-
-    # sigma optimiser: the sigma package owns its rules
-    parse_sigma_config(cfg.sigma_optimiser)
-
-    # ensemble
-    _check_range(cfg, "ensemble.n_members", 1, None)
-    _check_range(cfg, "ensemble.epochs", 1, None)
-    _check_range(cfg, "ensemble.batch_size", 1, None)
-    _check_range(cfg, "ensemble.eval_batch_size", 1, None)
-    _check_range(cfg, "ensemble.lr", 0.0, None, low_open=True)
-    if cfg.ensemble.group_size is not None and cfg.ensemble.group_size < 1:
-        _fail("ensemble.group_size", f"must be null or >= 1; got {cfg.ensemble.group_size}")
-    rng = cfg.ensemble.member_range
-    if rng is not None:
-        if len(rng) != 2 or not 0 <= rng[0] < rng[1] <= cfg.ensemble.n_members:
-            _fail("ensemble.member_range",
-                  f"must be [start, stop] with 0 <= start < stop <= ensemble.n_members ({cfg.ensemble.n_members}); got {list(rng)}")
-
-    # certifier
-    _check_range(cfg, "certifier.alpha", 0.0, 1.0, low_open=True, high_open=True)
-    radii = list(cfg.certifier.radii)
-    if not radii:
-        _fail("certifier.radii", "must list at least one radius")
-    if any((not isinstance(r, (int, float))) or isinstance(r, bool) or not math.isfinite(r) or r < 0 for r in radii):
-        _fail("certifier.radii", f"must be non-negative finite numbers; got {radii}")
-    if any(b <= a for a, b in zip(radii, radii[1:])):
-        _fail("certifier.radii", f"must be strictly increasing; got {radii}")
+    def option(self, group: str) -> Option:
+        return getattr(self, group)
 
 
-def to_plain(cfg: DictConfig | ListConfig) -> Any:
-    """Resolved plain-Python copy of a config (for JSON, W&B and fingerprints)."""
-    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+# ---------------------------------------------------------------------------------------------
+# parsing
+
+
+def first_line(exc: BaseException | str) -> str:
+    """The first non-empty line of an exception's text."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return str(exc).strip() or type(exc).__name__
+
+
+def _omegaconf_message(group: str, exc: OmegaConfBaseException) -> str:
+    """``<group>.<key> <what is wrong>`` from an OmegaConf validation error, on one line."""
+    key = getattr(exc, "full_key", None) or ""
+    key = f"{group}.{key}" if key else group
+    kind = type(exc).__name__
+    text = first_line(getattr(exc, "msg", None) or exc)
+    if kind in ("ConfigKeyError", "ConfigAttributeError") or "not in" in text:
+        return f"{key} is not a setting of this option (check the spelling; `--cfg job` prints every key)"
+    if kind == "MissingMandatoryValue":
+        return f"{key} is missing: set it in the option's yaml or on the command line"
+    value = getattr(exc, "value", None)
+    if "could not be converted" in text or kind == "ValidationError":
+        expected = getattr(exc, "ref_type", None)
+        want = getattr(expected, "__name__", None) or str(expected or "")
+        shown = repr(value) if value is not None else text
+        return f"{key} has the wrong type: got {shown}{f', expected {want}' if want else ''}"
+    return f"{key}: {text}"
+
+
+def locate_option(group: str, target: str) -> type:
+    """The settings class named by an option's ``_target_`` (a dataclass subclass of :class:`Option`)."""
+    import importlib
+
+    module_name, _, attr = str(target).rpartition(".")
+    if not module_name:
+        raise ConfigError(f"{group}._target_={target!r} must be a dotted path module.Class")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(f"{group}._target_={target!r} cannot be imported: {first_line(exc)}") from None
+    cls = getattr(module, attr, None)
+    if cls is None:
+        raise ConfigError(f"{group}._target_={target!r}: module {module_name} has no {attr}")
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls) and issubclass(cls, Option)):
+        raise ConfigError(f"{group}._target_={target!r} must name a dataclass that subclasses certssb.config.Option")
+    return cls
+
+
+def parse_option(group: str, node: Any) -> Option:
+    """Parse one group's composed node into its option's typed settings (no checks yet)."""
+    if not isinstance(node, (DictConfig, dict)):
+        raise ConfigError(f"{group} must be an option of the group (e.g. {group}=NAME); got {node!r}")
+    values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    target = values.pop("_target_", None)
+    if target is None:
+        raise ConfigError(f"{group} has no _target_: an option's yaml names its settings class with _target_")
+    cls = locate_option(group, target)
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(cls), values)
+        settings = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_omegaconf_message(group, exc)) from None
+    if settings.group != group:
+        raise ConfigError(f"{group}._target_={target!r} is a {settings.group or 'group-less'} option, not a {group} option")
+    return settings
+
+
+def _plain_config(cfg: DictConfig) -> dict:
+    try:
+        if "hydra" in cfg:
+            cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(first_line(exc)) from None
+    plain.pop("hydra", None)
+    return _drop_targets(plain)
+
+
+def parse_run(cfg: DictConfig | RunSettings) -> RunSettings:
+    """Parse and check a composed config once; raises :class:`ConfigError` (one line) on bad input."""
+    if isinstance(cfg, RunSettings):
+        return cfg
+    plain = _plain_config(cfg)
+    options = {group: parse_option(group, cfg.get(group)) for group in GROUPS}
+    top_values = {k: v for k, v in plain.items() if k not in GROUPS}
+    try:
+        top = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TopLevel), top_values))
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_omegaconf_message("config", exc).replace("config.", "", 1)) from None
+    run = RunSettings(**options, seed=top.seed, force=top.force, cpu_threads=top.cpu_threads,
+                      undefended=top.undefended, config=plain)
+    _check_top(run)
+    for group in GROUPS:
+        run.option(group).check(run)
+    return run
+
+
+def _check_top(run: RunSettings) -> None:
+    epochs = run.undefended.epochs
+    if epochs is not None and epochs < 1:
+        raise ConfigError(f"undefended.epochs must be null or >= 1; got {epochs}")
+    threads = run.cpu_threads
+    if threads is not None and threads != "auto" and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"cpu_threads must be auto, null or an integer >= 1; got {threads!r}")
+
+
+def to_plain(value: Any) -> Any:
+    """Plain-Python copy of settings or a config node, without ``_target_`` keys (for records)."""
+    if isinstance(value, RunSettings):
+        top = {k: v for k, v in value.config.items() if k not in GROUPS}
+        return _drop_targets({**top, **{group: value.option(group).plain() for group in GROUPS}})
+    if isinstance(value, Option):
+        value = value.plain()
+    elif isinstance(value, (DictConfig, ListConfig)):
+        value = OmegaConf.to_container(value, resolve=True, throw_on_missing=False)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    return _drop_targets(value)
+
+
+def _drop_targets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_targets(v) for k, v in value.items() if k != "_target_"}
+    if isinstance(value, list):
+        return [_drop_targets(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# one option from its yaml (tests and tools)
+
+
+def _option_node(group: str, name: str) -> DictConfig:
+    from certssb.resources import conf_dir
+
+    path = conf_dir() / group / f"{name}.yaml"
+    if not path.exists():
+        raise ConfigError(f"{group}={name} is not an option (no {path})")
+    node = OmegaConf.load(path)
+    merged, self_merged = OmegaConf.create(), False
+    for entry in node.pop("defaults", None) or []:
+        if entry == "_self_":
+            merged, self_merged = OmegaConf.merge(merged, node), True
+        else:
+            merged = OmegaConf.merge(merged, _option_node(group, str(entry)))
+    return merged if self_merged else OmegaConf.merge(merged, node)
+
+
+def load_option(group: str, name: str, **overrides: Any) -> Option:
+    """The settings of ``conf/<group>/<name>.yaml`` with ``overrides`` applied (checks not run).
+
+    Follows the yaml's own ``defaults`` list within the group (e.g. ``for_digits`` -> ``mlp``);
+    values that interpolate other groups must be given in ``overrides``.
+    """
+    node = OmegaConf.merge(_option_node(group, name), OmegaConf.create(overrides))
+    return parse_option(group, node)

@@ -11,3 +11,9 @@ class ConfigError(CertSSBError):
 
 class DataNotFoundError(CertSSBError):
     """A dataset's files are absent and cannot be downloaded."""
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's text collapsed to one short line, for embedding in our messages."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,45 +1,33 @@
-"""Compose and validate the config before Hydra starts, to report bad input in one line.
+"""Compose and parse the config before Hydra starts, to report bad input in one line, before any work.
 
-Hydra's own messages for an unknown option or a wrongly typed value span several lines; the
-preflight composes the same config with the compose API and turns any failure into a single
-line naming the key and what is allowed. Multirun sweeps are checked per job instead.
+Hydra's own messages for an unknown option, a bad override or a missing key span several lines.
+The preflight reads the command line with Hydra's own argument parser, composes the same config
+with the compose API, parses it into the run's settings (:func:`certssb.config.parse_run`, the
+one place values are checked) and turns a failure into one line naming the key. The job then
+reuses those settings. Flags that do not run a job (``--help``, ``--cfg``, ``--info``, ...) and
+multiruns (each job is parsed on its own) are left to Hydra.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import MissingConfigException
-from omegaconf.errors import OmegaConfBaseException
-
-from certssb.errors import CertSSBError
-
-_SKIP_FLAGS = {"-m", "--multirun", "-h", "--help", "--hydra-help", "--info", "-i",
-               "--shell-completion", "-sc", "--version", "--experimental-rerun"}
-_VALUE_FLAGS = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "-c", "--cfg",
-                "-p", "--package", "--info", "-i"}
-
-
-def _first_line(text: str) -> str:
-    for line in str(text).splitlines():
-        if line.strip():
-            return line.strip()
-    return str(text).strip()
+from certssb.config import first_line
 
 
 def _describe(exc: BaseException) -> str:
+    from hydra.errors import MissingConfigException
+
     if isinstance(exc, MissingConfigException):
-        head = _first_line(exc)
+        head = first_line(exc)
         options = getattr(exc, "options", None)
         if options:
             head = head.rstrip(".") + f"; available: {', '.join(sorted(options))}"
         return head
-    parts = [_first_line(exc)]
+    parts = [first_line(exc)]
     cause = exc.__cause__ or exc.__context__
     while cause is not None:
-        line = _first_line(cause)
+        line = first_line(cause)
         if line and line not in parts:
             parts.append(line)
         cause = cause.__cause__ or cause.__context__
@@ -49,63 +37,58 @@ def _describe(exc: BaseException) -> str:
     return message
 
 
-def parse_args(args: list[str]) -> tuple[bool, str | None, str | None, list[str]]:
-    """Split Hydra's command line into (skip, config_dir, config_name, overrides)."""
-    skip = False
-    config_dir = config_name = None
-    overrides: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        key, eq, val = arg.partition("=")
-        if key in _SKIP_FLAGS:
-            skip = skip or key not in ("--info", "-i")
-        if key in _VALUE_FLAGS:
-            value = val if eq else (args[i + 1] if i + 1 < len(args) else None)
-            if not eq:
-                i += 1
-            if key in ("-cd", "--config-dir"):
-                config_dir = value
-            elif key in ("-cn", "--config-name"):
-                config_name = value
-            elif key in ("-cp", "--config-path"):
-                skip = True  # relative to the app module: leave it to Hydra
-            elif key in ("--info", "-i"):
-                skip = True
-        elif arg.startswith("-"):
-            skip = skip or key in _SKIP_FLAGS
-        else:
-            overrides.append(arg)
-        i += 1
-    return skip, config_dir, config_name, overrides
+#: the settings the preflight parsed, with the plain config they came from (reused by the job)
+PARSED: dict = {}
 
 
-def preflight(args: list[str], conf_dir: str) -> str | None:
-    """Return a one-line error message if the run's config cannot be composed or is invalid."""
-    from certssb.config import validate
+def preflight(argv: list[str], conf_dir: str) -> str | None:
+    """A one-line message if the run's config cannot be composed or parsed; None if it can (or is
+    not a single run)."""
+    from certssb.config import parse_run
+    from certssb.errors import CertSSBError
 
-    skip, config_dir, config_name, overrides = parse_args(args)
-    if skip:
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.global_hydra import GlobalHydra
+
+    try:
+        args = get_args_parser().parse_args(argv)
+    except SystemExit:  # argparse already printed its usage line
+        raise
+    if (args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
+            or args.multirun or args.config_path or args.experimental_rerun):
         return None
-    job_overrides = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
-    directory = str(Path(config_dir).resolve()) if config_dir else conf_dir
-    if GlobalHydra.instance().is_initialized():
-        GlobalHydra.instance().clear()
+    directory = str(Path(args.config_dir).resolve()) if args.config_dir else conf_dir
+    overrides = [o for o in args.overrides if not o.lstrip("+~").startswith("hydra")]
+    GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=directory, version_base="1.3"):
-            cfg = compose(config_name=config_name or "config", overrides=job_overrides,
+            cfg = compose(config_name=args.config_name or "config", overrides=overrides,
                           return_hydra_config=True)
             if str(cfg.hydra.get("mode")) == "MULTIRUN":
                 return None
-            validate(cfg)
+            settings = parse_run(cfg)
+            PARSED.update(settings=settings)
     except CertSSBError as exc:
         return str(exc)
-    except (MissingConfigException, OmegaConfBaseException, ValueError, KeyError) as exc:
-        return _describe(exc)
     except Exception as exc:  # Hydra wraps composition errors in several exception types
-        if type(exc).__module__.startswith(("hydra", "omegaconf")):
+        if type(exc).__module__.startswith(("hydra", "omegaconf")) or isinstance(exc, (ValueError, KeyError)):
             return _describe(exc)
         raise
     finally:
         GlobalHydra.instance().clear()
     return None
+
+
+def parsed_settings(cfg):
+    """The job's settings: the preflight's when they came from the same config, else parsed now."""
+    from certssb.config import _plain_config, parse_run
+
+    settings = PARSED.get("settings")
+    if settings is not None:
+        try:
+            if _plain_config(cfg) == settings.config:
+                return settings
+        except Exception:  # a value that only resolves inside the job (e.g. ${hydra:...})
+            pass
+    return parse_run(cfg)

@@ -121,6 +121,29 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, sigma_train_min,
     return SplitResult(name, table, metrics, curves, memory_info, bounds.alpha_per_bound)
 
 
+def certify_sets(sets: dict, votes: dict, sigma_train_min: float, cert_cfg, joint_l2: np.ndarray,
+                 target: int) -> dict[str, SplitResult]:
+    """Certify ``clean``, ``triggered_all`` and ``triggered`` (in that order: with a shared memory,
+    clean inputs are stored first, then every triggered input; the RAB-convention ``triggered`` set
+    is a subset of ``triggered_all`` and reads its memory entries). Returned in report order."""
+    votes = dict(votes)
+    rab = sets["triggered"]
+    positions = rab.indices  # triggered_all is indexed by the test index
+    votes["triggered"] = votes["triggered_all"].subset(positions)
+    shared = None
+    if cert_cfg.memory.enabled and cert_cfg.memory.shared:
+        shared = SharedMemories(int(np.prod(sets["clean"].x.shape[1:])))
+    results = {}
+    for name in ("clean", "triggered_all", "triggered"):
+        ts = sets[name]
+        copy_from = (results["triggered_all"], positions) if shared is not None and name == "triggered" else None
+        results[name] = certify_split(
+            name, ts.x.reshape(len(ts.x), -1).numpy().astype(np.float64), ts.labels, ts.indices, votes[name],
+            ts.sigmas.numpy().astype(np.float64), sigma_train_min, cert_cfg, joint_l2[ts.indices], target,
+            shared=shared, copy_memory_from=copy_from)
+    return {name: results[name] for name in ("clean", "triggered", "triggered_all")}
+
+
 def _json_safe(obj):
     if isinstance(obj, dict):
         return {str(k): _json_safe(v) for k, v in obj.items()}

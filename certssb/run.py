@@ -1,29 +1,28 @@
 """Hydra entry point: ``python -m certssb.run [overrides]``.
 
-Thin on purpose: compose the config, check it, hand it to :func:`certssb.pipeline.run`.
-Errors caused by input (bad config values, absent data) end with one line on stderr and exit
-code 2; in a multirun they fail only their own job.
+Thin on purpose: compose the config, parse it once into typed settings, hand them to
+:func:`certssb.pipeline.run`. Errors caused by input (bad config values, absent data) end with
+one line on stderr and exit code 2; in a multirun they fail only their own job. Nothing here
+imports torch: ``--help`` and ``--cfg job`` stay fast.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from certssb.config import register_schemas, validate
 from certssb.errors import CertSSBError
+from certssb.resources import conf_dir
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(conf_dir())
 EXIT_USAGE = 2
 
 log = logging.getLogger("certssb")
-register_schemas()
 
 
 def _in_multirun() -> bool:
@@ -36,18 +35,21 @@ def _in_multirun() -> bool:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def hydra_main(cfg: DictConfig) -> dict | None:
     """Run one job; returns the summary dict (Hydra's return value in a multirun)."""
-    from certssb import pipeline
+    from certssb.preflight import parsed_settings
 
     try:
-        validate(cfg)
-        return pipeline.run(cfg)
+        settings = parsed_settings(cfg)
+        from certssb import pipeline
+
+        return pipeline.run(settings)
     except CertSSBError as exc:
         if _in_multirun():  # fail this job only; the sweep goes on and exits 1 at the end
             log.error("error: %s", exc)
-            out = pipeline.output_dir_from_hydra()
-            failed = {"status": "failed", "error": str(exc), "output_dir": str(out)}
+            from certssb.pipeline import output_dir_from_hydra
             from certssb.results import write_summary
 
+            out = output_dir_from_hydra()
+            failed = {"status": "failed", "error": str(exc), "output_dir": str(out)}
             write_summary(out / "summary.json", failed)
             return failed
         print(f"error: {exc}", file=sys.stderr)
@@ -55,7 +57,7 @@ def hydra_main(cfg: DictConfig) -> dict | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry: check the composed config in one line, then run Hydra's main."""
+    """Console entry: report composition errors in one line, then run Hydra's main."""
     from certssb.preflight import preflight
 
     args = sys.argv[1:] if argv is None else argv

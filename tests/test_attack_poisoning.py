@@ -1,22 +1,19 @@
 """certssb.attack.poison: who is poisoned, relabelling, realised sizes and joint_l2."""
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 from certssb.attack import PoisonedData, poison
 from certssb.dataset import DatasetSplits, load_dataset
+from certssb.config import load_option, parse_run
 from certssb.errors import ConfigError
 from certssb.seeding import make_generator
 
 
 def acfg(name="onepixel", **kw):
-    base = dict(name=name, poison_rate=0.1, target=0, delta=1.0, positions=None, patch_size=3,
-                corner="bottom_right", color=[1.0], pattern_seed=0)
-    base.update(kw)
-    return SimpleNamespace(**base)
+    return load_option("attack", name, **kw)
 
 
 def synthetic(n_train=200, n_test=40, shape=(1, 28, 28), num_classes=3, name="mnist"):
@@ -120,19 +117,25 @@ def test_none_attack(splits):
     assert torch.equal(p.joint_l2(), torch.zeros(40, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("target", [3, -1, 1.5, "0"])
-def test_bad_target(splits, target):
-    with pytest.raises(ConfigError, match="attack.target") as info:
-        poison(splits, acfg(target=target), seed=0)
+def _parse(*overrides):
+    from conftest import compose_cfg
+
+    return parse_run(compose_cfg(["attack=onepixel", *overrides]))
+
+
+@pytest.mark.parametrize("target", [3, -1, 1.5, "abc"])
+def test_bad_target_is_rejected_at_parse_time(target):
+    with pytest.raises(ConfigError, match="^attack.target ") as info:
+        _parse("dataset.classes=[0,1,2]", f"attack.target={target}")
     assert "\n" not in str(info.value)
     if target == 3:
-        assert "0..2" in str(info.value)
+        assert "[0, 2]" in str(info.value)
 
 
 @pytest.mark.parametrize("rate", [1.0, -0.1, 2, "half"])
-def test_bad_rate(splits, rate):
-    with pytest.raises(ConfigError, match="attack.poison_rate"):
-        poison(splits, acfg(poison_rate=rate), seed=0)
+def test_bad_rate_is_rejected_at_parse_time(rate):
+    with pytest.raises(ConfigError, match="^attack.poison_rate "):
+        _parse(f"attack.poison_rate={rate}")
 
 
 def test_not_enough_non_target_samples():
@@ -143,8 +146,7 @@ def test_not_enough_non_target_samples():
 
 
 def test_end_to_end_digits_binary():
-    d = load_dataset(SimpleNamespace(name="digits", data_dir=None, download=False, classes=[1, 0],
-                                     train_size=None, test_size=None, test_fraction=0.2), seed=0)
+    d = load_dataset(load_option("dataset", "digits", classes=[1, 0]), seed=0)
     p = poison(d, acfg("onepixel", poison_rate=0.02, target=1), seed=0)
     assert p.num_poisoned == math.floor(0.02 * len(d.y_train) + 0.5) > 0
     assert (d.y_train[p.poisoned_index] == 0).all() and (p.y_train[p.poisoned_index] == 1).all()

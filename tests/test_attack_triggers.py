@@ -1,12 +1,12 @@
 """certssb.attack: the RAB triggers (one-pixel, four-pixel, blending) and BadNets."""
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 from certssb.attack import BadNetsTrigger, Trigger, build_trigger, default_positions
+from certssb.config import load_option, parse_run
 from certssb.errors import ConfigError
 from certssb.seeding import make_generator
 
@@ -14,10 +14,7 @@ MNIST, CIFAR, DIGITS = (1, 28, 28), (3, 32, 32), (1, 8, 8)
 
 
 def acfg(name, **kw):
-    base = dict(name=name, poison_rate=0.1, target=0, delta=1.0, positions=None, patch_size=3,
-                corner="bottom_right", color=[1.0], pattern_seed=0)
-    base.update(kw)
-    return SimpleNamespace(**base)
+    return load_option("attack", name, **kw)
 
 
 def l2(a, b):
@@ -34,7 +31,7 @@ def nonzero_positions(diff):
 
 @pytest.mark.parametrize("delta", [0.3, 1.0])
 def test_onepixel_mnist(delta):
-    trig = build_trigger(acfg("onepixel", delta=delta), MNIST, "mnist", seed=0)
+    trig = build_trigger(acfg("onepixel", delta=delta), MNIST, "mnist")
     assert isinstance(trig, Trigger) and trig.name == "onepixel"
     zero = torch.zeros(1, *MNIST)
     out = trig.apply(zero)
@@ -44,7 +41,7 @@ def test_onepixel_mnist(delta):
 
 
 def test_onepixel_cifar_all_channels():
-    trig = build_trigger(acfg("onepixel", delta=1.0), CIFAR, "cifar10", seed=0)
+    trig = build_trigger(acfg("onepixel", delta=1.0), CIFAR, "cifar10")
     zero = torch.zeros(1, *CIFAR)
     out = trig.apply(zero)
     assert nonzero_positions(out) == [(0, 15, 15), (1, 15, 15), (2, 15, 15)]
@@ -54,16 +51,16 @@ def test_onepixel_cifar_all_channels():
 
 def test_onepixel_digits_default_and_custom_position():
     zero = torch.zeros(1, *DIGITS)
-    out = build_trigger(acfg("onepixel"), DIGITS, "digits", seed=0).apply(zero)
+    out = build_trigger(acfg("onepixel"), DIGITS, "digits").apply(zero)
     assert nonzero_positions(out) == [(0, 6, 6)]
-    out = build_trigger(acfg("onepixel", positions=[[1, 2]]), DIGITS, "digits", seed=0).apply(zero)
+    out = build_trigger(acfg("onepixel", positions=[[1, 2]]), DIGITS, "digits").apply(zero)
     assert nonzero_positions(out) == [(0, 1, 2)]
-    out = build_trigger(acfg("onepixel", positions=[3, 4]), DIGITS, "digits", seed=0).apply(zero)  # bare pair
+    out = build_trigger(acfg("onepixel", positions=[3, 4]), DIGITS, "digits").apply(zero)  # bare pair
     assert nonzero_positions(out) == [(0, 3, 4)]
 
 
 def test_clipping_keeps_range_and_shrinks_size():
-    trig = build_trigger(acfg("onepixel", delta=1.0), MNIST, "mnist", seed=0)
+    trig = build_trigger(acfg("onepixel", delta=1.0), MNIST, "mnist")
     x = torch.full((3, *MNIST), 0.0)
     x[0, 0, 23, 23] = 1.0  # fully clipped
     x[1, 0, 23, 23] = 0.6  # partly clipped
@@ -79,7 +76,7 @@ def test_clipping_keeps_range_and_shrinks_size():
 
 
 def test_fourpixel_mnist_rab_positions():
-    trig = build_trigger(acfg("fourpixel", delta=1.0), MNIST, "mnist", seed=0)
+    trig = build_trigger(acfg("fourpixel", delta=1.0), MNIST, "mnist")
     zero = torch.zeros(1, *MNIST)
     out = trig.apply(zero)
     assert nonzero_positions(out) == [(0, 18, 20), (0, 19, 19), (0, 20, 18), (0, 20, 20)]
@@ -89,7 +86,7 @@ def test_fourpixel_mnist_rab_positions():
 
 def test_fourpixel_cifar():
     zero = torch.zeros(1, *CIFAR)
-    out = build_trigger(acfg("fourpixel", delta=2.0), CIFAR, "cifar10", seed=0).apply(zero)
+    out = build_trigger(acfg("fourpixel", delta=2.0), CIFAR, "cifar10").apply(zero)
     pixels = sorted({(r, c) for _, r, c in nonzero_positions(out)})
     assert pixels == [(14, 16), (15, 15), (16, 14), (16, 16)]
     assert len(nonzero_positions(out)) == 12
@@ -99,7 +96,7 @@ def test_fourpixel_cifar():
 
 def test_fourpixel_clipped_size_at_most_delta():
     x = torch.rand(50, *MNIST, generator=make_generator(0, "test"))
-    out = build_trigger(acfg("fourpixel", delta=1.0), MNIST, "mnist", seed=0).apply(x)
+    out = build_trigger(acfg("fourpixel", delta=1.0), MNIST, "mnist").apply(x)
     sizes = l2(out, x)
     assert (sizes <= 1.0 + 1e-6).all() and (sizes < 1.0 - 1e-3).any()
     assert out.min() >= 0 and out.max() <= 1
@@ -124,21 +121,23 @@ def test_default_positions_scale_with_image_size():
 ])
 def test_bad_positions(name, positions):
     with pytest.raises(ConfigError, match="attack.positions") as info:
-        build_trigger(acfg(name, positions=positions), MNIST, "mnist", seed=0)
+        build_trigger(acfg(name, positions=positions), MNIST, "mnist")
     assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize("delta", [0.0, -1.0, float("nan"), "big"])
 def test_bad_delta(delta):
-    with pytest.raises(ConfigError, match="attack.delta"):
-        build_trigger(acfg("onepixel", delta=delta), MNIST, "mnist", seed=0)
+    from conftest import compose_cfg
+
+    with pytest.raises(ConfigError, match="^attack.delta "):
+        parse_run(compose_cfg(["attack=onepixel", f"attack.delta={delta}"]))
 
 
 # ----------------------------------------------------------------------------- blending
 
 
 def test_blending_unclipped_exact_size():
-    trig = build_trigger(acfg("blending", delta=1.5), MNIST, "mnist", seed=0)
+    trig = build_trigger(acfg("blending", delta=1.5), MNIST, "mnist")
     x = torch.rand(20, *MNIST, generator=make_generator(1, "test"))
     x[0] = 1.0
     out = trig.apply(x)
@@ -148,12 +147,12 @@ def test_blending_unclipped_exact_size():
 
 
 def test_blending_fixed_seed0_pattern_independent_of_run_seed():
-    a = build_trigger(acfg("blending"), CIFAR, "cifar10", seed=0)
-    b = build_trigger(acfg("blending"), CIFAR, "cifar10", seed=12345)
+    a = build_trigger(acfg("blending"), CIFAR, "cifar10")
+    b = build_trigger(acfg("blending"), CIFAR, "cifar10")
     assert torch.equal(a.pattern, b.pattern)
     noise = torch.randn(CIFAR, generator=make_generator(0, "blending-pattern"), dtype=torch.float64)
     assert torch.allclose(a.pattern.double(), noise / noise.norm(), atol=1e-6)
-    c = build_trigger(acfg("blending", pattern_seed=1), CIFAR, "cifar10", seed=0)
+    c = build_trigger(acfg("blending", pattern_seed=1), CIFAR, "cifar10")
     assert not torch.equal(a.pattern, c.pattern)
 
 
@@ -161,7 +160,7 @@ def test_blending_fixed_seed0_pattern_independent_of_run_seed():
 
 
 def test_badnets_white_patch_bottom_right_exact():
-    trig = build_trigger(acfg("badnets"), MNIST, "mnist", seed=0)
+    trig = build_trigger(acfg("badnets"), MNIST, "mnist")
     assert isinstance(trig, BadNetsTrigger)
     x = torch.rand(4, *MNIST, generator=make_generator(2, "test")) * 0.5
     out = trig.apply(x)
@@ -177,7 +176,7 @@ def test_badnets_white_patch_bottom_right_exact():
     ("bottom_left", slice(30, 32), slice(0, 2)), ("bottom_right", slice(30, 32), slice(30, 32)),
 ])
 def test_badnets_corners_and_colours(corner, rows, cols):
-    trig = build_trigger(acfg("badnets", corner=corner, patch_size=2, color=[1.0, 0.0, 0.5]), CIFAR, "cifar10", seed=0)
+    trig = build_trigger(acfg("badnets", corner=corner, patch_size=2, color=[1.0, 0.0, 0.5]), CIFAR, "cifar10")
     x = torch.full((2, *CIFAR), 0.25)
     out = trig.apply(x)
     expected = torch.tensor([1.0, 0.0, 0.5]).view(1, 3, 1, 1).expand(2, 3, 2, 2)
@@ -188,9 +187,9 @@ def test_badnets_corners_and_colours(corner, rows, cols):
 
 
 def test_badnets_random_pattern_seeded():
-    a = build_trigger(acfg("badnets", color="random"), CIFAR, "cifar10", seed=0)
-    b = build_trigger(acfg("badnets", color="random"), CIFAR, "cifar10", seed=99)
-    c = build_trigger(acfg("badnets", color="random", pattern_seed=1), CIFAR, "cifar10", seed=0)
+    a = build_trigger(acfg("badnets", color="random"), CIFAR, "cifar10")
+    b = build_trigger(acfg("badnets", color="random"), CIFAR, "cifar10")
+    c = build_trigger(acfg("badnets", color="random", pattern_seed=1), CIFAR, "cifar10")
     assert a.patch.shape == (3, 3, 3) and torch.equal(a.patch, b.patch) and not torch.equal(a.patch, c.patch)
     assert a.patch.min() >= 0 and a.patch.max() <= 1
     out = a.apply(torch.zeros(1, *CIFAR))
@@ -203,16 +202,16 @@ def test_badnets_random_pattern_seeded():
 ])
 def test_badnets_bad_config(kw, key):
     with pytest.raises(ConfigError, match=f"attack.{key}"):
-        build_trigger(acfg("badnets", **kw), MNIST, "mnist", seed=0)
+        build_trigger(acfg("badnets", **kw), MNIST, "mnist")
 
 
 def test_none_and_unknown():
-    assert build_trigger(acfg("none"), MNIST, "mnist", seed=0) is None
-    with pytest.raises(ConfigError, match="attack.name"):
-        build_trigger(acfg("wanet"), MNIST, "mnist", seed=0)
+    assert build_trigger(acfg("none"), MNIST, "mnist") is None
+    with pytest.raises(ConfigError, match="attack=nosuch is not an option"):
+        acfg("nosuch")
 
 
 def test_apply_checks_shape():
-    trig = build_trigger(acfg("onepixel"), MNIST, "mnist", seed=0)
+    trig = build_trigger(acfg("onepixel"), MNIST, "mnist")
     with pytest.raises(ValueError):
         trig.apply(torch.zeros(1, *CIFAR))

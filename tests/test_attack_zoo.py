@@ -1,8 +1,6 @@
 """Blended, WaNet, SIG, label-consistent and the label policies (all-to-one, all-to-all,
 clean-label): trigger shapes and sizes against closed forms, seeding, poisoned counts, labels."""
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
@@ -18,6 +16,7 @@ from certssb.attack.policy import (LabelPolicy, attack_labels, attack_success_ma
                                    badnets_policy, poison_candidates)
 from certssb.attack.sig import sig_trigger
 from certssb.attack.wanet import wanet_trigger, warping_grid
+from certssb.config import load_option
 from certssb.dataset import DatasetSplits
 from certssb.errors import ConfigError
 from certssb.seeding import make_generator
@@ -273,8 +272,8 @@ def test_badnets_all_to_all_labels(splits):
 
 
 def test_all_to_one_policy_reproduces_poison(splits):
-    cfg = SimpleNamespace(name="badnets", poison_rate=0.1, target=1, patch_size=3, corner="bottom_right",
-                          color=[1.0], pattern_seed=0)
+    cfg = load_option("attack", "badnets", poison_rate=0.1, target=1, patch_size=3, corner="bottom_right",
+                      color=[1.0], pattern_seed=0)
     old = poison(splits, cfg, seed=5)
     new = poison_with_policy(splits, old.trigger, target=1, poison_rate=0.1, seed=5, policy=LabelPolicy.ALL_TO_ONE)
     for key in ("poisoned_index", "x_train", "y_train", "train_delta_l2", "x_test_triggered", "test_delta_l2"):

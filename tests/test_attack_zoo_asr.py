@@ -14,8 +14,6 @@ changes little on 17-level images (tested at 32/255, where hardening doubles the
 clean-label attacks poison every target-class training sample but one (148).
 """
 
-from types import SimpleNamespace
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -27,6 +25,7 @@ from certssb.attack.poisoning import poison_with_policy
 from certssb.attack.policy import LabelPolicy, attack_success_rate, badnets_policy
 from certssb.attack.sig import sig_trigger
 from certssb.attack.wanet import wanet_trigger
+from certssb.config import load_option
 from certssb.dataset import load_dataset
 from certssb.model.mlp import MLP
 
@@ -53,8 +52,7 @@ def train_mlp(x, y, num_classes, seed=0, epochs=20):
 @pytest.fixture(scope="module")
 def digits():
     torch.set_num_threads(1)
-    d = load_dataset(SimpleNamespace(name="digits", data_dir=None, download=False, classes=None, train_size=None,
-                                     test_size=None, test_fraction=0.2), seed=0)
+    d = load_dataset(load_option("dataset", "digits"), seed=0)
     clean = train_mlp(d.x_train, d.y_train, d.num_classes)
     with torch.no_grad():
         acc = float((clean(d.x_test).argmax(1) == d.y_test).float().mean())

@@ -8,7 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from certssb.config import validate
+from certssb.config import parse_run
 
 from conftest import compose_cfg
 
@@ -24,13 +24,13 @@ def test_there_are_experiments_and_sweeps():
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_composes_and_validates(name):
-    cfg = compose_cfg([f"+experiments={name}"])
-    validate(cfg)
+    cfg = compose_cfg([f"experiment={name}"])
+    parse_run(cfg)
     assert cfg.dataset.name in name or name.startswith(cfg.dataset.name.split("_")[0])
 
 
 def test_paper_settings_are_pinned():
-    cfg = compose_cfg(["+experiments=mnist_onepixel_paper"])
+    cfg = compose_cfg(["experiment=mnist_onepixel_paper"])
     assert (cfg.dataset.name, list(cfg.dataset.classes), cfg.attack.name) == ("mnist", [0, 1], "onepixel")
     assert (cfg.attack.poison_rate, cfg.attack.delta, cfg.sigma_optimiser.sigma_0) == (0.02, 1.0, 0.12)
     assert (cfg.ensemble.n_members, cfg.ensemble.epochs, cfg.ensemble.batch_size) == (1000, 20, 128)
@@ -48,26 +48,32 @@ def _sweep_params(name):
     return cfg
 
 
+def _choices(values) -> list[str]:
+    text = str(values)
+    if not text.startswith("["):
+        return [c.strip() for c in text.split(",")]
+    # a list-valued sweep such as member ranges: "[0,250],[250,500]"
+    parts = [c if c.startswith("[") else f"[{c}" for c in text.split("],")]
+    return [c if c.endswith("]") else c + "]" for c in parts]
+
+
 @pytest.mark.parametrize("name", SWEEPS)
 def test_sweep_file_composes_with_every_sweep_point_valid(name):
     cfg = _sweep_params(name)
     assert str(cfg.hydra.mode) in ("MULTIRUN", "RunMode.MULTIRUN")
     params = cfg.hydra.sweeper.params
     assert params, name
-    # Compose the first and the last point of every swept parameter on top of the sweep file.
-    for key, values in params.items():
-        choices = str(values).split(",") if not str(values).startswith("[") else None
-        if choices is None:  # a list-valued sweep such as member ranges: "[0,250],[250,500]"
-            choices = [c if c.startswith("[") else f"[{c}" for c in str(values).split("],")]
-            choices = [c if c.endswith("]") else c + "]" for c in choices]
-        for choice in {choices[0], choices[-1]}:
+    # Compose the first and the last point of the sweep (every swept key at once) and parse them.
+    choices = {key: _choices(values) for key, values in params.items()}
+    for pick in (0, -1):
+        overrides = [f"{key}={values[pick]}" for key, values in choices.items()]
+        GlobalHydra.instance().clear()
+        try:
+            with initialize_config_dir(config_dir=str(REPO / "multirun_sweeps"), version_base="1.3"):
+                point = compose(config_name=name, overrides=overrides)
+        finally:
             GlobalHydra.instance().clear()
-            try:
-                with initialize_config_dir(config_dir=str(REPO / "multirun_sweeps"), version_base="1.3"):
-                    point = compose(config_name=name, overrides=[f"{key}={choice.strip()}"])
-            finally:
-                GlobalHydra.instance().clear()
-            validate(point)
+        parse_run(point)
 
 
 def test_launchers_are_available():
@@ -81,10 +87,11 @@ def test_launchers_are_available():
     assert "submitit" in hc.hydra.launcher._target_
 
 
-@pytest.mark.parametrize("dataset", ["digits", "fashion_mnist", "mnist", "cifar10"])
-def test_each_dataset_picks_its_default_model(dataset):
-    from certssb.dataset import DEFAULT_MODEL
+DEFAULT_MODEL = {"digits": "mlp", "fashion_mnist": "mnist_cnn", "mnist": "mnist_cnn", "cifar10": "preact_resnet32"}
 
+
+@pytest.mark.parametrize("dataset", sorted(DEFAULT_MODEL))
+def test_each_dataset_picks_its_default_model(dataset):
     cfg = compose_cfg([f"dataset={dataset}"])
     assert cfg.model.name == DEFAULT_MODEL[dataset]
     assert compose_cfg([f"dataset={dataset}", "model=digits_cnn"]).model.name == "digits_cnn"

@@ -9,12 +9,13 @@ point torchvision's md5 table at them with monkeypatch. Nothing is downloaded.
 import hashlib
 import pickle
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.error import URLError
 
 import numpy as np
 import pytest
 import torch
+
+from certssb.config import load_option
 import torchvision
 
 from certssb.dataset import load_dataset
@@ -62,9 +63,7 @@ def trust_written_files(monkeypatch, tmp_path):
 
 
 def cfg(root, **kw):
-    base = dict(name="cifar10", data_dir=str(root), download=False, classes=None, train_size=None, test_size=None)
-    base.update(kw)
-    return SimpleNamespace(**base)
+    return load_option("dataset", "cifar10", data_dir=str(root), **kw)
 
 
 def as_images(data: np.ndarray) -> torch.Tensor:

@@ -1,20 +1,16 @@
 """certssb.dataset: the bundled digits, class selection/remapping, subsampling, dataset_info."""
 
-from types import SimpleNamespace
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from certssb.dataset import DEFAULT_MODEL, DatasetSplits, dataset_info, load_dataset
+from certssb.config import load_option
+from certssb.dataset import DatasetSplits, load_dataset
 from certssb.errors import ConfigError
 
 
 def cfg(**kw):
-    base = dict(name="digits", data_dir=None, download=False, classes=None, train_size=None, test_size=None,
-                test_fraction=0.2)
-    base.update(kw)
-    return SimpleNamespace(**base)
+    return load_option("dataset", "digits", **kw)
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +54,8 @@ def test_digits_split_partitions_the_data(digits):
 def test_digits_test_fraction(digits):
     d = load_dataset(cfg(test_fraction=0.5), seed=0)
     assert d.x_test.shape[0] == 899 and d.x_train.shape[0] == 898
-    with pytest.raises(ConfigError, match="test_fraction"):
-        load_dataset(cfg(test_fraction=1.5), seed=0)
+    with pytest.raises(ConfigError, match="^dataset.test_fraction must be in"):
+        cfg(test_fraction=1.5).check(None)
 
 
 def test_class_selection_and_remap(digits):
@@ -97,27 +93,26 @@ def test_subsampling_after_class_selection():
     assert d.x_train.shape[0] == 40 and set(d.y_train.tolist()) <= {0, 1}
     with pytest.raises(ConfigError, match="train_size"):
         load_dataset(cfg(classes=[0, 1], train_size=10_000), seed=0)
-    with pytest.raises(ConfigError, match="test_size"):
-        load_dataset(cfg(test_size=0), seed=0)
+    with pytest.raises(ConfigError, match="^dataset.test_size must be null or >= 1"):
+        cfg(test_size=0).check(None)
 
 
-def test_unknown_name():
-    with pytest.raises(ConfigError, match="dataset.name"):
-        load_dataset(cfg(name="imagenet"), seed=0)
-    with pytest.raises(ConfigError, match="dataset.name"):
-        dataset_info("svhn")
+def test_unknown_option():
+    with pytest.raises(ConfigError, match="dataset=imagenet is not an option"):
+        load_option("dataset", "imagenet")
 
 
-def test_dictconfig_with_missing_keys():
-    d = load_dataset(OmegaConf.create({"name": "digits", "classes": [1, 0], "train_size": 30}), seed=0)
-    assert d.x_train.shape[0] == 30 and d.class_names == ["1", "0"]
+def test_unknown_key_is_rejected():
+    with pytest.raises(ConfigError, match="dataset.data_dir is not a setting"):
+        load_option("dataset", "digits", data_dir="/tmp")
 
 
-def test_dataset_info_and_default_model():
-    assert dataset_info("digits") == ((1, 8, 8), 10, [str(i) for i in range(10)])
-    assert dataset_info("mnist")[0] == (1, 28, 28)
-    assert dataset_info("fashion_mnist")[2][0] == "T-shirt/top"
-    shape, n, names = dataset_info("cifar10")
-    assert shape == (3, 32, 32) and n == 10 and names[0] == "airplane" and names[2] == "bird"
-    assert set(DEFAULT_MODEL) == {"digits", "fashion_mnist", "mnist", "cifar10"}
-    assert DEFAULT_MODEL["cifar10"] == "preact_resnet32"
+def test_static_facts_live_with_each_option():
+    info = {n: load_option("dataset", n) for n in ("digits", "mnist", "fashion_mnist", "cifar10")}
+    assert info["digits"].input_shape == (1, 8, 8) and list(info["digits"].class_names) == [str(i) for i in range(10)]
+    assert info["mnist"].input_shape == (1, 28, 28)
+    assert info["fashion_mnist"].class_names[0] == "T-shirt/top"
+    cifar = info["cifar10"]
+    assert cifar.input_shape == (3, 32, 32) and cifar.num_classes_all == 10
+    assert cifar.class_names[0] == "airplane" and cifar.class_names[2] == "bird"
+    assert load_option("dataset", "digits", classes=[1, 0]).num_classes() == 2

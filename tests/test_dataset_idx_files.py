@@ -8,12 +8,13 @@ torchvision's MNIST class reads. Nothing is downloaded: download attempts are pa
 import gzip
 import struct
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.error import URLError
 
 import numpy as np
 import pytest
 import torch
+
+from certssb.config import load_option
 import torchvision
 
 from certssb.dataset import load_dataset, read_idx
@@ -55,9 +56,7 @@ def write_idx_dataset(directory: Path, gz: bool, n_train: int = 30, n_test: int 
 
 
 def cfg(name, data_dir, **kw):
-    base = dict(name=name, data_dir=str(data_dir), download=False, classes=None, train_size=None, test_size=None)
-    base.update(kw)
-    return SimpleNamespace(**base)
+    return load_option("dataset", name, data_dir=str(data_dir), **kw)
 
 
 def check_loaded(d, arrays):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from certssb.config import PRECISIONS, EnsembleConfig, validate
+from certssb.config import parse_run
+from certssb.ensemble.settings import PRECISIONS
 from certssb.ensemble import CheckpointStore, predict_members, train_members, train_single
 from certssb.ensemble._source import Precision, resolve_precision
 from certssb.ensemble.train import _fit_one, member_job
@@ -14,7 +15,9 @@ from certssb.ensemble.vectorised import fit_group, stack_models
 from certssb.errors import ConfigError
 from certssb.model import model_factory
 
-MODELS = {"digits_cnn": S(name="digits_cnn"), "mlp": S(name="mlp", hidden=[32])}
+from conftest import model_option
+
+MODELS = {"digits_cnn": model_option("digits_cnn"), "mlp": model_option("mlp", hidden=[32])}
 
 
 
@@ -164,9 +167,9 @@ def test_bad_precision_is_a_config_error(tmp_path, digits):
 
 def test_config_schema_and_validate():
     from conftest import compose_cfg
-    assert PRECISIONS == ("auto", "fp32", "bf16") and EnsembleConfig().precision == "auto"
+    assert PRECISIONS == ("auto", "fp32", "bf16")
     good = compose_cfg(["ensemble.precision=bf16"])
-    validate(good)
+    assert parse_run(good).ensemble.precision == "bf16"
     assert good.ensemble.precision == "bf16" and compose_cfg([]).ensemble.precision == "auto"
     with pytest.raises(ConfigError, match=r"^ensemble\.precision must be one of auto, fp32, bf16; got 'fp16'$"):
-        validate(compose_cfg(["ensemble.precision=fp16"]))
+        parse_run(compose_cfg(["ensemble.precision=fp16"]))

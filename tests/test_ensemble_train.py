@@ -12,6 +12,8 @@ from certssb.ensemble.train import _fit_one, member_job
 from certssb.errors import CertSSBError, ConfigError
 from certssb.model import model_factory
 
+from conftest import model_option
+
 N, C = 72, 4
 
 
@@ -45,7 +47,7 @@ def assert_states_close(a, b, atol=1e-5):
 @pytest.mark.parametrize("model", ["digits_cnn", "mlp"])
 def test_vectorised_equals_one_at_a_time(tmp_path, model):
     x, y, s = data()
-    f = model_factory(S(name=model, hidden=[32]), (1, 8, 8), C)
+    f = model_factory(model_option(model, hidden=[32]), (1, 8, 8), C)
     loop, vec = CheckpointStore(tmp_path / "loop", "fp"), CheckpointStore(tmp_path / "vec", "fp")
     assert train_members(f, x, y, s, cfg(vectorise="false"), 3, range(4), loop, progress=False) == [0, 1, 2, 3]
     assert train_members(f, x, y, s, cfg(vectorise="true", group_size=3), 3, range(4), vec,
@@ -63,7 +65,7 @@ def test_vectorised_equals_one_at_a_time(tmp_path, model):
 
 def test_resume_trains_only_missing_and_equals_uninterrupted(tmp_path):
     x, y, s = data(1)
-    f = model_factory(S(name="digits_cnn"), (1, 8, 8), C)
+    f = model_factory(model_option("digits_cnn"), (1, 8, 8), C)
     c = cfg(vectorise="true", group_size=4, epochs=1)
     full = CheckpointStore(tmp_path / "full", "fp")
     train_members(f, x, y, s, c, 11, range(4), full, progress=False)
@@ -78,7 +80,7 @@ def test_resume_trains_only_missing_and_equals_uninterrupted(tmp_path):
 
 def test_fingerprint_mismatch_retrains(tmp_path):
     x, y, s = data()
-    f = model_factory(S(name="mlp", hidden=[16]), (1, 8, 8), C)
+    f = model_factory(model_option("mlp", hidden=[16]), (1, 8, 8), C)
     train_members(f, x, y, s, cfg(epochs=1), 0, range(2), CheckpointStore(tmp_path, "a"), progress=False)
     with pytest.warns(UserWarning, match="fingerprint"):
         done = train_members(f, x, y, s, cfg(epochs=1), 0, range(2), CheckpointStore(tmp_path, "b"), progress=False)
@@ -127,7 +129,7 @@ def test_noisy_source_cached_equals_generated(monkeypatch):
 
 def test_predict_sums_and_missing(tmp_path):
     x, y, s = data()
-    f = model_factory(S(name="mlp", hidden=[16]), (1, 8, 8), C)
+    f = model_factory(model_option("mlp", hidden=[16]), (1, 8, 8), C)
     store = CheckpointStore(tmp_path, "fp")
     train_members(f, x, y, s, cfg(epochs=1), 0, range(3), store, progress=False)
     out = predict_members(f, store, x, s, torch.arange(N), cfg(), 0, range(3), progress=False)
@@ -147,7 +149,7 @@ def test_predict_sums_and_missing(tmp_path):
 
 def test_train_single_deterministic_and_predict_single():
     x, y, s = data()
-    f = model_factory(S(name="digits_cnn"), (1, 8, 8), C)
+    f = model_factory(model_option("digits_cnn"), (1, 8, 8), C)
     a = train_single(f, x, y, 0.0, cfg(epochs=1), 0, "reference", "cpu")
     b = train_single(f, x, y, 0.0, cfg(epochs=1), 0, "reference", "cpu")
     c = train_single(f, x, y, 0.25, cfg(epochs=1), 0, "surrogate", "cpu")
@@ -160,7 +162,7 @@ def test_train_single_deterministic_and_predict_single():
 
 def test_config_errors(tmp_path):
     x, y, s = data()
-    f = model_factory(S(name="mlp"), (1, 8, 8), C)
+    f = model_factory(model_option("mlp"), (1, 8, 8), C)
     store = CheckpointStore(tmp_path, "fp")
     for bad in (cfg(vectorise="maybe"), cfg(epochs=0), cfg(lr=-1.0), cfg(batch_size=2.5)):
         with pytest.raises(ConfigError):
@@ -180,7 +182,7 @@ def test_config_errors(tmp_path):
 def test_batchnorm_model_loop_under_auto_and_vmap_when_forced(tmp_path):
     x, y, s = data()
     x3 = x.repeat(1, 3, 1, 1)
-    f = model_factory(S(name="preact_resnet32", blocks_per_stage=1), (3, 8, 8), C)
+    f = model_factory(model_option("preact_resnet32", blocks_per_stage=1), (3, 8, 8), C)
     auto, forced = CheckpointStore(tmp_path / "a", "fp"), CheckpointStore(tmp_path / "f", "fp")
     train_members(f, x3, y, s, cfg(epochs=1, batch_size=24), 0, range(2), auto, progress=False)
     assert auto.load_meta(0)["vectorised"] is False

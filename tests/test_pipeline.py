@@ -132,11 +132,12 @@ def test_shared_memory_across_test_sets(tmp_path, run_pipeline):
     # invariant across the whole shared memory (clean and triggered inputs together):
     # stored balls with different labels do not overlap
     from certssb.attack import poison
+    from certssb.config import parse_run
     from certssb.dataset import load_dataset
 
     from conftest import FAST, compose_cfg
 
-    cfg = compose_cfg([*FAST, "sigma_optimiser=fixed", "certifier=storage_update"])
+    cfg = parse_run(compose_cfg([*FAST, "sigma_optimiser=fixed", "certifier=storage_update"]))
     splits = load_dataset(cfg.dataset, 0)
     poisoned = poison(splits, cfg.attack, 0)
     clean = table[table.split == "clean"].sort_values("index")

@@ -15,14 +15,18 @@ success alike (``attack_labels``); ``all_to_one`` is what ``poison`` does.
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
+from typing import Any
 
 import torch
+from omegaconf import MISSING
 
 from certssb.errors import ConfigError
 from certssb.seeding import make_generator
 
-from ._config import cfg_get, get_int, is_sequence
 from .base import Trigger
+from .pixel import is_sequence
+from .settings import AttackSettings
 
 CORNERS = ("bottom_right", "top_left", "top_right", "bottom_left")
 
@@ -50,19 +54,19 @@ class BadNetsTrigger(Trigger):
         return f"BadNetsTrigger(patch_size={self.patch_size}, corner={self.corner!r}, image_shape={self.image_shape})"
 
 
-def build_badnets_trigger(cfg, image_shape) -> BadNetsTrigger:
+def build_badnets_trigger(image_shape, patch_size: int = 3, corner: str = "bottom_right", color: Any = (1.0,),
+                          pattern_seed: int = 0) -> BadNetsTrigger:
+    """A ``patch_size`` square of ``color`` (per-channel values, or ``"random"``) in ``corner``."""
     c, h, w = image_shape
-    k = get_int(cfg, "patch_size", 3)
-    if not 1 <= k <= min(h, w):
+    k = patch_size
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= min(h, w):
         raise ConfigError(f"attack.patch_size={k} is invalid: use 1..{min(h, w)} for {h}x{w} images")
-    corner = cfg_get(cfg, "corner", "bottom_right")
     if corner not in CORNERS:
         raise ConfigError(f"attack.corner={corner!r} is unknown: use one of {', '.join(CORNERS)}")
-    color = cfg_get(cfg, "color", [1.0])
     if isinstance(color, str):
         if color != "random":
             raise ConfigError(f"attack.color={color!r} is invalid: use a list of per-channel values in [0, 1] or 'random'")
-        gen = make_generator(get_int(cfg, "pattern_seed", 0), "badnets-pattern")
+        gen = make_generator(pattern_seed, "badnets-pattern")
         patch = torch.rand(c, k, k, generator=gen)
     else:
         values = list(color) if is_sequence(color) else [color]
@@ -74,3 +78,14 @@ def build_badnets_trigger(cfg, image_shape) -> BadNetsTrigger:
         per_channel = torch.tensor([float(v) for v in values], dtype=torch.float32).expand(c)
         patch = per_channel.view(c, 1, 1).expand(c, k, k).clone()
     return BadNetsTrigger(image_shape, patch, corner)
+
+
+@dataclass
+class BadNetsSettings(AttackSettings):
+    patch_size: int = MISSING
+    corner: str = MISSING
+    color: Any = MISSING
+    pattern_seed: int = MISSING
+
+    def trigger(self, image_shape):
+        return build_badnets_trigger(image_shape, self.patch_size, self.corner, self.color, self.pattern_seed)

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import torch
 
+from dataclasses import dataclass
+
+from omegaconf import MISSING
+
 from certssb.errors import ConfigError
 from certssb.seeding import make_generator
 
-from ._config import get_float, get_int
 from .base import AdditiveTrigger
+from .settings import AttackSettings
 
 
 def blending_pattern(image_shape, delta: float, pattern_seed: int = 0) -> torch.Tensor:
@@ -23,9 +27,20 @@ def blending_pattern(image_shape, delta: float, pattern_seed: int = 0) -> torch.
     return (noise * (delta / noise.norm())).to(torch.float32)
 
 
-def build_blending_trigger(cfg, image_shape) -> AdditiveTrigger:
-    delta = get_float(cfg, "delta", 1.0)
+def build_blending_trigger(image_shape, delta: float, pattern_seed: int = 0) -> AdditiveTrigger:
     if delta <= 0:
         raise ConfigError(f"attack.delta={delta} is invalid: use an L2 size > 0")
-    pattern_seed = get_int(cfg, "pattern_seed", 0)
     return AdditiveTrigger("blending", blending_pattern(image_shape, delta, pattern_seed), delta, clip=False)
+
+
+@dataclass
+class BlendingSettings(AttackSettings):
+    delta: float = MISSING
+    pattern_seed: int = MISSING
+
+    def check(self, run) -> None:
+        self.require_range("delta", 0.0, None, low_open=True)
+        super().check(run)
+
+    def trigger(self, image_shape):
+        return build_blending_trigger(image_shape, self.delta, self.pattern_seed)

@@ -1,42 +1,20 @@
-"""``build_trigger``: the trigger an ``attack`` config describes, for one image shape."""
+"""``build_trigger``: the trigger an attack's settings describe, for one image shape."""
 
 from __future__ import annotations
 
 from certssb.errors import ConfigError
 
-from ._config import cfg_get
-from .badnets import build_badnets_trigger
 from .base import Trigger
-from .blending import build_blending_trigger
-from .pixel import build_pixel_trigger
-
-ATTACKS = ("none", "onepixel", "fourpixel", "blending", "badnets")
 
 
-def attack_name(cfg) -> str:
-    name = cfg_get(cfg, "name", None)
-    if name not in ATTACKS:
-        raise ConfigError(f"attack.name={name!r} is unknown: use one of {', '.join(ATTACKS)}")
-    return name
+def build_trigger(settings, image_shape, dataset_name: str | None = None) -> Trigger | None:
+    """The trigger of the attack ``settings`` for images ``image_shape = (C, H, W)``; None for no attack.
 
-
-def build_trigger(cfg, image_shape, dataset_name: str | None = None, seed: int | None = None) -> Trigger | None:
-    """The trigger of ``cfg.name`` for images ``image_shape = (C, H, W)``; None for ``none``.
-
-    Every trigger is a pure function of the config and the image shape: none depends on the run
-    ``seed`` (RAB's patterns are fixed across runs), which is accepted for interface stability.
-    ``dataset_name`` only labels messages; default positions follow the image shape (see
-    ``certssb.attack.pixel``).
+    Every trigger is a pure function of the settings and the image shape: none depends on the run
+    seed (RAB's patterns are fixed across runs). ``dataset_name`` only labels messages.
     """
-    name = attack_name(cfg)
     shape = tuple(int(s) for s in image_shape)
     if len(shape) != 3 or min(shape) < 1:
         where = f" of dataset {dataset_name}" if dataset_name else ""
         raise ConfigError(f"image shape {shape}{where} is not (C, H, W): triggers need image data")
-    if name == "none":
-        return None
-    if name in ("onepixel", "fourpixel"):
-        return build_pixel_trigger(cfg, name, shape)
-    if name == "blending":
-        return build_blending_trigger(cfg, shape)
-    return build_badnets_trigger(cfg, shape)
+    return settings.trigger(shape)

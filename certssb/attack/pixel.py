@@ -24,10 +24,15 @@ import math
 
 import torch
 
+from dataclasses import dataclass
+from typing import Any, ClassVar, Optional
+
+from omegaconf import MISSING
+
 from certssb.errors import ConfigError
 
-from ._config import cfg_get, get_float, is_sequence
 from .base import AdditiveTrigger
+from .settings import AttackSettings
 
 FOURPIXEL_OFFSETS = ((-1, 1), (0, 0), (1, -1), (1, 1))
 COUNT = {"onepixel": 1, "fourpixel": 4}
@@ -83,12 +88,41 @@ def pixel_pattern(image_shape, positions, delta: float) -> torch.Tensor:
     return pattern
 
 
-def build_pixel_trigger(cfg, kind: str, image_shape) -> AdditiveTrigger:
-    delta = get_float(cfg, "delta", 1.0)
+def is_sequence(value: Any) -> bool:
+    return not isinstance(value, (str, bytes)) and hasattr(value, "__iter__") and hasattr(value, "__len__")
+
+
+def build_pixel_trigger(kind: str, image_shape, delta: float, positions=None) -> AdditiveTrigger:
+    """The ``kind`` (onepixel / fourpixel) trigger of L2 size ``delta`` at ``positions`` (None: defaults)."""
     if delta <= 0:
         raise ConfigError(f"attack.delta={delta} is invalid: use an L2 size > 0")
-    value = cfg_get(cfg, "positions", None)
-    positions = default_positions(kind, image_shape) if value is None else parse_positions(value, kind, image_shape)
-    trigger = AdditiveTrigger(kind, pixel_pattern(image_shape, positions, delta), delta, clip=True)
-    trigger.positions = positions
+    pixels = default_positions(kind, image_shape) if positions is None else parse_positions(positions, kind, image_shape)
+    trigger = AdditiveTrigger(kind, pixel_pattern(image_shape, pixels, delta), delta, clip=True)
+    trigger.positions = pixels
     return trigger
+
+
+@dataclass
+class PixelSettings(AttackSettings):
+    """RAB's pixel triggers: ``delta`` is the L2 size; ``positions`` null = the defaults above."""
+
+    kind: ClassVar[str] = ""
+    delta: float = MISSING
+    positions: Optional[Any] = MISSING
+
+    def check(self, run) -> None:
+        self.require_range("delta", 0.0, None, low_open=True)
+        super().check(run)
+
+    def trigger(self, image_shape):
+        return build_pixel_trigger(self.kind, image_shape, self.delta, self.positions)
+
+
+@dataclass
+class OnePixelSettings(PixelSettings):
+    kind: ClassVar[str] = "onepixel"
+
+
+@dataclass
+class FourPixelSettings(PixelSettings):
+    kind: ClassVar[str] = "fourpixel"

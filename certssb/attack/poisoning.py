@@ -23,9 +23,8 @@ import torch
 from certssb.errors import ConfigError
 from certssb.seeding import make_generator
 
-from ._config import get_float, get_int
 from .base import Trigger
-from .build import attack_name, build_trigger
+from .build import build_trigger
 from .policy import LabelPolicy, attack_labels, parse_policy, poison_candidates
 
 
@@ -65,23 +64,6 @@ def realised_l2(triggered: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
     return (triggered.to(torch.float64) - clean.to(torch.float64)).flatten(1).norm(dim=1)
 
 
-def check_target(cfg, num_classes: int) -> int:
-    target = get_int(cfg, "target", 0)
-    if not 0 <= target < num_classes:
-        raise ConfigError(
-            f"attack.target={target} is not a class of this dataset: use 0..{num_classes - 1} "
-            "(indices after dataset.classes remapping)"
-        )
-    return target
-
-
-def check_rate(cfg) -> float:
-    rate = get_float(cfg, "poison_rate", 0.0)
-    if not 0.0 <= rate < 1.0:
-        raise ConfigError(f"attack.poison_rate={rate} is invalid: use a fraction in [0, 1)")
-    return rate
-
-
 def choose_poisoned(y: torch.Tensor, target: int, count: int, seed: int) -> torch.Tensor:
     """``count`` sorted indices drawn uniformly among samples with ``y != target``."""
     candidates = torch.nonzero(y != target).flatten()
@@ -94,14 +76,12 @@ def choose_poisoned(y: torch.Tensor, target: int, count: int, seed: int) -> torc
     return candidates[order].sort().values
 
 
-def poison(splits, cfg, seed: int) -> PoisonedData:
-    """Poison ``splits`` (a ``DatasetSplits``) with the attack ``cfg``; see the module docstring."""
-    name = attack_name(cfg)
-    target = check_target(cfg, int(splits.num_classes))
-    rate = check_rate(cfg)
+def poison(splits, settings, seed: int) -> PoisonedData:
+    """Poison ``splits`` (a ``DatasetSplits``) with the attack ``settings``; see the module docstring."""
+    name, target, rate = settings.name, int(settings.target), float(settings.poison_rate)
     x_train, y_train, x_test = splits.x_train, splits.y_train, splits.x_test
     n_test = int(x_test.shape[0])
-    trigger = build_trigger(cfg, tuple(x_train.shape[1:]), splits.name, seed)
+    trigger = build_trigger(settings, tuple(x_train.shape[1:]), splits.name)
     if trigger is None:
         return PoisonedData(
             x_train=x_train,

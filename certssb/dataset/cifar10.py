@@ -6,6 +6,9 @@ Images are returned as ``[n, 3, 32, 32]``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import pickle
 from pathlib import Path
 from urllib.error import URLError
@@ -13,10 +16,15 @@ from urllib.error import URLError
 import numpy as np
 import torch
 
-from certssb.errors import DataNotFoundError
+from certssb.errors import DataNotFoundError, one_line
 
-from ._config import download_flag, one_line, resolve_data_dir
+from .settings import FileDatasetSettings
 from .splits import RawSplits
+
+CIFAR10_NAMES = [
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+]
 
 BASE_FOLDER = "cifar-10-batches-py"
 BATCH_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
@@ -29,9 +37,9 @@ def _missing(root: Path) -> list[str]:
 def load_cifar10_raw(cfg) -> RawSplits:
     import torchvision
 
-    root = resolve_data_dir(cfg)
+    root = cfg.root()
     folder = root / BASE_FOLDER
-    download = download_flag(cfg)
+    download = cfg.download
     missing = _missing(root)
     if missing and not download:
         raise DataNotFoundError(
@@ -61,3 +69,12 @@ def load_cifar10_raw(cfg) -> RawSplits:
         return torch.as_tensor(ds.targets, dtype=torch.int64)
 
     return RawSplits(images(train), labels(train), images(test), labels(test), scale=255.0)
+
+
+@dataclass
+class CIFAR10Settings(FileDatasetSettings):
+    input_shape: ClassVar[tuple[int, int, int]] = (3, 32, 32)
+    class_names: ClassVar[tuple[str, ...]] = tuple(CIFAR10_NAMES)
+
+    def load_raw(self) -> RawSplits:
+        return load_cifar10_raw(self)

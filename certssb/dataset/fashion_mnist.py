@@ -8,17 +8,25 @@ torchvision downloads into ``<data_dir>/FashionMNIST/raw/``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 from pathlib import Path
 from urllib.error import URLError
 
 import numpy as np
 import torch
 
-from certssb.errors import DataNotFoundError
+from certssb.errors import DataNotFoundError, one_line
 
-from ._config import download_flag, one_line, resolve_data_dir
+from .settings import FileDatasetSettings
 from .idx import IDX_FILES, find_idx_dir, load_idx_split
 from .splits import RawSplits
+
+FASHION_MNIST_NAMES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]
 
 #: system-wide locations (Debian's dataset-fashion-mnist package)
 SYSTEM_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets/fashion-mnist"),)
@@ -42,10 +50,10 @@ def _download(data_dir: Path) -> None:
 
 
 def load_fashion_mnist_raw(cfg) -> RawSplits:
-    data_dir = resolve_data_dir(cfg)
+    data_dir = cfg.root()
     dirs = candidate_dirs(data_dir)
     directory = find_idx_dir(dirs, ALL_STEMS)
-    if directory is None and download_flag(cfg):
+    if directory is None and cfg.download:
         _download(data_dir)
         directory = find_idx_dir(dirs, ALL_STEMS)
     if directory is None:
@@ -61,3 +69,12 @@ def load_fashion_mnist_raw(cfg) -> RawSplits:
         return torch.from_numpy(a).unsqueeze(1)
 
     return RawSplits(images(x_tr), torch.from_numpy(y_tr), images(x_te), torch.from_numpy(y_te), scale=255.0)
+
+
+@dataclass
+class FashionMNISTSettings(FileDatasetSettings):
+    input_shape: ClassVar[tuple[int, int, int]] = (1, 28, 28)
+    class_names: ClassVar[tuple[str, ...]] = tuple(FASHION_MNIST_NAMES)
+
+    def load_raw(self) -> RawSplits:
+        return load_fashion_mnist_raw(self)

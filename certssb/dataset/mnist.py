@@ -6,14 +6,17 @@ download) they are read directly. ``dataset.download=true`` lets torchvision fet
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 from pathlib import Path
 from urllib.error import URLError
 
 import torch
 
-from certssb.errors import DataNotFoundError
+from certssb.errors import DataNotFoundError, one_line
 
-from ._config import download_flag, one_line, resolve_data_dir
+from .settings import FileDatasetSettings
 from .idx import IDX_FILES, find_idx_dir, find_idx_file, load_idx_split
 from .splits import RawSplits
 
@@ -32,9 +35,9 @@ def _missing_message(root: Path) -> str:
 def load_mnist_raw(cfg) -> RawSplits:
     import torchvision
 
-    root = resolve_data_dir(cfg)
+    root = cfg.root()
     raw = root / "MNIST" / "raw"
-    download = download_flag(cfg)
+    download = cfg.download
     extracted = all((raw / stem).is_file() for stem in ALL_STEMS)
     if not extracted and not download and find_idx_dir([raw], ALL_STEMS) is not None:
         # gzipped files only (torchvision wants them extracted): read them ourselves
@@ -63,3 +66,12 @@ def load_mnist_raw(cfg) -> RawSplits:
         return torch.as_tensor(ds.targets, dtype=torch.int64)
 
     return RawSplits(images(train), labels(train), images(test), labels(test), scale=255.0)
+
+
+@dataclass
+class MNISTSettings(FileDatasetSettings):
+    input_shape: ClassVar[tuple[int, int, int]] = (1, 28, 28)
+    class_names: ClassVar[tuple[str, ...]] = tuple(tuple(str(i) for i in range(10)))
+
+    def load_raw(self) -> RawSplits:
+        return load_mnist_raw(self)

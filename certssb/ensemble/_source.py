@@ -12,8 +12,13 @@ from torch import nn
 
 from certssb.ensemble.noise import member_noise
 from certssb.errors import ConfigError
-from certssb.cfgaccess import cfg_get  # noqa: F401  (re-exported for the package)
 from certssb.seeding import make_generator
+
+
+def cfg_get(cfg, key: str, default=None):
+    """``cfg.key`` (settings, DictConfig or namespace), ``default`` when absent or null."""
+    value = cfg.get(key, default) if isinstance(cfg, dict) else getattr(cfg, key, default)
+    return default if value is None else value
 
 
 def cfg_int(cfg, key, default=None, minimum=1) -> int:

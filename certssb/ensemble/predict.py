@@ -26,6 +26,10 @@ class MemberVotes:
     votes: np.ndarray  # int64 [n, C]: number of members whose argmax is the class
     n_members: int
 
+    def subset(self, positions: np.ndarray) -> "MemberVotes":
+        """The votes of the inputs at ``positions``."""
+        return MemberVotes(prob_sum=self.prob_sum[positions], votes=self.votes[positions], n_members=self.n_members)
+
 
 def _load(factory, store, k: int, device, precision: Precision = FP32) -> nn.Module:
     model = factory()

@@ -7,18 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig
-
-from certssb.logger.base import NullLogger, RunLogger
+from certssb.logger.base import LoggerSettings, NullLogger, RunLogger
 
 
-def open_logger(cfg: DictConfig, output_dir: Path, context: dict | None = None) -> RunLogger:
-    """The logger named by ``cfg.logger.name``; use it as a context manager."""
-    if cfg.logger.name == "wandb":
-        from certssb.logger.wandb_logger import WandbLogger
-
-        return WandbLogger(cfg, output_dir, context or {})
-    return NullLogger()
+def open_logger(run, output_dir: Path, context: dict | None = None) -> RunLogger:
+    """The logger of the run's ``logger`` option; use it as a context manager."""
+    return run.logger.open(run, output_dir, context or {})
 
 
-__all__ = ["NullLogger", "RunLogger", "open_logger"]
+__all__ = ["LoggerSettings", "NullLogger", "RunLogger", "open_logger"]

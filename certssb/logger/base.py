@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
+from certssb.config import Option
+
 
 class RunLogger:
     """A context manager that receives the run's summary; always closes its run on exit."""
@@ -21,3 +26,13 @@ class RunLogger:
 
 class NullLogger(RunLogger):
     """``logger=none``: nothing beyond the local files."""
+
+
+@dataclass
+class LoggerSettings(Option):
+    """Base of the ``logger`` options: :meth:`open` returns the run's logger (a context manager)."""
+
+    group: ClassVar[str] = "logger"
+
+    def open(self, run, output_dir, context: dict) -> RunLogger:
+        return NullLogger()

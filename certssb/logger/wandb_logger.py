@@ -9,12 +9,14 @@ finished, also when the job fails.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Optional
 
-from omegaconf import DictConfig
+from omegaconf import MISSING
 
 from certssb.config import to_plain
-from certssb.logger.base import RunLogger
+from certssb.logger.base import LoggerSettings, RunLogger
 from certssb.logger.flatten import curve_rows, summary_scalars
 
 log = logging.getLogger("certssb")
@@ -36,7 +38,7 @@ def _hydra_context() -> dict:
 class WandbLogger(RunLogger):
     """One W&B run per job, opened on construction and finished on exit."""
 
-    def __init__(self, cfg: DictConfig, output_dir: Path, context: dict) -> None:
+    def __init__(self, cfg, output_dir: Path, context: dict) -> None:
         import wandb
 
         self._wandb = wandb
@@ -86,3 +88,22 @@ class WandbLogger(RunLogger):
 
     def close(self, failed: bool = False) -> None:
         self.run.finish(exit_code=1 if failed else 0)
+
+
+WANDB_MODES = ("online", "offline", "disabled")
+
+
+@dataclass
+class WandbSettings(LoggerSettings):
+    project: str = MISSING
+    entity: Optional[str] = MISSING
+    mode: str = MISSING
+    group: Optional[str] = MISSING
+    job_type: Optional[str] = MISSING
+    tags: List[str] = MISSING
+
+    def check(self, run) -> None:
+        self.require_choice("mode", WANDB_MODES)
+
+    def open(self, run, output_dir, context: dict) -> RunLogger:
+        return WandbLogger(run, output_dir, context)

@@ -1,4 +1,4 @@
-"""Model zoo: ``build_model(cfg, input_shape, num_classes)`` and ``model_factory``.
+"""Model zoo: ``build_model(settings, input_shape, num_classes)`` and ``model_factory``.
 
 Every model maps float inputs ``[n, C, H, W]`` to logits ``[n, num_classes]``; construction
 is deterministic under ``torch.manual_seed``.
@@ -15,19 +15,10 @@ from certssb.model.digits_cnn import DigitsCNN
 from certssb.model.mlp import MLP
 from certssb.model.mnist_cnn import MnistCNN
 from certssb.model.preact_resnet import PreActResNet
+from certssb.model.settings import ModelSettings
 
-MODEL_NAMES = ("mnist_cnn", "preact_resnet32", "digits_cnn", "mlp")
-
-__all__ = ["MODEL_NAMES", "build_model", "model_factory", "has_batchnorm",
+__all__ = ["ModelSettings", "build_model", "model_factory", "has_batchnorm",
            "DigitsCNN", "MLP", "MnistCNN", "PreActResNet"]
-
-
-def _get(cfg, key, default):
-    try:
-        value = getattr(cfg, key)
-    except (AttributeError, KeyError):
-        return default
-    return default if value is None else value
 
 
 def _check_shape(input_shape) -> tuple[int, int, int]:
@@ -40,40 +31,24 @@ def _check_shape(input_shape) -> tuple[int, int, int]:
     return shape
 
 
-def build_model(cfg, input_shape, num_classes: int) -> nn.Module:
-    """Build the model named ``cfg.name`` for inputs ``input_shape = (C, H, W)``."""
-    name = _get(cfg, "name", None)
+def build_model(settings: ModelSettings, input_shape, num_classes: int) -> nn.Module:
+    """Build the model ``settings`` describe for inputs ``input_shape = (C, H, W)``."""
     shape = _check_shape(input_shape)
-    if not isinstance(num_classes, int) or num_classes < 2:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ConfigError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    c, h, w = shape
-    if name == "mnist_cnn":
-        if min(h, w) < 16:
-            raise ConfigError(f"mnist_cnn needs images of at least 16x16, got {h}x{w}; use digits_cnn or mlp")
-        return MnistCNN(shape, num_classes, hidden=int(_get(cfg, "hidden_fc", 512)))
-    if name == "preact_resnet32":
-        return PreActResNet(c, num_classes, blocks_per_stage=int(_get(cfg, "blocks_per_stage", 5)),
-                            widths=tuple(_get(cfg, "widths", (16, 32, 64))))
-    if name == "digits_cnn":
-        if min(h, w) < 1:
-            raise ConfigError(f"digits_cnn needs non-empty images, got {h}x{w}")
-        return DigitsCNN(shape, num_classes, channels=tuple(_get(cfg, "channels", (16, 32))),
-                         hidden=int(_get(cfg, "hidden_fc", 64)))
-    if name == "mlp":
-        hidden = _get(cfg, "hidden", [128])
-        if isinstance(hidden, int):
-            hidden = [hidden]
-        return MLP(shape, num_classes, hidden=[int(v) for v in hidden])
-    raise ConfigError(f"unknown model name {name!r}; allowed: {', '.join(MODEL_NAMES)}")
+    if min(shape[1:]) < settings.min_hw:
+        raise ConfigError(f"{settings.name} needs images of at least {settings.min_hw}x{settings.min_hw}, "
+                          f"got {shape[1]}x{shape[2]}; use digits_cnn or mlp")
+    return settings.build(shape, num_classes)
 
 
-def model_factory(cfg, input_shape, num_classes: int) -> Callable[[], nn.Module]:
+def model_factory(settings, input_shape, num_classes: int) -> Callable[[], nn.Module]:
     """A zero-argument callable returning a fresh model (validated once, now)."""
-    build_model(cfg, input_shape, num_classes)  # fail early on bad config
+    build_model(settings, input_shape, num_classes)  # fail early on bad config
     shape = _check_shape(input_shape)
 
     def factory() -> nn.Module:
-        return build_model(cfg, shape, num_classes)
+        return build_model(settings, shape, num_classes)
 
     return factory
 

@@ -10,8 +10,15 @@ trained together with ``torch.func.vmap``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar, List
+
+from omegaconf import MISSING
+
 import torch
 from torch import nn
+
+from .settings import ModelSettings
 
 
 def _down(n: int) -> int:
@@ -34,3 +41,12 @@ class DigitsCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+
+@dataclass
+class DigitsCNNSettings(ModelSettings):
+    channels: List[int] = MISSING
+    hidden_fc: int = MISSING
+
+    def build(self, input_shape, num_classes: int) -> nn.Module:
+        return DigitsCNN(input_shape, num_classes, channels=tuple(self.channels), hidden=self.hidden_fc)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar, List
+
+from omegaconf import MISSING
+
 import math
 
 import torch
 from torch import nn
+
+from .settings import ModelSettings
 
 
 class MLP(nn.Module):
@@ -21,3 +28,11 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+@dataclass
+class MLPSettings(ModelSettings):
+    hidden: List[int] = MISSING
+
+    def build(self, input_shape, num_classes: int) -> nn.Module:
+        return MLP(input_shape, num_classes, hidden=[int(h) for h in self.hidden])

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
+from omegaconf import MISSING
+
 import torch
 from torch import nn
+
+from .settings import ModelSettings
 
 
 class MnistCNN(nn.Module):
@@ -22,3 +29,12 @@ class MnistCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+
+@dataclass
+class MnistCNNSettings(ModelSettings):
+    min_hw: ClassVar[int] = 16
+    hidden_fc: int = MISSING
+
+    def build(self, input_shape, num_classes: int) -> nn.Module:
+        return MnistCNN(input_shape, num_classes, hidden=self.hidden_fc)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar, List
+
+from omegaconf import MISSING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .settings import ModelSettings
 
 
 class PreActBlock(nn.Module):
@@ -47,3 +54,12 @@ class PreActResNet(nn.Module):
         out = F.relu(self.bn(out))
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)
         return self.fc(out)
+
+
+@dataclass
+class PreActResNet32Settings(ModelSettings):
+    blocks_per_stage: int = MISSING
+    widths: List[int] = MISSING
+
+    def build(self, input_shape, num_classes: int) -> nn.Module:
+        return PreActResNet(input_shape[0], num_classes, blocks_per_stage=self.blocks_per_stage, widths=tuple(self.widths))

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from certssb.ensemble import CheckpointStore, resolve_device, train_members
 from certssb.ensemble._source import cache_budget_bytes, resolve_precision
+from certssb.config import load_option
 from certssb.model import has_batchnorm, model_factory
 
 PAPER = {"members": 1000, "epochs": 20, "images": 12000}
@@ -231,7 +232,7 @@ def main(argv=None) -> int:
     x, y, num_classes, desc = load_data(args.setting, n, args.seed)
     n = len(x)
     sigmas = torch.full((n,), float(args.sigma))
-    factory = model_factory(SimpleNamespace(name=st["model"]), tuple(x.shape[1:]), num_classes)
+    factory = model_factory(load_option("model", st["model"]), tuple(x.shape[1:]), num_classes)
     probe = factory()
     n_params = sum(p.numel() for p in probe.parameters())
     group = args.group_size or min(st["group"], members if sizes is None else min(sizes))

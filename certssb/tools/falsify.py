@@ -44,12 +44,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from certssb.certifier import certify_scores, radius_variants
+from certssb.config import load_option
 from certssb.dataset import load_dataset
 from certssb.ensemble.checkpoints import CheckpointStore, fingerprint_of
 from certssb.ensemble.predict import _load, predict_members
@@ -93,15 +93,16 @@ class FalsifyConfig:
     threads: int | None = 1  # tiny models: one intra-op thread avoids oversubscription on shared CPUs
     progress: bool = False
 
-    def ensemble_cfg(self, epochs: int | None = None) -> SimpleNamespace:
-        return SimpleNamespace(epochs=int(epochs if epochs is not None else self.epochs),
-                               batch_size=int(self.batch_size), lr=float(self.lr), vectorise="auto",
-                               group_size=None, eval_batch_size=1024, device=self.device)
+    def ensemble_cfg(self, epochs: int | None = None):
+        """The ``ensemble=default`` settings with this check's training knobs."""
+        return load_option("ensemble", "default", epochs=int(epochs if epochs is not None else self.epochs),
+                           batch_size=int(self.batch_size), lr=float(self.lr), device=self.device)
 
-    def sigma_cfg(self) -> SimpleNamespace:
-        return SimpleNamespace(name=self.sigma, sigma_0=float(self.sigma_0), n_draws=int(self.sga_draws), lr=0.04,
-                               iterations=int(self.sga_iterations), clip_low=0.02, clip_high=0.98, sigma_min=0.05,
-                               sigma_max=1.0, batch_size=512, device=self.device)
+    def sigma_cfg(self):
+        """The ``sigma_optimiser`` option's settings (its yaml's values) with this check's knobs."""
+        extra = {} if self.sigma == "fixed" else {"n_draws": int(self.sga_draws), "iterations": int(self.sga_iterations),
+                                                   "device": self.device}
+        return load_option("sigma_optimiser", self.sigma, sigma_0=float(self.sigma_0), **extra)
 
     def validate(self) -> None:
         if self.test_attack not in ("path", "pgd"):
@@ -251,10 +252,8 @@ class _Runner:
         self.workdir = workdir
         self.timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        dcfg = SimpleNamespace(name="digits", classes=list(cfg.classes), data_dir=None, download=False,
-                               train_size=None, test_size=None, test_fraction=0.2)
-        self.splits = load_dataset(dcfg, cfg.seed)
-        self.factory = model_factory(SimpleNamespace(name="mlp", hidden=list(cfg.hidden)),
+        self.splits = load_dataset(load_option("dataset", "digits", classes=list(cfg.classes)), cfg.seed)
+        self.factory = model_factory(load_option("model", "mlp", hidden=list(cfg.hidden)),
                                      tuple(self.splits.x_train.shape[1:]), self.splits.num_classes)
         self.ens = cfg.ensemble_cfg()
         # Sigmas: computed once from the clean data, then held fixed for every retrain.

@@ -1,0 +1,68 @@
+"""Fingerprints of what determines results, and the resume of completed runs.
+
+A job whose output dir already holds a complete ``summary.json`` of the same config fingerprint is
+skipped (so rerunning a sweep resumes it); member checkpoints and cached sigmas live in folders
+named by the fingerprints of what trained them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from certssb.config import RunSettings, to_plain
+from certssb.ensemble.checkpoints import fingerprint_of
+
+log = logging.getLogger("certssb")
+
+#: keys that change how a run executes or is logged, not its results
+EXECUTION_KEYS = {"ensemble": ("device", "vectorise", "group_size", "eval_batch_size", "checkpoint_dir"),
+                  "sigma_optimiser": ("device",)}
+
+
+def config_fingerprint(run: RunSettings) -> str:
+    """Fingerprint of what determines the results (not logging or execution settings)."""
+    plain = to_plain(run)
+    plain.pop("logger", None)
+    plain.pop("force", None)
+    for group, keys in EXECUTION_KEYS.items():
+        for key in keys:
+            plain.get(group, {}).pop(key, None)
+    return fingerprint_of(plain)
+
+
+def training_settings(run: RunSettings) -> dict:
+    """The ensemble keys that change a trained model (fingerprints of sigmas and members)."""
+    ens = to_plain(run.ensemble)
+    return {k: ens[k] for k in ("epochs", "batch_size", "lr")}
+
+
+def data_fingerprint(run: RunSettings, precision: str) -> dict:
+    """What the poisoned data (and the models trained on it) depend on."""
+    return {"dataset": to_plain(run.dataset), "attack": to_plain(run.attack), "seed": int(run.seed),
+            "precision": precision}
+
+
+def member_fingerprint(run: RunSettings, data_fp: dict, sigma_train) -> str:
+    """Fingerprint of the members: data, model, training settings and the training sigmas."""
+    return fingerprint_of({
+        "data": data_fp, "model": to_plain(run.model), "ensemble": training_settings(run),
+        "sigma_train": fingerprint_of(np.round(np.asarray(sigma_train, dtype=np.float64), 7).tolist()),
+    })
+
+
+def completed_summary(out: Path, run: RunSettings) -> dict | None:
+    """The summary already in ``out`` if it is complete and of the same config (sweep resume)."""
+    path = out / "summary.json"
+    if run.force or not path.exists():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if summary.get("status") == "complete" and summary.get("config_fingerprint") == config_fingerprint(run):
+        return summary
+    return None

@@ -1,0 +1,61 @@
+"""The ``sigma_optimiser`` options' settings: RAB's fixed sigma, Cert-SSB's SGA, the released rule.
+
+The rules of each value (ranges, sigma_min <= sigma_0 <= sigma_max, ...) are written once, in
+:func:`certssb.sigma_optimiser.config.parse_sigma_config`; :meth:`check` applies them at parse time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Optional
+
+from omegaconf import MISSING
+
+from certssb.config import Option
+
+
+@dataclass
+class SigmaOptimiserSettings(Option):
+    """Base of the ``sigma_optimiser`` options; ``sigma_0`` is the starting (or fixed) noise level."""
+
+    group: ClassVar[str] = "sigma_optimiser"
+    sigma_0: float = MISSING
+
+    def check(self, run) -> None:
+        from .config import parse_sigma_config
+
+        parse_sigma_config(self)
+
+
+@dataclass
+class SGASettings(SigmaOptimiserSettings):
+    """Cert-SSB: per-sample sigma by stochastic gradient ascent on the proxy radius."""
+
+    n_draws: int = MISSING
+    lr: float = MISSING
+    iterations: int = MISSING
+    clip_low: float = MISSING
+    clip_high: float = MISSING
+    sigma_min: float = MISSING
+    sigma_max: float = MISSING
+    batch_size: int = MISSING
+    surrogate_epochs: Optional[int] = MISSING
+    device: str = MISSING
+
+
+@dataclass
+class FixedSigmaSettings(SGASettings):
+    """RAB: one noise level ``sigma_0`` for every sample.
+
+    It reads SGA's knobs from ``sga.yaml`` (its defaults) without using them, so that an
+    experiment can tune SGA and a sweep can still compare ``fixed`` with ``sga`` on the same
+    bundle; they are left out of its records and fingerprints (:meth:`plain`).
+    """
+
+    def plain(self) -> dict:
+        return {"name": self.name, "sigma_0": self.sigma_0}
+
+
+@dataclass
+class ReleasedSettings(SGASettings):
+    """COMPATIBILITY ONLY: the released code's model-ignoring update (sigma only grows)."""
