@@ -118,7 +118,7 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
     with timer.stage("data"):
         splits = load_dataset(cfg.dataset, seed)
     with timer.stage("attack"):
-        poisoned = poison(splits, cfg.attack, seed)
+        poisoned = poison(splits, cfg.attack, seed, cfg)
     factory = model_factory(cfg.model, splits.input_shape, splits.num_classes)
     set_cpu_threads(cfg.cpu_threads, factory, device)
     data_fp = data_fingerprint(cfg, resolve_precision(ens, factory(), device).name)
@@ -149,7 +149,8 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
     sets["triggered"] = rab_triggered(splits, poisoned, sigmas.test_triggered)
     joint_l2 = poisoned.joint_l2().numpy().astype(np.float64)
     with timer.stage("certify"):
-        results = certify_sets(sets, votes, float(sigmas.train.min()), cfg.certifier, joint_l2, poisoned.target)
+        results = certify_sets(sets, votes, float(sigmas.train.min()), cfg.certifier, joint_l2,
+                               poisoned.attack_labels(splits.y_test).numpy())
     summary = build_summary(cfg, splits, poisoned, sigmas, results, undefended, joint_l2, trained, store,
                             timer.timings())
     write_outputs(out, summary, results, sigmas.arrays())

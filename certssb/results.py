@@ -122,10 +122,14 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, sigma_train_min,
 
 
 def certify_sets(sets: dict, votes: dict, sigma_train_min: float, cert_cfg, joint_l2: np.ndarray,
-                 target: int) -> dict[str, SplitResult]:
+                 target) -> dict[str, SplitResult]:
     """Certify ``clean``, ``triggered_all`` and ``triggered`` (in that order: with a shared memory,
     clean inputs are stored first, then every triggered input; the RAB-convention ``triggered`` set
-    is a subset of ``triggered_all`` and reads its memory entries). Returned in report order."""
+    is a subset of ``triggered_all`` and reads its memory entries). Returned in report order.
+
+    ``target``: the attack's label per test input (``PoisonedData.attack_labels(y_test)``), or one
+    class for every input; the ``triggered`` set's ASR counts predictions equal to it."""
+    targets = np.broadcast_to(np.asarray(target, dtype=np.int64), np.shape(joint_l2))
     votes = dict(votes)
     rab = sets["triggered"]
     positions = rab.indices  # triggered_all is indexed by the test index
@@ -139,7 +143,7 @@ def certify_sets(sets: dict, votes: dict, sigma_train_min: float, cert_cfg, join
         copy_from = (results["triggered_all"], positions) if shared is not None and name == "triggered" else None
         results[name] = certify_split(
             name, ts.x.reshape(len(ts.x), -1).numpy().astype(np.float64), ts.labels, ts.indices, votes[name],
-            ts.sigmas.numpy().astype(np.float64), sigma_train_min, cert_cfg, joint_l2[ts.indices], target,
+            ts.sigmas.numpy().astype(np.float64), sigma_train_min, cert_cfg, joint_l2[ts.indices], targets[ts.indices],
             shared=shared, copy_memory_from=copy_from)
     return {name: results[name] for name in ("clean", "triggered", "triggered_all")}
 

@@ -271,14 +271,17 @@ def test_badnets_all_to_all_labels(splits):
     assert torch.equal(p.y_train[rest], splits.y_train[rest]) and torch.equal(p.x_train[rest], splits.x_train[rest])
 
 
-def test_all_to_one_policy_reproduces_poison(splits):
+def test_configured_badnets_poisons_the_documented_draw(splits):
+    """``poison`` with the badnets settings: round(rate * n) samples drawn by
+    ``randperm(make_generator(seed, "poison"))`` among the non-target ones (recomputed here)."""
     cfg = load_option("attack", "badnets", poison_rate=0.1, target=1, patch_size=3, corner="bottom_right",
-                      color=[1.0], pattern_seed=0)
-    old = poison(splits, cfg, seed=5)
-    new = poison_with_policy(splits, old.trigger, target=1, poison_rate=0.1, seed=5, policy=LabelPolicy.ALL_TO_ONE)
-    for key in ("poisoned_index", "x_train", "y_train", "train_delta_l2", "x_test_triggered", "test_delta_l2"):
-        assert torch.equal(getattr(old, key), getattr(new, key)), key
-    assert torch.equal(old.joint_l2(), new.joint_l2())
+                      color=[1.0], pattern_seed=0, mode="all_to_one")
+    p = poison(splits, cfg, seed=5)
+    candidates = torch.nonzero(splits.y_train != 1).flatten()
+    expected = candidates[torch.randperm(len(candidates), generator=make_generator(5, "poison"))[:20]].sort().values
+    assert torch.equal(p.poisoned_index, expected) and (p.y_train[expected] == 1).all()
+    assert (p.x_train[expected][:, :, -3:, -3:] == 1).all() and p.policy == "all_to_one"
+    assert torch.allclose(p.train_delta_l2, l2(p.x_train[expected], splits.x_train[expected]))
 
 
 @pytest.mark.parametrize("policy", list(LabelPolicy))

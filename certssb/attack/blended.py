@@ -11,13 +11,17 @@ stays in [0, 1] when ``x`` and the pattern do, and the realised size of one samp
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from omegaconf import MISSING
 
 from certssb.errors import ConfigError
 from certssb.seeding import make_generator
 
 from .base import Trigger
 from .checks import check_choice, check_int, check_real
+from .settings import AttackSettings
 
 PATTERNS = ("random", "checkerboard")
 
@@ -81,3 +85,20 @@ def blended_trigger(image_shape, alpha: float = 0.2, pattern: str = "random", pa
     """
     check_blended(alpha, pattern, pattern_seed, cell)
     return BlendedTrigger(blended_pattern(image_shape, pattern, pattern_seed, cell), float(alpha))
+
+
+@dataclass
+class BlendedSettings(AttackSettings):
+    """``attack=blended``: knobs as in :func:`blended_trigger` (values in ``conf/attack/blended.yaml``)."""
+
+    alpha: float = MISSING
+    pattern: str = MISSING
+    pattern_seed: int = MISSING
+    cell: int = MISSING
+
+    def check(self, run) -> None:
+        check_blended(self.alpha, self.pattern, self.pattern_seed, self.cell)
+        super().check(run)
+
+    def trigger(self, image_shape):
+        return blended_trigger(image_shape, self.alpha, self.pattern, self.pattern_seed, self.cell)

@@ -9,20 +9,39 @@ variant; the same pattern in each corner, not mirrored). ``amplitude`` < 1 blend
 (``(1 - a) x + a * patch`` on the patch pixels): the paper's reduced-visibility triggers.
 Test inputs get the trigger only.
 
+With ``attack=label_consistent`` the model is trained inside the poisoning step
+(:func:`train_clean_model`): the run's model (``model``) trained on the CLEAN training set without
+noise by ``certssb.ensemble.train_single`` at sigma 0 with the run's ensemble training settings
+(``attack.clean_epochs`` epochs, null = ``ensemble.epochs``), seeded by the run seed under the key
+``label-consistent-clean``. It is a pure function of the settings and the seed, and every
+fingerprint that the poisoned data feeds (sigmas, members) already covers the model and training
+settings. ``eps: 0`` or ``steps: 0`` skips it (no hardening).
+
 The realised training size of a poisoned sample is ``||trigger(pgd(x)) - x||_2``: the PGD
 perturbation is part of what the attacker changed, so it counts in ``attack_joint_l2``.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
+from omegaconf import MISSING
 from torch import nn
+
+from certssb.errors import ConfigError
 
 from .base import Trigger
 from .checks import check_choice, check_int, check_real
+from .policy import LabelPolicy
+from .settings import AttackSettings
+
+log = logging.getLogger("certssb")
 
 CORNERS = ("bottom_right", "four")
 
@@ -137,3 +156,63 @@ def label_consistent_prepare(model: nn.Module, eps: float = 8 / 255, steps: int 
         return pgd_harden(model, x, y, float(eps), int(steps), float(step_size))
 
     return prepare
+
+
+def train_clean_model(splits, context, seed: int, epochs: int | None = None) -> nn.Module:
+    """The run's model trained on the CLEAN training set of ``splits`` without noise (sigma 0).
+
+    ``context`` is the run's ``RunSettings``: its ``model`` builds the network and its ``ensemble``
+    gives the training settings and device (``epochs`` replaces ``ensemble.epochs`` when given).
+    """
+    if context is None:
+        raise ConfigError("attack=label_consistent trains a model on the clean data: call "
+                          "poison(splits, settings, seed, context) with the run's settings as context")
+    from certssb.ensemble import resolve_device, train_single
+    from certssb.model import model_factory
+
+    factory = model_factory(context.model, splits.input_shape, splits.num_classes)
+    ensemble = dataclasses.replace(context.ensemble, epochs=int(epochs or context.ensemble.epochs))
+    device = resolve_device(ensemble.device)
+    log.info("label_consistent: training %s on the clean data (%d epochs) for the PGD step",
+             context.model.name, ensemble.epochs)
+    model = train_single(factory, splits.x_train, splits.y_train, 0.0, ensemble, seed, "label-consistent-clean", device)
+    with torch.no_grad():
+        pred = torch.cat([model(xb.to(device)).argmax(1).cpu() for xb in splits.x_test.split(1024)])
+    log.info("label_consistent: clean model test accuracy %.3f", float((pred == splits.y_test).float().mean()))
+    return model
+
+
+@dataclass
+class LabelConsistentSettings(AttackSettings):
+    """``attack=label_consistent``: knobs as in :func:`label_consistent_trigger`, plus
+    ``clean_epochs`` (null or >= 1) of the clean model; clean-label poisoning (``poison_rate`` of
+    the training set, taken from the target class: at most its share, else a one-line error)."""
+
+    patch_size: int = MISSING
+    corners: str = MISSING
+    amplitude: float = MISSING
+    eps: float = MISSING
+    steps: int = MISSING
+    step_size: float = MISSING
+    clean_epochs: Optional[int] = MISSING
+
+    def check(self, run) -> None:
+        check_label_consistent(run.dataset.input_shape, self.eps, self.steps, self.step_size, self.patch_size,
+                               self.corners, self.amplitude)
+        if self.clean_epochs is not None and self.clean_epochs < 1:
+            self.fail("clean_epochs", f"must be null or an integer >= 1; got {self.clean_epochs}")
+        super().check(run)
+
+    def label_policy(self) -> LabelPolicy:
+        return LabelPolicy.CLEAN_LABEL
+
+    def trigger(self, image_shape):
+        return label_consistent_trigger(image_shape, self.patch_size, self.corners, self.amplitude, self.eps,
+                                        self.steps, self.step_size)
+
+    def poison_extras(self, splits, trigger, seed: int, context) -> dict:
+        count = int(math.floor(float(self.poison_rate) * int(splits.y_train.shape[0]) + 0.5))
+        if count == 0 or self.eps == 0 or self.steps == 0:
+            return {}
+        model = train_clean_model(splits, context, seed, self.clean_epochs)
+        return {"prepare_train": label_consistent_prepare(model, self.eps, self.steps, self.step_size)}

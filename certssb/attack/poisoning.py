@@ -1,14 +1,15 @@
-"""``poison``: apply an attack to a dataset and record the realised trigger sizes.
+"""Poisoning: apply an attack to a dataset and record the realised trigger sizes.
 
-``round(poison_rate * n_train)`` training samples (half rounded up) are drawn uniformly, with
-``make_generator(seed, "poison")``, among the samples whose label is NOT the target; they get the
-trigger and the target label. Every test input gets the trigger too (labels untouched: the
-evaluation decides which convention to use). Realised sizes are ``||x' - x||_2`` after clipping,
-in float64.
-
-``poison_with_policy`` does the same for an explicit trigger under a ``LabelPolicy``
-(``certssb.attack.policy``: all-to-one, all-to-all, clean-label), with an optional per-sample
-preparation of the poisoned training inputs (label-consistent's PGD) and WaNet's noise mode.
+``poison(splits, settings, seed, context)`` is the one call the pipeline makes; the attack's
+settings decide how (``AttackSettings.poison``). Every configured attack goes through
+``poison_with_policy``: ``round(poison_rate * n_train)`` training samples (half rounded up) are
+drawn uniformly, with ``make_generator(seed, "poison")``, among the samples the attack's
+``LabelPolicy`` may poison (``certssb.attack.policy``: all-to-one: those whose label is NOT the
+target; all-to-all: every sample; clean-label: those OF the target class); they get the trigger
+and the policy's label. An attack may first prepare the chosen inputs (label-consistent's PGD)
+and add WaNet's noise-mode samples. Every test input gets the trigger too (labels untouched:
+the evaluation decides which convention to use, ``PoisonedData.attack_labels``). Realised sizes
+are ``||x' - x||_2`` after clipping, against the clean inputs, in float64.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ from certssb.errors import ConfigError
 from certssb.seeding import make_generator
 
 from .base import Trigger
-from .build import build_trigger
-from .policy import LabelPolicy, attack_labels, parse_policy, poison_candidates
+from .policy import LabelPolicy, attack_labels, attack_success_mask, parse_policy, poison_candidates
 
 
 @dataclass
@@ -43,6 +43,7 @@ class PoisonedData:
     # WaNet's noise mode: further training samples perturbed with their labels kept (empty otherwise)
     cross_index: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
     cross_delta_l2: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.float64))
+    num_classes: int | None = None  # of the dataset (all-to-all's labels need it)
 
     def joint_l2(self) -> torch.Tensor:
         """Per test input ``sqrt(test_delta^2 + sum_i train_delta_i^2)`` (float64).
@@ -58,64 +59,47 @@ class PoisonedData:
     def num_poisoned(self) -> int:
         return int(self.poisoned_index.numel())
 
+    def attack_labels(self, y: torch.Tensor) -> torch.Tensor:
+        """Per input of true label ``y``, the label the attack aims at (int64): ``target``, or
+        ``(y + 1) mod C`` for all-to-all. A triggered input predicted so is an attack success."""
+        if self.policy == LabelPolicy.ALL_TO_ALL.value and self.num_classes is None:
+            raise ValueError("PoisonedData.num_classes is needed for all-to-all attack labels")
+        return attack_labels(torch.as_tensor(y), self.target, self.num_classes or 0, self.policy)
+
+    def counts_for_asr(self, y: torch.Tensor) -> torch.Tensor:
+        """Which triggered inputs of true label ``y`` the ASR counts (bool): the non-target ones,
+        or every input for all-to-all (where each class has its own attack label)."""
+        return attack_success_mask(torch.as_tensor(y), self.target, self.policy)
+
 
 def realised_l2(triggered: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
     """``||triggered_i - clean_i||_2`` per sample, float64."""
     return (triggered.to(torch.float64) - clean.to(torch.float64)).flatten(1).norm(dim=1)
 
 
-def choose_poisoned(y: torch.Tensor, target: int, count: int, seed: int) -> torch.Tensor:
-    """``count`` sorted indices drawn uniformly among samples with ``y != target``."""
-    candidates = torch.nonzero(y != target).flatten()
-    if count > candidates.numel():
-        raise ConfigError(
-            f"attack.poison_rate asks for {count} poisoned samples but only {candidates.numel()} training samples "
-            f"are outside target class {target}: lower attack.poison_rate"
-        )
-    order = torch.randperm(int(candidates.numel()), generator=make_generator(seed, "poison"))[:count]
-    return candidates[order].sort().values
-
-
-def poison(splits, settings, seed: int) -> PoisonedData:
-    """Poison ``splits`` (a ``DatasetSplits``) with the attack ``settings``; see the module docstring."""
-    name, target, rate = settings.name, int(settings.target), float(settings.poison_rate)
-    x_train, y_train, x_test = splits.x_train, splits.y_train, splits.x_test
-    n_test = int(x_test.shape[0])
-    trigger = build_trigger(settings, tuple(x_train.shape[1:]), splits.name)
-    if trigger is None:
-        return PoisonedData(
-            x_train=x_train,
-            y_train=y_train,
-            poisoned_index=torch.zeros(0, dtype=torch.int64),
-            train_delta_l2=torch.zeros(0, dtype=torch.float64),
-            x_test_triggered=x_test,
-            test_delta_l2=torch.zeros(n_test, dtype=torch.float64),
-            target=target,
-            name=name,
-        )
-    n_train = int(y_train.shape[0])
-    count = int(math.floor(rate * n_train + 0.5))
-    index = choose_poisoned(y_train, target, count, seed)
-    new_x, new_y = x_train.clone(), y_train.clone()
-    if count:
-        triggered = trigger.apply(x_train[index])
-        new_x[index] = triggered
-        new_y[index] = target
-        train_l2 = realised_l2(triggered, x_train[index])
-    else:
-        train_l2 = torch.zeros(0, dtype=torch.float64)
-    x_test_triggered = trigger.apply(x_test)
+def unpoisoned(splits, target: int, name: str = "none") -> PoisonedData:
+    """The ``PoisonedData`` of no attack: the clean sets, no trigger, every size 0."""
     return PoisonedData(
-        x_train=new_x,
-        y_train=new_y,
-        poisoned_index=index,
-        train_delta_l2=train_l2,
-        x_test_triggered=x_test_triggered,
-        test_delta_l2=realised_l2(x_test_triggered, x_test),
-        target=target,
+        x_train=splits.x_train,
+        y_train=splits.y_train,
+        poisoned_index=torch.zeros(0, dtype=torch.int64),
+        train_delta_l2=torch.zeros(0, dtype=torch.float64),
+        x_test_triggered=splits.x_test,
+        test_delta_l2=torch.zeros(int(splits.x_test.shape[0]), dtype=torch.float64),
+        target=int(target),
         name=name,
-        trigger=trigger,
+        num_classes=int(splits.num_classes),
     )
+
+
+def poison(splits, settings, seed: int, context=None) -> PoisonedData:
+    """Poison ``splits`` (a ``DatasetSplits``) with the attack ``settings`` (an ``AttackSettings``).
+
+    The attack decides how (``settings.poison``; the default is ``poison_with_policy`` with the
+    attack's trigger and label policy). ``context`` is the run's ``RunSettings`` for the attacks
+    that train a model while poisoning (``label_consistent``); the others ignore it.
+    """
+    return settings.poison(splits, int(seed), context)
 
 
 def _draw(candidates: torch.Tensor, count: int, generator: torch.Generator, what: str) -> torch.Tensor:
@@ -136,8 +120,7 @@ def poison_with_policy(splits, trigger: Trigger, *, target: int, poison_rate: fl
     """Poison ``splits`` (a ``DatasetSplits``) with ``trigger`` under ``policy``.
 
     ``round(poison_rate * n_train)`` (half up) samples are drawn uniformly among
-    ``poison_candidates`` with ``make_generator(seed, "poison")`` (for ``all_to_one`` exactly the
-    samples ``poison`` picks); each becomes ``trigger.apply(prepare_train(x, y))`` (no
+    ``poison_candidates`` with ``make_generator(seed, "poison")``; each becomes ``trigger.apply(prepare_train(x, y))`` (no
     ``prepare_train``: ``trigger.apply(x)``) with label ``attack_labels`` (``clean_label``: its
     own). With ``cross`` (WaNet's noise mode), ``round(cross_ratio * count)`` further samples of
     any class outside the poisoned ones, drawn with ``make_generator(seed, "cross")``, become
@@ -192,4 +175,5 @@ def poison_with_policy(splits, trigger: Trigger, *, target: int, poison_rate: fl
         policy=policy.value,
         cross_index=cross_index,
         cross_delta_l2=cross_l2,
+        num_classes=num_classes,
     )

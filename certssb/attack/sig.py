@@ -11,11 +11,15 @@ clipping makes the realised size of a sample smaller.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
+from omegaconf import MISSING
 
 from .base import AdditiveTrigger
 from .checks import check_real
+from .policy import LabelPolicy
+from .settings import AttackSettings
 
 
 def sig_pattern(image_shape, delta: float = 40 / 255, frequency: float = 6.0) -> torch.Tensor:
@@ -58,3 +62,22 @@ def sig_trigger(image_shape, delta: float = 40 / 255, frequency: float = 6.0) ->
     """
     check_sig(delta, frequency)
     return SIGTrigger(sig_pattern(image_shape, float(delta), float(frequency)), float(delta), float(frequency))
+
+
+@dataclass
+class SIGSettings(AttackSettings):
+    """``attack=sig``: knobs as in :func:`sig_trigger`; clean-label poisoning (``poison_rate`` of
+    the training set, taken from the target class: at most its share, else a one-line error)."""
+
+    delta: float = MISSING
+    frequency: float = MISSING
+
+    def check(self, run) -> None:
+        check_sig(self.delta, self.frequency)
+        super().check(run)
+
+    def label_policy(self) -> LabelPolicy:
+        return LabelPolicy.CLEAN_LABEL
+
+    def trigger(self, image_shape):
+        return sig_trigger(image_shape, self.delta, self.frequency)

@@ -15,13 +15,17 @@ Realised sizes depend on the image: ``||warp(x) - x||_2`` per sample.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
+from omegaconf import MISSING
 
 from certssb.seeding import make_generator
 
 from .base import Trigger
 from .checks import check_int, check_real
+from .settings import AttackSettings
 
 
 def _scale(h: int, w: int) -> torch.Tensor:
@@ -107,3 +111,25 @@ def wanet_trigger(image_shape, k: int = 4, s: float = 0.5, grid_rescale: float =
     check_wanet(k, s, grid_rescale, cross_ratio, pattern_seed)
     grid = warping_grid(image_shape, int(k), float(s), float(grid_rescale), int(pattern_seed))
     return WaNetTrigger(image_shape, grid, int(k), float(s), float(grid_rescale))
+
+
+@dataclass
+class WaNetSettings(AttackSettings):
+    """``attack=wanet``: knobs as in :func:`wanet_trigger`; all-to-one poisoning plus the noise
+    mode (``cross_ratio`` x the poisoned count of further samples, labels kept; 0 turns it off)."""
+
+    k: int = MISSING
+    s: float = MISSING
+    grid_rescale: float = MISSING
+    cross_ratio: float = MISSING
+    pattern_seed: int = MISSING
+
+    def check(self, run) -> None:
+        check_wanet(self.k, self.s, self.grid_rescale, self.cross_ratio, self.pattern_seed)
+        super().check(run)
+
+    def trigger(self, image_shape):
+        return wanet_trigger(image_shape, self.k, self.s, self.grid_rescale, self.cross_ratio, self.pattern_seed)
+
+    def poison_extras(self, splits, trigger, seed: int, context) -> dict:
+        return {"cross": trigger.apply_cross, "cross_ratio": self.cross_ratio}

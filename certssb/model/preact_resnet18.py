@@ -12,12 +12,16 @@ CIFAR stem would run the first stage at full resolution.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from omegaconf import MISSING
 from torch import nn
 
 from certssb.errors import ConfigError
 
 from .preact_resnet import PreActBlock
+from .settings import ModelSettings
 
 STEMS = ("cifar", "imagenet")
 
@@ -58,3 +62,17 @@ def preact_resnet18(input_shape, num_classes: int, stem: str = "cifar") -> PreAc
     if min(c, h, w) < 1 or isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ConfigError(f"preact_resnet18 needs input (C, H, W) >= 1 and num_classes >= 2; got {input_shape}, {num_classes}")
     return PreActResNet18(c, num_classes, stem)
+
+
+@dataclass
+class PreActResNet18Settings(ModelSettings):
+    """``model=preact_resnet18`` (``conf/model/preact_resnet18.yaml``): the stem is the one knob."""
+
+    stem: str = MISSING
+
+    def check(self, run) -> None:
+        self.require_choice("stem", STEMS)
+        super().check(run)
+
+    def build(self, input_shape, num_classes: int) -> nn.Module:
+        return preact_resnet18(input_shape, num_classes, self.stem)

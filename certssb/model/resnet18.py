@@ -14,20 +14,39 @@ missing, unexpected or mis-shaped key is an error naming the file.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import torch
+from omegaconf import MISSING
 from torch import nn
 
 from certssb.errors import ConfigError
 
+from .settings import ModelSettings
+
 log = logging.getLogger(__name__)
 
 ADAPTABLE = ("conv1.weight", "fc.weight", "fc.bias")
+_REPORTED: set[str] = set()
 
 
 def _read_state_dict(path: Path) -> dict:
+    """The state dict in ``path`` (a fresh dict; the tensors are shared with a cache keyed by the
+    file's path, size and modification time, so the members of an ensemble read the file once)."""
+    if not path.is_file():
+        raise ConfigError(f"model.weights={str(path)!r}: file not found (give a local state-dict file or null)")
+    stat = path.stat()
+    return dict(_cached_state_dict(str(path), stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_state_dict(path_str: str, size: int, mtime_ns: int) -> dict:
+    path = Path(path_str)
     if not path.is_file():
         raise ConfigError(f"model.weights={str(path)!r}: file not found (give a local state-dict file or null)")
     try:
@@ -63,7 +82,8 @@ def load_resnet18_weights(model: nn.Module, path: str | Path) -> list[str]:
         state[key] = value  # keep the fresh initialisation
     model.load_state_dict(state)
     layers = sorted({k.split(".")[0] for k in replaced})
-    if layers:
+    if layers and str(path) not in _REPORTED:  # once per file, not once per member
+        _REPORTED.add(str(path))
         log.info("resnet18: %s from %s kept freshly initialised (shapes differ from the file's)",
                  ", ".join(layers), path)
     return layers
@@ -95,3 +115,40 @@ def resnet18(input_shape, num_classes: int, weights: str | None = None) -> nn.Mo
             raise ConfigError(f"model.weights must be a file path or null; got {weights!r}")
         model.replaced_layers = load_resnet18_weights(model, weights)
     return model
+
+
+@dataclass
+class ResNet18Settings(ModelSettings):
+    """``model=resnet18`` (``conf/model/resnet18.yaml``): ``weights`` is null or a local state-dict
+    file (checked to exist when the config is parsed; its keys and shapes when the model is built)."""
+
+    weights: Optional[str] = MISSING
+
+    def check(self, run) -> None:
+        if self.weights is not None and not Path(self.weights).expanduser().is_file():
+            self.fail("weights", f"must be null or an existing local state-dict file; got {self.weights!r} (file not found)")
+        super().check(run)
+
+    def build(self, input_shape, num_classes: int) -> nn.Module:
+        weights = None if self.weights is None else str(Path(self.weights).expanduser())
+        return resnet18(input_shape, num_classes, weights)
+
+    def plain(self) -> dict:
+        """The settings plus ``weights_sha256`` (the file's content), so that fingerprints and
+        records change when the file does, not only its path."""
+        out = super().plain()
+        if self.weights is not None:
+            path = Path(self.weights).expanduser()
+            if path.is_file():
+                stat = path.stat()
+                out["weights_sha256"] = _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        return out
+
+
+@functools.lru_cache(maxsize=8)
+def _file_digest(path_str: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path_str, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
