@@ -5,6 +5,8 @@ definition of success (all-to-all: label (y + 1) mod C, counted on every input).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -154,7 +156,7 @@ def test_label_consistent_trains_a_clean_model_and_hardens(splits, monkeypatch):
     assert seen["epochs"] == 2 and seen["seed"] == 3
     assert torch.equal(seen["x"], splits.x_train) and torch.equal(seen["y"], splits.y_train)  # the CLEAN set
 
-    ens = __import__("dataclasses").replace(run.ensemble, epochs=2)
+    ens = dataclasses.replace(run.ensemble, epochs=2)
     model = train_single(model_factory(run.model, splits.input_shape, 4), splits.x_train, splits.y_train, 0.0, ens, 3,
                          "label-consistent-clean", "cpu")
     trig = label_consistent_trigger(splits.input_shape)

@@ -120,9 +120,9 @@ def poison_with_policy(splits, trigger: Trigger, *, target: int, poison_rate: fl
     """Poison ``splits`` (a ``DatasetSplits``) with ``trigger`` under ``policy``.
 
     ``round(poison_rate * n_train)`` (half up) samples are drawn uniformly among
-    ``poison_candidates`` with ``make_generator(seed, "poison")``; each becomes ``trigger.apply(prepare_train(x, y))`` (no
-    ``prepare_train``: ``trigger.apply(x)``) with label ``attack_labels`` (``clean_label``: its
-    own). With ``cross`` (WaNet's noise mode), ``round(cross_ratio * count)`` further samples of
+    ``poison_candidates`` with ``make_generator(seed, "poison")``; each becomes
+    ``trigger.apply(prepare_train(x, y))`` (no ``prepare_train``: ``trigger.apply(x)``) with label
+    ``attack_labels`` (``clean_label``: its own). With ``cross`` (WaNet's noise mode), ``round(cross_ratio * count)`` further samples of
     any class outside the poisoned ones, drawn with ``make_generator(seed, "cross")``, become
     ``cross(x, make_generator(seed, "cross-noise"))`` with their labels kept. Every test input
     gets the trigger. Realised sizes are measured against the clean inputs, in float64.

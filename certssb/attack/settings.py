@@ -20,8 +20,8 @@ class AttackSettings(Option):
     every test input gets the trigger.
 
     A subclass implements :meth:`trigger` (None: no poisoning) and adds its own fields; it
-    overrides :meth:`label_policy` (clean-label, all-to-all) and :meth:`poison` when poisoning
-    needs more than the trigger (WaNet's noise mode, label-consistent's PGD).
+    overrides :meth:`label_policy` (clean-label, all-to-all), :meth:`poison_extras` when poisoning
+    needs more than the trigger (WaNet's noise mode, label-consistent's PGD), or :meth:`poison`.
     """
 
     group: ClassVar[str] = "attack"
