@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast bench sweep-digits report clean
+.PHONY: install run test test-fast bench sweep-digits report clean gpu-wheels gpu-check
 
 install: $(STAMP)
 
@@ -37,6 +37,31 @@ bench: $(STAMP)
 
 sweep-digits: $(STAMP)
 	$(PY) -m certssb.run --config-dir multirun_sweeps --config-name digits_offline $(ARGS)
+
+# --- GPU check -----------------------------------------------------------------------------
+# The GPU machine has torch, torchvision, numpy, scipy, pandas, PyYAML and tqdm but no registry:
+# `make gpu-wheels` (here, with a registry) puts the small pure-Python wheels the check needs into
+# .gpu-wheels/ (ignored; carry it to the GPU machine). There, `make gpu-check` (or, without make,
+# `sh scripts/gpu-check.sh`) installs them offline and runs python -m certssb.tools.gpu_check
+# (see scripts/gpu-check.sh). `make gpu-check DRY=1`: the CPU dry run.
+GPU_PY ?= python3
+WHEEL_PY ?= $(if $(wildcard $(PY)),$(PY),$(PYTHON))
+GPU_WHEELS := .gpu-wheels
+DRY ?=
+CHECK_ARGS ?=
+
+gpu-wheels:
+	mkdir -p $(GPU_WHEELS)
+	$(WHEEL_PY) -m pip download --no-deps -q -d $(GPU_WHEELS) --only-binary=:all: --platform any \
+	    --python-version 3.10 --implementation py --abi none 'hydra-core>=1.3.2,<1.4' 'omegaconf>=2.3,<2.4' \
+	    'submitit>=1.5' cloudpickle 'hydra-submitit-launcher>=1.2,<1.3' pytest pluggy iniconfig packaging \
+	    pygments typing_extensions exceptiongroup tomli
+	# antlr4-python3-runtime 4.9.3 (what omegaconf 2.3 needs) is published as a source archive only
+	$(WHEEL_PY) -m pip wheel --no-deps -q -w $(GPU_WHEELS) antlr4-python3-runtime==4.9.3
+	@ls $(GPU_WHEELS)
+
+gpu-check:
+	GPU_PY=$(GPU_PY) sh scripts/gpu-check.sh $(if $(DRY),--dry-run,) $(CHECK_ARGS)
 
 clean:
 	rm -rf outputs multirun .pytest_cache

@@ -36,19 +36,19 @@ class Option:
     values); ``check`` raises :class:`ConfigError` through :meth:`fail` with one line naming the key.
     """
 
-    group: ClassVar[str] = ""
+    config_group: ClassVar[str] = ""
     name: str = MISSING
 
     def check(self, run: "RunSettings") -> None:
         """Range and cross-group checks the types cannot express (override; call super)."""
 
     def fail(self, key: str, message: str) -> NoReturn:
-        raise ConfigError(f"{self.group}.{key} {message}")
+        raise ConfigError(f"{self.config_group}.{key} {message}")
 
     # small checks shared by every option
     def require_range(self, key: str, low: float | None = None, high: float | None = None,
                       low_open: bool = False, high_open: bool = False) -> None:
-        check_range(f"{self.group}.{key}", getattr(self, key), low, high, low_open, high_open)
+        check_range(f"{self.config_group}.{key}", getattr(self, key), low, high, low_open, high_open)
 
     def require_choice(self, key: str, allowed: tuple[str, ...]) -> None:
         value = getattr(self, key)
@@ -126,23 +126,54 @@ def first_line(exc: BaseException | str) -> str:
     return str(exc).strip() or type(exc).__name__
 
 
-def _omegaconf_message(group: str, exc: OmegaConfBaseException) -> str:
+def _describe_type(annotation: Any) -> str:
+    """A reader's name for a field's type: ``an integer``, ``a list of numbers``, ``null or ...``."""
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Union and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        return "null or " + (_describe_type(inner[0]) if len(inner) == 1 else "a value")
+    if origin in (list, typing.List) or annotation in (list, typing.List):
+        return f"a list of {_describe_type(args[0]).split(' ', 1)[1]}s" if args else "a list"
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    if annotation in names:
+        return names[annotation]
+    if dataclasses.is_dataclass(annotation):
+        return "a mapping of its keys"
+    return "a value of its documented kind"
+
+
+def _field_type(cls: type, path: str) -> Any:
+    """The annotation of the (possibly nested) field ``a.b`` of dataclass ``cls``; None if unknown."""
+    import typing
+
+    annotation: Any = cls
+    for part in path.split("."):
+        if not dataclasses.is_dataclass(annotation):
+            return None
+        annotation = typing.get_type_hints(annotation).get(part)
+        if annotation is None:
+            return None
+    return annotation
+
+
+def _omegaconf_message(group: str, exc: OmegaConfBaseException, cls: type) -> str:
     """``<group>.<key> <what is wrong>`` from an OmegaConf validation error, on one line."""
-    key = getattr(exc, "full_key", None) or ""
-    key = f"{group}.{key}" if key else group
+    key = str(getattr(exc, "full_key", None) or "")
+    where = f"{group}.{key}" if group and key else (key or group)
     kind = type(exc).__name__
     text = first_line(getattr(exc, "msg", None) or exc)
     if kind in ("ConfigKeyError", "ConfigAttributeError") or "not in" in text:
-        return f"{key} is not a setting of this option (check the spelling; `--cfg job` prints every key)"
+        known = ", ".join(f.name for f in dataclasses.fields(cls))
+        return f"{where} is not a setting of this option; its settings: {known}"
     if kind == "MissingMandatoryValue":
-        return f"{key} is missing: set it in the option's yaml or on the command line"
+        return f"{where} is missing: set it in the option's yaml or on the command line"
+    annotation = _field_type(cls, key) if key else None
     value = getattr(exc, "value", None)
-    if "could not be converted" in text or kind == "ValidationError":
-        expected = getattr(exc, "ref_type", None)
-        want = getattr(expected, "__name__", None) or str(expected or "")
-        shown = repr(value) if value is not None else text
-        return f"{key} has the wrong type: got {shown}{f', expected {want}' if want else ''}"
-    return f"{key}: {text}"
+    want = f"; expected {_describe_type(annotation)}" if annotation is not None else ""
+    shown = f"got {value!r}" if value is not None else text.replace("$VALUE", "?").replace("$VALUE_TYPE", "?")
+    return f"{where} has the wrong type: {shown}{want}"
 
 
 def locate_option(group: str, target: str) -> type:
@@ -177,9 +208,10 @@ def parse_option(group: str, node: Any) -> Option:
         merged = OmegaConf.merge(OmegaConf.structured(cls), values)
         settings = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
-        raise ConfigError(_omegaconf_message(group, exc)) from None
-    if settings.group != group:
-        raise ConfigError(f"{group}._target_={target!r} is a {settings.group or 'group-less'} option, not a {group} option")
+        raise ConfigError(_omegaconf_message(group, exc, cls)) from None
+    owner = type(settings).config_group or "group-less"
+    if owner != group:
+        raise ConfigError(f"{group}._target_={target!r} is a {owner} option, not a {group} option")
     return settings
 
 
@@ -204,7 +236,7 @@ def parse_run(cfg: DictConfig | RunSettings) -> RunSettings:
     try:
         top = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TopLevel), top_values))
     except OmegaConfBaseException as exc:
-        raise ConfigError(_omegaconf_message("config", exc).replace("config.", "", 1)) from None
+        raise ConfigError(_omegaconf_message("", exc, TopLevel)) from None
     run = RunSettings(**options, seed=top.seed, force=top.force, cpu_threads=top.cpu_threads,
                       undefended=top.undefended, config=plain)
     _check_top(run)

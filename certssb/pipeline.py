@@ -14,17 +14,18 @@ import torch
 
 from certssb import __version__
 from certssb.attack import poison
+from certssb.certifier import RealisedAttack
 from certssb.config import RunSettings, parse_run, to_plain
 from certssb.dataset import load_dataset
-from certssb.ensemble import (CheckpointStore, fingerprint_of, predict_members, resolve_device, resolve_precision,
-                              train_members, train_single)
+from certssb.ensemble import (CheckpointStore, device_report, fingerprint_of, predict_grid, predict_members,
+                              resolve_device, resolve_precision, train_members, train_single)
 from certssb.ensemble.undefended import undefended_reference
 from certssb.errors import CertSSBError
 from certssb.logger import open_logger
 from certssb.model import model_factory
-from certssb.results import certify_sets, format_table, write_outputs
+from certssb.results import certify_sets, format_table, plain_statements, write_outputs
 from certssb.resume import completed_summary, data_fingerprint, member_fingerprint, training_settings
-from certssb.sigma_optimiser import optimise_sigmas
+from certssb.sigma_optimiser import design, optimise_sigmas
 from certssb.summary import build_summary, method_name
 from certssb.testsets import predicted_sets, rab_triggered
 from certssb.threads import set_cpu_threads
@@ -43,13 +44,19 @@ def output_dir_from_hydra() -> Path:
 class Sigmas:
     """Per-sample noise levels, held fixed for the rest of the run."""
 
-    train: torch.Tensor
-    test_clean: torch.Tensor
+    train: torch.Tensor  # what the members train with (floored if sigma_train_floor is set)
+    test_clean: torch.Tensor  # grid: replaced by the chosen test sigmas after certification
     test_triggered: torch.Tensor  # of every test input with the trigger (triggered_all order)
+    certificate_train_sigmas: torch.Tensor | None = None  # per training sample, what the certificate may assume
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"train": self.train.numpy(), "test_clean": self.test_clean.numpy(),
                 "test_triggered": self.test_triggered.numpy()}
+
+
+def _with_design(sig_cfg, sigmas: Sigmas) -> Sigmas:
+    train = design.training_sigmas(sig_cfg, sigmas.train)
+    return Sigmas(train, sigmas.test_clean, sigmas.test_triggered, design.certificate_train_sigmas(sig_cfg, train))
 
 
 def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: dict, progress: bool) -> Sigmas:
@@ -59,18 +66,19 @@ def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: di
     """
     sig = cfg.sigma_optimiser
     n_train, n_test = len(poisoned.x_train), len(x_test)
-    if sig.name == "fixed":
-        s0 = float(sig.sigma_0)
-        return Sigmas(torch.full((n_train,), s0), torch.full((n_test,), s0), torch.full((n_test,), s0))
+    if sig.name in ("fixed", "grid"):
+        s0 = float(sig.sigma_0 if sig.name == "fixed" else max(sig.test_sigmas))
+        train = optimise_sigmas(sig, None, poisoned.x_train, cfg.seed, "train")
+        return _with_design(sig, Sigmas(train, torch.full((n_test,), s0), torch.full((n_test,), s0)))
     fp = fingerprint_of({"data": data_fp, "sigma": to_plain(sig), "model": to_plain(cfg.model),
-                         "ensemble": training_settings(cfg)})
+                         "ensemble": training_settings(cfg), "device": device.type})
     cache = cache_dir / f"sigmas-{fp[:16]}.npz"
     if cache.exists():
         data = np.load(cache)
         if str(data["fingerprint"]) == fp:
             log.info("reusing per-sample sigmas from %s", cache)
-            return Sigmas(torch.from_numpy(data["train"]), torch.from_numpy(data["test_clean"]),
-                          torch.from_numpy(data["test_triggered"]))
+            return _with_design(sig, Sigmas(torch.from_numpy(data["train"]), torch.from_numpy(data["test_clean"]),
+                                            torch.from_numpy(data["test_triggered"])))
     epochs = sig.surrogate_epochs if sig.surrogate_epochs is not None else cfg.ensemble.epochs
     log.info("training the surrogate (sigma_0=%.3g, %d epochs) for %s", sig.sigma_0, epochs, sig.name)
     surrogate = train_single(factory, poisoned.x_train, poisoned.y_train, float(sig.sigma_0),
@@ -85,7 +93,7 @@ def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: di
     np.savez(tmp, fingerprint=np.array(fp), train=out[0].numpy(), test_clean=out[1].numpy(),
              test_triggered=out[2].numpy())
     tmp.replace(cache)
-    return Sigmas(*out)
+    return _with_design(sig, Sigmas(*out))
 
 
 def run(cfg, output_dir: str | Path | None = None, progress: bool | None = None) -> dict:
@@ -121,7 +129,9 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
         poisoned = poison(splits, cfg.attack, seed, cfg)
     factory = model_factory(cfg.model, splits.input_shape, splits.num_classes)
     set_cpu_threads(cfg.cpu_threads, factory, device)
-    data_fp = data_fingerprint(cfg, resolve_precision(ens, factory(), device).name)
+    precision = resolve_precision(ens, factory(), device).name
+    data_fp = data_fingerprint(cfg, precision)
+    device_info = device_report(device, precision, ens.deterministic)
     ckpt_root = Path(ens.checkpoint_dir) if ens.checkpoint_dir else out / "members"
     undefended = {}
     if cfg.undefended.enabled and ens.member_range is None:
@@ -140,27 +150,47 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
     log.info("members: %d trained now, %d reused (checkpoints in %s)", len(trained), len(members) - len(trained),
              store.directory)
     if ens.member_range is not None:
-        return _members_only(out, list(members), store, trained, timer)
+        return _members_only(out, list(members), store, trained, device_info, timer)
     _require_all_members(store, n)
     sets = predicted_sets(splits, poisoned, sigmas.test_clean, sigmas.test_triggered)
     with timer.stage("predict"):
-        votes = {name: predict_members(factory, store, ts.x, ts.sigmas, torch.from_numpy(ts.indices), ens, seed,
-                                       range(n), device=device, progress=progress) for name, ts in sets.items()}
+        votes = {name: _predict(cfg, factory, store, ts, seed, device, progress) for name, ts in sets.items()}
     sets["triggered"] = rab_triggered(splits, poisoned, sigmas.test_triggered)
     joint_l2 = poisoned.joint_l2().numpy().astype(np.float64)
+    attack = RealisedAttack(poisoned.changed_index().numpy(), poisoned.changed_delta_l2().numpy(),
+                            poisoned.test_delta_l2.numpy())
+    certificate_train_sigmas = sigmas.certificate_train_sigmas.numpy().astype(np.float64)  # see design
     with timer.stage("certify"):
-        results = certify_sets(sets, votes, float(sigmas.train.min()), cfg.certifier, joint_l2,
+        results = certify_sets(sets, votes, certificate_train_sigmas, cfg.certifier, attack,
                                poisoned.attack_labels(splits.y_test).numpy())
+    if cfg.sigma_optimiser.name == "grid":  # the test sigma each input was certified with
+        sigmas = replace(sigmas, test_clean=_table_sigmas(results["clean"]),
+                         test_triggered=_table_sigmas(results["triggered_all"]))
     summary = build_summary(cfg, splits, poisoned, sigmas, results, undefended, joint_l2, trained, store,
-                            timer.timings())
+                            device_info, timer.timings())
+    summary["certified_statement"] = plain_statements(summary)
     write_outputs(out, summary, results, sigmas.arrays())
     return summary
 
 
-def _members_only(out: Path, members: list, store, trained: list, timer: StageTimer) -> dict:
+def _predict(cfg: RunSettings, factory, store, ts, seed: int, device, progress: bool):
+    """The members' votes on a test set (``grid``: at every grid sigma; the choice is made when certifying)."""
+    n, indices = int(cfg.ensemble.n_members), torch.from_numpy(ts.indices)
+    if cfg.sigma_optimiser.name == "grid":
+        return predict_grid(factory, store, ts.x, indices, cfg.sigma_optimiser, cfg.ensemble, seed, n,
+                            device=device, progress=progress)
+    return predict_members(factory, store, ts.x, ts.sigmas, indices, cfg.ensemble, seed, range(n), device=device,
+                           progress=progress)
+
+
+def _table_sigmas(result) -> torch.Tensor:
+    return torch.from_numpy(result.table["sigma"].to_numpy().copy()).float()
+
+
+def _members_only(out: Path, members: list, store, trained: list, device_info: dict, timer: StageTimer) -> dict:
     """A ``member_range`` job: members trained, nothing certified."""
     summary = {"status": "members_trained", "member_range": members, "checkpoint_dir": str(store.directory),
-               "n_trained_now": len(trained), "timings": timer.timings()}
+               "n_trained_now": len(trained), "device": device_info, "timings": timer.timings()}
     write_outputs(out, summary, None, None)
     return summary
 

@@ -59,7 +59,7 @@ def preflight(argv: list[str], conf_dir: str) -> str | None:
             or args.multirun or args.config_path or args.experimental_rerun):
         return None
     directory = str(Path(args.config_dir).resolve()) if args.config_dir else conf_dir
-    overrides = [o for o in args.overrides if not o.lstrip("+~").startswith("hydra")]
+    overrides = list(args.overrides)
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=directory, version_base="1.3"):

@@ -1,4 +1,7 @@
-"""Certify one test set and write the run's outputs (summary.json, certificates.csv, plots)."""
+"""Certify one test set and write the run's outputs (summary.json, certificates.csv, plots).
+
+The plots are drawn by :mod:`certssb.plots`, the console table and sentences by :mod:`certssb.console`.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +16,34 @@ import pandas as pd
 
 from certssb.certifier import (
     CertifiedMemory,
+    GridVotes,
+    RealisedAttack,
+    certify_grid_cfg,
     certified_accuracy_curve,
+    certified_poison_count,
     certify_scores_cfg,
+    covered_after_memory,
     covered_fraction,
     expected_gap,
+    poison_certified_accuracy,
+    poison_count_after_memory,
+    poison_count_grid,
     processing_order,
     radius_variants,
+    resolve_poison_sizes,
     storage_update,
     summary_metrics,
 )
+from certssb.console import format_table, plain_statements  # noqa: F401  (the run's console output)
+from certssb.plots import plot_curves, plot_poison_count, plot_sigma_histogram
 
 # Radius variants the storage-update memory is run for (distances live in raw input space,
 # so the whitened ``budget`` has no memory counterpart).
-MEMORY_VARIANTS = ("paper", "joint")
+MEMORY_VARIANTS = ("joint", "paper")
+# L2 radius variants drawn on the radius axis (``budget`` is whitened, never drawn there).
+L2_VARIANTS = ("joint", "paper")
+# Order of the curves everywhere: the sound variant first; ``paper`` is a test-time certificate.
+VARIANT_ORDER = ("joint", "joint_memory", "paper", "paper_memory")
 
 
 @dataclass
@@ -47,18 +65,40 @@ class SharedMemories:
         self.memories = {v: CertifiedMemory(dim) for v in MEMORY_VARIANTS}
 
 
-def certify_split(name, x_flat, labels, indices, votes, sigmas, sigma_train_min, cert_cfg, joint_l2, target,
-                  shared: SharedMemories | None = None, copy_memory_from=None) -> SplitResult:
-    """Bounds, radius variants, optional storage-update memory, metrics and curves for one set."""
+def certify_split(name, x_flat, labels, indices, votes, sigmas, certificate_train_sigmas, cert_cfg,
+                  attack: RealisedAttack, target, shared: SharedMemories | None = None,
+                  copy_memory_from=None) -> SplitResult:
+    """Bounds, radius variants, optional storage-update memory, metrics and curves for one set.
+
+    ``certificate_train_sigmas`` [n_train]: the per-training-sample sigmas the certificate may
+    assume; the ``joint`` radius uses their minimum, the exact ellipsoid (coverage of the realised
+    ``attack``, certified poisoned-sample count) uses all of them.
+
+    With grid votes (``sigma_optimiser=grid``) the test sigma of each input is chosen here
+    (:func:`certssb.certifier.certify_grid_cfg`) and replaces ``sigmas``: it is the ``sigma``
+    column of the table, and ``SplitResult.alpha_per_bound`` is the alpha the bounds used.
+    """
     labels = np.asarray(labels, dtype=np.int64)
-    bounds = certify_scores_cfg(votes.prob_sum, votes.votes, votes.n_members, cert_cfg)
-    radii = radius_variants(bounds.gap, sigmas, sigma_train_min)
+    indices = np.asarray(indices, dtype=np.int64)
+    train_sigmas = np.asarray(certificate_train_sigmas, dtype=np.float64).reshape(-1)
+    if isinstance(votes, GridVotes):
+        selected = certify_grid_cfg(votes, cert_cfg)
+        bounds, sigmas = selected.bounds, selected.sigma
+    else:
+        bounds = certify_scores_cfg(votes.prob_sum, votes.votes, votes.n_members, cert_cfg)
+    radii = radius_variants(bounds.gap, sigmas, train_sigmas)
     prediction = bounds.prediction
     correct = prediction == labels
     grid = [float(r) for r in cert_cfg.radii]
+    joint_l2 = attack.joint_l2(indices)
+    test_delta = attack.test_delta_l2[indices]
+    whitened = attack.whitened(indices, sigmas, train_sigmas)
+    sizes = resolve_poison_sizes(attack, cert_cfg.poison_eta, cert_cfg.poison_eps)
+    budget = radii["budget"]
+    poison_count = certified_poison_count(budget, sigmas, train_sigmas, sizes.eps, sizes.eta)
     table = pd.DataFrame({
         "split": name,
-        "index": np.asarray(indices, dtype=np.int64),
+        "index": indices,
         "label": labels,
         "prediction": prediction,
         "sigma": sigmas,
@@ -68,21 +108,33 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, sigma_train_min,
         "abstain": bounds.abstain,
         "radius_joint": radii["joint"],
         "radius_paper": radii["paper"],
-        "radius_budget": radii["budget"],
+        "whitened_budget": budget,
         "radius_expected_diagnostic": sigmas * expected_gap(bounds.p_a_mean, bounds.p_b_mean) / 2.0,
         "correct": correct,
         "attack_joint_l2": joint_l2,
+        "attack_whitened": whitened,
+        "covered_exact": whitened < budget,
+        "certified_poison_count": poison_count,
     })
-    curves = {"radii": grid, "certified_accuracy": {}}
+    counts = poison_count_grid(len(train_sigmas))
+    curves = {"radii": grid, "certified_accuracy": {}, "poison_count": {
+        **sizes.as_dict(), "counts": counts,
+        "certified_accuracy": {"joint": poison_certified_accuracy(correct, poison_count, counts).tolist()},
+        "n_poisoned": int(attack.poisoned_index.size),
+        "certified_accuracy_at_n_poisoned": {
+            "joint": float(poison_certified_accuracy(correct, poison_count, [attack.poisoned_index.size])[0])}}}
     acr = {}
-    covered = {}
-    for variant, radius in radii.items():
+    for variant in L2_VARIANTS:
+        radius = radii[variant]
         curves["certified_accuracy"][variant] = certified_accuracy_curve(correct, radius, grid).tolist()
         acr[variant] = float(np.mean(radius * correct))
-        covered[variant] = covered_fraction(radius, joint_l2) if variant != "budget" else None
+    covered = {"exact": float(np.mean(whitened < budget)),
+               "joint_l2_ball": covered_fraction(radii["joint"], joint_l2)}
     metrics = summary_metrics(correct, radii["joint"], bounds.abstain)
-    metrics["acr"] = acr
+    metrics["acr_by_variant"] = acr
+    metrics["whitened_budget_mean"] = float(np.mean(budget * correct))
     metrics["covered_fraction"] = covered
+    metrics["poison_count_median"] = _median_count(correct, poison_count)
     if name == "triggered":
         metrics["asr"] = float(np.mean(prediction == target)) if len(prediction) else None
 
@@ -110,7 +162,20 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, sigma_train_min,
             table[f"correct_{key}"] = correct_m
             curves["certified_accuracy"][key] = certified_accuracy_curve(correct_m, radius_m, grid).tolist()
             acr[key] = float(np.mean(radius_m * correct_m))
-            covered[key] = covered_fraction(radius_m, joint_l2)
+            if variant == "joint":  # the attacker's-terms certificates are reported for the sound variant only
+                covered_m = covered_after_memory(action_m, radii["joint"], radius_m, budget, whitened, test_delta,
+                                                 joint_l2)
+                count_m = poison_count_after_memory(action_m, radii["joint"], radius_m, budget, sigmas, train_sigmas,
+                                                    sizes.eps, sizes.eta)
+                table["covered_exact_joint_memory"] = covered_m
+                table["certified_poison_count_joint_memory"] = count_m
+                covered["exact_memory"] = float(np.mean(covered_m))
+                covered["joint_l2_ball_memory"] = covered_fraction(radius_m, joint_l2)
+                metrics["poison_count_median_memory"] = _median_count(correct_m, count_m)
+                curves["poison_count"]["certified_accuracy"][key] = poison_certified_accuracy(
+                    correct_m, count_m, counts).tolist()
+                curves["poison_count"]["certified_accuracy_at_n_poisoned"][key] = float(
+                    poison_certified_accuracy(correct_m, count_m, [attack.poisoned_index.size])[0])
             memory_info[variant] = {"n_trimmed": int(np.sum(action_m == "trimmed")),
                                     "n_relabelled": int(np.sum(action_m == "relabelled")),
                                     "accuracy": float(correct_m.mean()) if len(labels) else None}
@@ -118,10 +183,19 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, sigma_train_min,
                 metrics.setdefault("asr_memory", {})[variant] = float(np.mean(label_m == target))
         table["memory_position"] = (copy_memory_from[0].table["memory_position"].to_numpy()[copy_memory_from[1]]
                                     if copy_memory_from is not None else np.argsort(order))
+    order_keys = [k for k in VARIANT_ORDER if k in curves["certified_accuracy"]]
+    curves["certified_accuracy"] = {k: curves["certified_accuracy"][k] for k in order_keys}
+    metrics["acr_by_variant"] = {k: acr[k] for k in order_keys}
     return SplitResult(name, table, metrics, curves, memory_info, bounds.alpha_per_bound)
 
 
-def certify_sets(sets: dict, votes: dict, sigma_train_min: float, cert_cfg, joint_l2: np.ndarray,
+def _median_count(correct, counts) -> int | None:
+    """Lower median of the certified poisoned-sample count over correct, certified inputs."""
+    sel = np.asarray(counts)[np.asarray(correct, dtype=bool) & (np.asarray(counts) >= 0)]
+    return int(np.sort(sel)[(len(sel) - 1) // 2]) if len(sel) else None
+
+
+def certify_sets(sets: dict, votes: dict, certificate_train_sigmas: np.ndarray, cert_cfg, attack: RealisedAttack,
                  target) -> dict[str, SplitResult]:
     """Certify ``clean``, ``triggered_all`` and ``triggered`` (in that order: with a shared memory,
     clean inputs are stored first, then every triggered input; the RAB-convention ``triggered`` set
@@ -129,7 +203,7 @@ def certify_sets(sets: dict, votes: dict, sigma_train_min: float, cert_cfg, join
 
     ``target``: the attack's label per test input (``PoisonedData.attack_labels(y_test)``), or one
     class for every input; the ``triggered`` set's ASR counts predictions equal to it."""
-    targets = np.broadcast_to(np.asarray(target, dtype=np.int64), np.shape(joint_l2))
+    targets = np.broadcast_to(np.asarray(target, dtype=np.int64), attack.test_delta_l2.shape)
     votes = dict(votes)
     rab = sets["triggered"]
     positions = rab.indices  # triggered_all is indexed by the test index
@@ -143,7 +217,7 @@ def certify_sets(sets: dict, votes: dict, sigma_train_min: float, cert_cfg, join
         copy_from = (results["triggered_all"], positions) if shared is not None and name == "triggered" else None
         results[name] = certify_split(
             name, ts.x.reshape(len(ts.x), -1).numpy().astype(np.float64), ts.labels, ts.indices, votes[name],
-            ts.sigmas.numpy().astype(np.float64), sigma_train_min, cert_cfg, joint_l2[ts.indices], targets[ts.indices],
+            ts.sigmas.numpy().astype(np.float64), certificate_train_sigmas, cert_cfg, attack, targets[ts.indices],
             shared=shared, copy_memory_from=copy_from)
     return {name: results[name] for name in ("clean", "triggered", "triggered_all")}
 
@@ -175,48 +249,15 @@ def write_summary(path: Path, summary: dict) -> None:
     _atomic_write(path, json.dumps(_json_safe(summary), indent=2, sort_keys=False) + "\n")
 
 
-def plot_curves(summary: dict, path: Path) -> None:
-    """Certified accuracy against radius: one panel per test set, one line per variant."""
-    import matplotlib
+def _can_plot() -> bool:
+    """matplotlib is importable (a GPU host may lack it: the PNGs are then skipped, with a log line)."""
+    import importlib.util
+    import logging
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [n for n in ("clean", "triggered") if n in summary["curves"]]
-    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        curve = summary["curves"][name]
-        for variant, values in curve["certified_accuracy"].items():
-            style = "--" if variant.endswith("_memory") else "-"
-            label = "budget (whitened units)" if variant == "budget" else variant
-            ax.plot(curve["radii"], values, style, marker="o", markersize=3, label=label)
-        ax.set_title(f"{name} test set ({summary['method']}, N={summary['n_members']})")
-        ax.set_xlabel("radius (L2)")
-        ax.set_ylabel("certified accuracy")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_sigma_histogram(sigmas: dict[str, np.ndarray], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for name, values in sigmas.items():
-        ax.hist(np.asarray(values), bins=40, alpha=0.5, label=name)
-    ax.set_xlabel("sigma")
-    ax.set_ylabel("samples")
-    ax.set_title("per-sample noise levels")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    if importlib.util.find_spec("matplotlib") is not None:
+        return True
+    logging.getLogger("certssb").warning("matplotlib is not installed: the PNG plots are not written")
+    return False
 
 
 def write_outputs(out: Path, summary: dict, results: dict[str, SplitResult] | None,
@@ -228,27 +269,11 @@ def write_outputs(out: Path, summary: dict, results: dict[str, SplitResult] | No
         tmp = out / "certificates.csv.tmp"
         table.to_csv(tmp, index=False, float_format="%.10g")
         os.replace(tmp, out / "certificates.csv")
-        plot_curves(summary, out / "certified_accuracy.png")
+        if _can_plot():
+            plot_curves(summary, out / "certified_accuracy.png")
+            plot_poison_count(summary, out / "certified_poison_count.png")
     if sigmas:
         np.savez(out / "sigmas.npz", **sigmas)
-        if summary.get("sigma", {}).get("optimiser") != "fixed":
+        if summary.get("sigma", {}).get("optimiser") != "fixed" and _can_plot():
             plot_sigma_histogram(sigmas, out / "sigma_histogram.png")
     write_summary(out / "summary.json", summary)
-
-
-def format_table(summary: dict) -> str:
-    """A short text table of the run's main numbers."""
-    m = summary["metrics"]
-    lines = [f"method={summary['method']}  N={summary['n_members']}  alpha={summary['alpha']}",
-             f"clean accuracy {m['clean_accuracy']:.4f}   ASR {m['asr'] if m['asr'] is not None else float('nan'):.4f}"]
-    if m.get("undefended_asr") is not None:
-        lines.append(f"undefended: clean accuracy {m['undefended_clean_accuracy']:.4f}   ASR {m['undefended_asr']:.4f}")
-    lines.append(f"attack joint L2 (max over test inputs) {m['attack_joint_l2']:.4f}")
-    for name in ("clean", "triggered"):
-        curve = summary["curves"][name]
-        radii = curve["radii"]
-        header = f"{name:<10}{'variant':<14}" + "".join(f"r={r:<7.3g}" for r in radii)
-        lines.append(header)
-        for variant, values in curve["certified_accuracy"].items():
-            lines.append(f"{'':<10}{variant:<14}" + "".join(f"{v:<9.4f}" for v in values))
-    return "\n".join(lines)

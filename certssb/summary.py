@@ -7,19 +7,15 @@ import numpy as np
 from certssb import __version__
 from certssb.config import RunSettings, to_plain
 from certssb.resume import config_fingerprint
-from certssb.sigma_optimiser import sigma_stats
-
-#: the method a sigma optimiser implements (``summary["method"]``)
-METHODS = {"fixed": "rab", "sga": "cert-ssb", "released": "cert-ssb-released"}
-
+from certssb.sigma_optimiser import design, sigma_stats
 
 def method_name(run: RunSettings) -> str:
-    """``rab`` for a fixed sigma, ``cert-ssb`` for per-sample sigmas (``released`` rule noted)."""
-    return METHODS.get(run.sigma_optimiser.name, run.sigma_optimiser.name)
+    """``rab``, ``cert-ssb``, ``cert-ssb-joint``, ``cert-ssb-grid``, ... (see sigma_optimiser.design)."""
+    return design.method_name(run.sigma_optimiser)
 
 
 def build_summary(run: RunSettings, splits, poisoned, sigmas, results: dict, undefended: dict,
-                  joint_l2: np.ndarray, trained: list, store, timings: dict) -> dict:
+                  joint_l2: np.ndarray, trained: list, store, device: dict, timings: dict) -> dict:
     """Everything a complete run reports (keys documented in README, "Reading the results")."""
     y_test = splits.y_test.numpy()
     metrics = {
@@ -50,12 +46,17 @@ def build_summary(run: RunSettings, splits, poisoned, sigmas, results: dict, und
                    "train_delta_l2_sum_sq": float((poisoned.train_delta_l2.double() ** 2).sum()
                                                   + (poisoned.cross_delta_l2.double() ** 2).sum()),
                    "test_delta_l2_median": float(poisoned.test_delta_l2.median()) if len(y_test) else 0.0},
-        "sigma": {"optimiser": run.sigma_optimiser.name, "train_min": float(sigmas.train.min()),
+        "sigma": {"optimiser": run.sigma_optimiser.name,
+                  "train_min": float(sigmas.certificate_train_sigmas.min()),  # what the certificate uses
+                  "trained_min": float(sigmas.train.min()),
+                  "certificate_data_independent": design.data_independent(run.sigma_optimiser),
+                  **design.summary_fields(run.sigma_optimiser, results["clean"].alpha_per_bound),
                   "train": sigma_stats(sigmas.train), "test_clean": sigma_stats(sigmas.test_clean),
                   "test_triggered": sigma_stats(sigmas.test_triggered)},
         "metrics": metrics,
         "curves": {name: res.curves for name, res in results.items()},
         "memory": {name: res.memory for name, res in results.items() if res.memory},
         "members": {"trained_now": len(trained), "checkpoint_dir": str(store.directory)},
+        "device": device,
         "timings": timings,
     }

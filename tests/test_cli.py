@@ -38,6 +38,9 @@ def _run_main(capsys, args):
         ("ensemble.device=tpu", "ensemble.device"),
         ("dataset.classes=[1,11]", "dataset.classes"),
         ("ensemble.member_range=[3,2]", "ensemble.member_range"),
+        ("certifier.poison_eta=-1", "certifier.poison_eta"),
+        ("certifier.poison_eps=-0.5", "certifier.poison_eps"),
+        ("certifier.poison_eta=abc", "certifier.poison_eta"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_key(capsys, override, key):
@@ -45,6 +48,35 @@ def test_bad_value_is_one_line_naming_the_key(capsys, override, key):
     assert code != 0
     assert len(err.splitlines()) == 1, err
     assert err.startswith("error: ") and key in err
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["seed=abc"], "seed"),
+        (["seed=[1,2]"], "seed"),
+        (["logger=wandb", "logger.mode=bogus"], "logger.mode"),
+        (["ensemble.device=tpu"], "ensemble.device"),
+        (["ensemble.precision=fp16"], "ensemble.precision"),
+        (["ensemble.vectorise=sometimes"], "ensemble.vectorise"),
+        (["certifier.mode=both"], "certifier.mode"),
+        (["certifier.pb_mode=x"], "certifier.pb_mode"),
+        (["certifier.memory.order=random"], "certifier.memory.order"),
+        (["attack.corner=middle"], "attack.corner"),
+        (["ensemble.lr=[1,2]"], "ensemble.lr"),            # a list where a number is expected
+        (["certifier.radii=0.5"], "certifier.radii"),      # a number where a list is expected
+        (["dataset.classes=5"], "dataset.classes"),
+        (["model.hidden=abc"], "model.hidden"),
+        (["undefended.enabled=maybe"], "undefended.enabled"),
+        (["cpu_threads=0"], "cpu_threads"),
+        (["certifier.memory.order_seed=x"], "certifier.memory.order_seed"),
+    ],
+)
+def test_every_kind_of_bad_value_is_one_line_with_exit_2(capsys, overrides, key):
+    code, err = _run_main(capsys, overrides)
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: {key} "), err
+    assert "$VALUE" not in err and "Error executing job" not in err
 
 
 def test_target_must_exist_after_class_selection(capsys):
@@ -92,3 +124,24 @@ def test_bad_value_from_the_command_line(tmp_path):
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "attack.poison_rate" in proc.stderr
     assert not (tmp_path / "run").exists()  # stopped before any work
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["sigma_optimiser=grid", "sigma_optimiser.test_sigmas=[0.1,0.5]"], "sigma_optimiser.test_sigmas"),
+        (["sigma_optimiser=grid", "sigma_optimiser.test_sigmas=[]"], "sigma_optimiser.test_sigmas"),
+        (["sigma_optimiser=grid", "sigma_optimiser.selection=best"], "sigma_optimiser.selection"),
+        (["sigma_optimiser=grid", "sigma_optimiser.selection=separate"], "sigma_optimiser.selection_members"),
+        (["sigma_optimiser=grid", "sigma_optimiser.selection=separate", "sigma_optimiser.selection_members=500",
+          "ensemble.n_members=10"], "sigma_optimiser.selection_members"),
+        (["sigma_optimiser.objective=joint"], "sigma_optimiser.sigma_train_floor"),
+        (["sigma_optimiser.objective=sound"], "sigma_optimiser.objective"),
+        (["sigma_optimiser=sga_joint", "sigma_optimiser.sigma_train_floor=-1"], "sigma_optimiser.sigma_train_floor"),
+    ],
+)
+def test_bad_design_value_is_one_line_naming_the_key(capsys, overrides, key):
+    code, err = _run_main(capsys, overrides)
+    assert code != 0
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: ") and key in err

@@ -26,6 +26,7 @@ def test_pure_function_of_member_and_index():
     assert torch.equal(member_noise(7, 3, idx, (1, 8, 8), "train", dtype=torch.float64).float(), part)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cpu_and_cuda_agree():
     a = member_noise(1, 2, torch.arange(100), (3, 8, 8), "test")

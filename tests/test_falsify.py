@@ -76,3 +76,35 @@ def test_cli_rab_fixed_sigma(tmp_path, capsys):
     report = json.loads((tmp_path / "falsify.json").read_text())
     assert report["sigma"]["train_min"] == pytest.approx(0.5)
     assert report["within"]["flipped"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("design", [
+    dict(sigma="grid", sigma_0=0.5, test_sigmas=(0.25, 0.35, 0.5)),
+    dict(sigma="sga", sigma_0=0.5, objective="joint", floor=0.5, sga_iterations=20, sga_draws=16),
+], ids=["grid", "sga-joint"])
+def test_sound_designs_no_flip_within_half_radius_and_power_check_flips(tmp_path, design):
+    """grid and joint-aware SGA: certified with a data-independent training sigma (0.5)."""
+    cfg = FalsifyConfig(members=40, attacks=6, seed=0, epochs=6, surrogate_epochs=6, k_poison=4,
+                        inputs_per_delta=2, test_attack="pgd", power_scales=(10.0,), threads=1, **design)
+    report = run_falsification(cfg, out=tmp_path)
+    assert report["sigma"]["train_min"] == pytest.approx(0.5)  # sigma_train / the floor, not data-dependent
+    assert report["sigma"]["trained_min"] >= 0.5 - 1e-6  # floors hold in training
+    assert report["control_votes_identical"] is True
+    within = report["within"]
+    assert within["tried"] >= 4
+    for p in within["pairs"]:
+        assert p["joint_l2"] <= 0.5 * p["r_joint"] + 1e-12
+        if design["sigma"] == "grid":
+            assert min(abs(p["sigma_x"] - s) for s in design["test_sigmas"]) < 1e-6  # a grid sigma
+    assert within["flipped"] == 0, [p for p in within["pairs"] if p["flipped"]]
+    assert report["power"][-1]["flipped"] >= 1, "the power check never flips: no power"
+
+
+def test_bad_design_options_are_one_line_errors(tmp_path, capsys):
+    rc = main(["--sigma", "grid", "--sigma-0", "0.3", "--test-sigmas", "0.5", "--out", str(tmp_path)])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: sigma_optimiser.test_sigmas must all be <= sigma_train") and "\n" not in err
+    rc = main(["--objective", "joint", "--out", str(tmp_path)])
+    assert rc == 2 and "needs sigma_optimiser.sigma_train_floor" in capsys.readouterr().err

@@ -216,6 +216,7 @@ APP = textwrap.dedent(
             os._exit(3)  # dies without a result: like an OOM kill
         time.sleep(cfg.get("sleep", 0.5))
         rec = {"x": cfg.x, "pid": os.getpid(), "cvd": os.environ.get("CUDA_VISIBLE_DEVICES"),
+               "share": os.environ.get("CERTSSB_JOBS_PER_GPU"),
                "start": start, "end": time.time()}
         with open(os.path.join(cfg.out, f"job_{cfg.x}.json"), "w") as f:
             json.dump(rec, f)
@@ -268,6 +269,7 @@ def test_multirun_pins_each_job_to_a_free_gpu(tmp_path):
     assert len(set(pids)) == 4 and proc.pid not in pids and os.getpid() not in pids  # fresh processes
     for r in records:
         assert r["cvd"] in {"0", "1"}  # exactly one GPU id each
+        assert r["share"] == "1"  # jobs size their groups for their share of the GPU
     for a, b in itertools.combinations(records, 2):
         if a["start"] < b["end"] and b["start"] < a["end"]:  # overlapping in time
             assert a["cvd"] != b["cvd"], (a, b)
@@ -285,3 +287,58 @@ def test_failing_jobs_do_not_stop_the_others_cpu_mode(tmp_path):
     assert sorted(r["x"] for r in records) == [1, 4]  # the others ran to the end
     assert all(r["cvd"] == "" for r in records)  # CPU mode hides all GPUs
     assert "fails on purpose" in log
+
+
+# --------------------------------------------------------------------------- MIG and gpus_per_job
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def _listing(name):
+    return (DATA / name).read_text()
+
+
+def test_parse_nvidia_smi_listings():
+    from hydra_plugins.certssb_gpu_launcher.slots import mig_devices, parse_nvidia_smi_listing
+
+    mig = parse_nvidia_smi_listing(_listing("nvidia_smi_L_mig.txt"))
+    assert [i for i, _ in mig] == [0, 1] and [len(m) for _, m in mig] == [3, 1]
+    assert mig[0][1][0] == "MIG-2c5e0f4b-7d1a-5e3c-9b8a-0f1e2d3c4b5a"
+    assert len(mig_devices(_listing("nvidia_smi_L_mig.txt"))) == 4
+    old = mig_devices(_listing("nvidia_smi_L_mig_r450.txt"))  # older driver format; GPU 1 without MIG
+    assert old == ["MIG-GPU-e91edf3b-b297-37c1-a2a7-7601c3238fa2/1/0",
+                   "MIG-GPU-e91edf3b-b297-37c1-a2a7-7601c3238fa2/2/0", 1]
+    assert mig_devices(_listing("nvidia_smi_L_plain.txt")) == [] and mig_devices(None) == []
+    assert [i for i, m in parse_nvidia_smi_listing(_listing("nvidia_smi_L_plain.txt"))] == [0, 1]
+
+
+def test_discover_counts_mig_devices_as_slots():
+    listing = _listing("nvidia_smi_L_mig.txt")
+    gpus, source = discover_gpus(None, environ={}, torch_count=lambda: 1, smi_count=_no_smi,
+                                 smi_listing=lambda: listing)
+    assert len(gpus) == 4 and all(g.startswith("MIG-") for g in gpus) and "MIG" in source
+    pool = SlotPool(gpus)
+    assert pool.capacity == 4
+    # without MIG the torch count is used as before
+    plain = _listing("nvidia_smi_L_plain.txt")
+    assert discover_gpus(None, environ={}, torch_count=lambda: 2, smi_count=_no_smi,
+                         smi_listing=lambda: plain) == ([0, 1], "torch.cuda.device_count()")
+    # CUDA_VISIBLE_DEVICES still wins
+    assert discover_gpus(None, environ={"CUDA_VISIBLE_DEVICES": "MIG-a"}, smi_listing=lambda: listing)[0] == ["MIG-a"]
+
+
+def test_gpus_per_job_on_mig_is_rejected():
+    with pytest.raises(ValueError, match="cannot be honoured on MIG"):
+        SlotPool(["MIG-a", "MIG-b"], gpus_per_job=2)
+    assert SlotPool(["MIG-a", "MIG-b"]).capacity == 2
+    assert SlotPool([0, 1], gpus_per_job=2).capacity == 1  # whole GPUs: honoured
+
+
+def test_multirun_rejects_gpus_per_job_on_mig_in_one_line(tmp_path):
+    proc, log, records = _run_app(tmp_path, "+x=1,2", "hydra.launcher.gpus=[MIG-a,MIG-b]",
+                                  "hydra.launcher.gpus_per_job=2")
+    assert proc.returncode == 2, log
+    assert records == []
+    assert [line for line in log.splitlines() if line.startswith("error:")] == [
+        "error: hydra.launcher: gpus_per_job=2 cannot be honoured on MIG devices: a CUDA process uses only one "
+        "MIG device; use gpus_per_job=1 (each MIG device is a slot)"]
+    assert "Traceback" not in log

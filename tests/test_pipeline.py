@@ -13,6 +13,39 @@ from certssb.ensemble.checkpoints import CheckpointStore
 RAB = ["sigma_optimiser=fixed", "certifier=rab"]
 
 
+def _attacker_terms_consistent(summary, table):
+    """The poison-count curves and columns agree with each other and with the radius curves."""
+    n_train = summary["dataset"]["n_train"]
+    for split in ("clean", "triggered", "triggered_all"):
+        pc = summary["curves"][split]["poison_count"]
+        assert pc["counts"][0] == 0 and pc["counts"][-1] == n_train
+        assert list(pc["certified_accuracy"])[0] == "joint"  # the sound variant first
+        rows = table[table.split == split]
+        for variant, values in pc["certified_accuracy"].items():
+            v = np.asarray(values)
+            assert np.all(np.diff(v) <= 1e-12), (split, variant, v)  # non-increasing in k
+            col = "certified_poison_count" + ("_joint_memory" if variant == "joint_memory" else "")
+            correct = rows["correct" + ("_joint_memory" if variant == "joint_memory" else "")].to_numpy()
+            counts = rows[col].to_numpy()
+            expect = [np.mean(correct & (counts >= k)) for k in pc["counts"]]
+            np.testing.assert_allclose(v, expect, rtol=0, atol=1e-12)
+        assert rows["certified_poison_count"].between(-1, n_train).all()
+        # k = 0 is the test trigger alone: exactly the test-time (paper) radius exceeding eps
+        # (inputs within 1e-9 of the boundary are skipped: the csv rounds to 10 digits)
+        margin = (rows["radius_paper"] - pc["eps"]).abs() > 1e-9
+        alone = (rows["certified_poison_count"] >= 0)[margin]
+        assert (alone == (rows["radius_paper"] > pc["eps"])[margin]).all()
+        m = summary["metrics"][split]
+        assert isinstance(m["acr"], float) and m["acr"] == m["acr_by_variant"]["joint"]
+        assert list(m["acr_by_variant"])[0] == "joint" and "budget" not in m["acr_by_variant"]
+        assert set(m["covered_fraction"]) >= {"exact", "joint_l2_ball"} and "paper" not in m["covered_fraction"]
+        assert m["covered_fraction"]["exact"] == pytest.approx(rows["covered_exact"].mean())
+        # the exact ellipsoid covers at least what the inscribed L2 ball covers
+        assert m["covered_fraction"]["exact"] >= m["covered_fraction"]["joint_l2_ball"]
+        assert "budget" not in summary["curves"][split]["certified_accuracy"]  # nothing whitened on an L2 axis
+    assert set(summary["certified_statement"]) == {"clean", "triggered"}
+
+
 def _curves_sane(summary):
     for split in ("clean", "triggered"):
         curve = summary["curves"][split]
@@ -35,16 +68,33 @@ def test_rab_run_writes_the_output_contract(tmp_path, run_pipeline):
         assert isinstance(m[key], float), key
     assert on_disk["n_members"] == 4 and on_disk["alpha"] == 0.001 and on_disk["seed"] == 0
     assert on_disk["timings"]["total_s"] > 0 and on_disk["timings"]["train_s"] > 0
+    dev = on_disk["device"]
+    assert dev["type"] == "cpu" and dev["precision"] == "fp32" and dev["torch"] and "cuda" in dev
     for split in ("clean", "triggered", "triggered_all"):
         ca = on_disk["curves"][split]["certified_accuracy"]
-        assert {"joint", "paper", "budget"} <= set(ca)
+        assert list(ca) == ["joint", "paper"]
         # fixed sigma: paper and joint coincide
         assert ca["joint"] == ca["paper"]
     _curves_sane(summary)
     table = pd.read_csv(tmp_path / "certificates.csv")
     for col in ("split", "index", "label", "prediction", "sigma", "p_a_lower", "p_b_upper",
-                "radius_joint", "radius_paper", "correct"):
+                "radius_joint", "radius_paper", "correct", "whitened_budget", "attack_whitened", "covered_exact",
+                "certified_poison_count"):
         assert col in table.columns
+    _attacker_terms_consistent(on_disk, table)
+    # fixed sigma: the exact ellipsoid test is the L2 test joint_l2 < sigma * G / 2, and the
+    # count has the closed form k < sigma^2 ((G/2)^2 - eps^2 / sigma^2) / eta^2
+    pc = on_disk["curves"]["clean"]["poison_count"]
+    s0, eta, eps = on_disk["sigma_0"], pc["eta"], pc["eps"]
+    assert eta > 0 and eps > 0  # the default: the attack's realised trigger sizes
+    b = table["whitened_budget"].to_numpy()
+    bound = s0 ** 2 * (b ** 2 - eps ** 2 / s0 ** 2) / eta ** 2
+    closed = np.where(bound > 0, np.minimum(np.ceil(bound) - 1, on_disk["dataset"]["n_train"]), -1)
+    safe = np.abs(bound - np.round(bound)) > 1e-6
+    assert (table["certified_poison_count"].to_numpy()[safe] == closed[safe]).all()
+    safe = (table["radius_joint"] - table["attack_joint_l2"]).abs() > 1e-9
+    assert (table["covered_exact"][safe] == (table["radius_joint"] > table["attack_joint_l2"])[safe]).all()
+    assert (tmp_path / "certified_poison_count.png").stat().st_size > 1000
     assert set(table["split"]) == {"clean", "triggered", "triggered_all"}
     clean = table[table.split == "clean"]
     assert len(clean) == on_disk["dataset"]["n_test"]
@@ -89,7 +139,7 @@ def test_same_seed_same_results_and_resume_after_interrupt(tmp_path, run_pipelin
 
 
 def test_cert_ssb_run_with_memory(tmp_path, run_pipeline):
-    summary = run_pipeline(tmp_path, ["sigma_optimiser=sga", "certifier=storage_update"])
+    summary = run_pipeline(tmp_path, ["sigma_optimiser=sga", "certifier=storage_update", "certifier.poison_eps=0"])
     assert summary["method"] == "cert-ssb"
     table = pd.read_csv(tmp_path / "certificates.csv")
     assert table["sigma"].nunique() > 1  # sample-specific
@@ -97,7 +147,17 @@ def test_cert_ssb_run_with_memory(tmp_path, run_pipeline):
     assert (table["radius_joint"] <= table["radius_paper"] + 1e-12).all()
     for split in ("clean", "triggered"):
         ca = summary["curves"][split]["certified_accuracy"]
-        assert {"joint", "paper", "budget", "joint_memory", "paper_memory"} <= set(ca)
+        assert list(ca) == ["joint", "joint_memory", "paper", "paper_memory"]
+        pc = summary["curves"][split]["poison_count"]
+        assert pc["eps"] == 0.0 and pc["eps_source"] == "certifier.poison_eps"
+        # eps = 0: certified against k = 0 poisoned samples exactly when certified at radius 0
+        for variant in ("joint", "joint_memory"):
+            assert pc["certified_accuracy"][variant][0] == pytest.approx(ca[variant][0], abs=1e-12)
+    _attacker_terms_consistent(summary, table)
+    # the memory's final certificate never certifies more than the raw one (kept / trimmed inputs)
+    own = table["action_joint_memory"] != "relabelled"
+    assert (table.loc[own, "certified_poison_count_joint_memory"] <= table.loc[own, "certified_poison_count"]).all()
+    assert (~table.loc[own, "covered_exact_joint_memory"] | table.loc[own, "covered_exact"]).all()
     assert {"clean", "triggered", "triggered_all"} <= set(summary["memory"])
     assert (tmp_path / "sigma_histogram.png").exists()
     sig = np.load(tmp_path / "sigmas.npz")

@@ -191,3 +191,49 @@ def test_cli_module_entry_point(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and "does not exist" in proc.stderr
+
+
+def _current_layout(summary: dict) -> dict:
+    """The summary layout of this version: ``acr`` the sound scalar, the variants beside it."""
+    for name in ("clean", "triggered"):
+        m = summary["metrics"][name]
+        m["acr_by_variant"] = dict(m["acr"])
+        m["acr"] = m["acr_by_variant"]["joint"]
+        m["covered_fraction"] = {"exact": 0.5, "joint_l2_ball": 0.25}
+    for curve in summary["curves"].values():
+        curve["certified_accuracy"].pop("budget", None)
+    return summary
+
+
+def test_report_reads_the_sound_acr_and_the_exact_coverage(tmp_path):
+    s = tmp_path / "sweep"
+    s.mkdir()
+    _job(s, 0, ["seed=0"], _current_layout(_summary(0, 1.0)))
+    _job(s, 1, ["seed=1"], _current_layout(_summary(1, 1.0)))
+    df, _ = collect_runs([s])
+    assert df["acr"].tolist() == pytest.approx([0.30, 0.31])
+    assert df["covered_exact"].tolist() == pytest.approx([0.5, 0.5])
+    df, _ = collect_runs([s], variant="paper")
+    assert df["acr"].tolist() == pytest.approx([0.4, 0.4])
+
+
+def test_compare_leads_with_the_sound_acr(tmp_path, capsys):
+    from certssb.tools.compare import main as compare_main
+
+    runs = []
+    for seed in (0, 1):
+        summary = _current_layout(_summary(seed, 1.0))
+        summary["sigma"] = {"train_min": 0.2, "test_clean": {"median": 0.5}}
+        summary["sigma_0"] = 0.25
+        summary["curves"]["clean"]["poison_count"] = {
+            "eta": 1.0, "eps": 1.0, "counts": [0, 1, 2], "certified_accuracy": {"joint": [0.5, 0.4 - seed / 10, 0.1]}}
+        d = tmp_path / f"run{seed}"
+        d.mkdir()
+        (d / "summary.json").write_text(json.dumps(summary))
+        runs.append(str(d))
+    assert compare_main(runs + ["--split", "clean"]) == 0
+    out = capsys.readouterr().out
+    head = next(line for line in out.splitlines() if line.startswith("| run |"))
+    assert head.split("|")[2].strip() == "ACR clean (joint, sound)"
+    assert "paper (test-time only)" in out and "budget" not in out
+    assert "| 1 | 0.400 | 0.300 |" in out  # the poison-count table, one column per run

@@ -58,3 +58,36 @@ def test_independent_of_batch_composition():
 def test_indices_shape_checked():
     with pytest.raises(ValueError):
         optimise_sigmas(_cfg(), _model(), X, 0, "train", progress=False, indices=torch.arange(3))
+
+
+def test_draws_are_batched_chunked_and_per_sample():
+    """The batch draw equals per-sample draws, whatever the chunking (memory bound only)."""
+    from certssb.sigma_optimiser.optimise import _draw
+    idx = torch.tensor([5, 0, 9])
+    full = _draw(1, "train", idx, 2, 4, (1, 3, 3))
+    assert full.shape == (3, 4, 1, 3, 3)
+    for chunk in (1, 36, 37, 1000):
+        assert torch.equal(_draw(1, "train", idx, 2, 4, (1, 3, 3), chunk_elems=chunk), full)
+    assert torch.equal(_draw(1, "train", idx[1:2], 2, 4, (1, 3, 3))[0], full[1])
+    assert not torch.equal(_draw(1, "train", idx, 3, 4, (1, 3, 3)), full)  # another iteration
+    assert not torch.equal(_draw(1, "test-clean", idx, 2, 4, (1, 3, 3)), full)  # another purpose
+
+
+def test_same_device_treats_bare_cuda_as_current():
+    from certssb.sigma_optimiser.optimise import same_device
+    assert same_device(torch.device("cpu"), torch.device("cpu"))
+    assert not same_device(torch.device("cpu"), torch.device("cuda:0"))
+    if torch.cuda.is_available():
+        assert same_device(torch.device("cuda"), torch.device(f"cuda:{torch.cuda.current_device()}"))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_sga_on_cuda_close_to_cpu_and_no_copy():
+    """Same draws on both devices; sigmas agree up to the forward pass's rounding."""
+    model = _model()
+    cpu = optimise_sigmas(_cfg(), model, X, 0, "train", progress=False)
+    net = _model().cuda()
+    gpu = optimise_sigmas(_cfg(), net, X, 0, "train", progress=False, device="cuda")
+    torch.testing.assert_close(gpu, cpu, rtol=1e-3, atol=1e-4)
+    assert next(net.parameters()).device.type == "cuda"

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from certssb.seeding import make_generator
+from certssb.ensemble.noise import member_noise
 from certssb.sigma_optimiser import optimise_sigmas, smoothed_probs
 
 DIM = 4
@@ -64,15 +64,17 @@ def test_released_only_grows_and_ignores_model_gradient():
 
 def test_released_rule_is_the_detached_update():
     """Reproduce the released trajectory by hand: sigma += lr * |Phi^-1(clip(p_A))| on the same
-    per-sample draws (generator (seed, "sga", purpose, index)), clamped to the box."""
+    per-sample draws (counter-based noise keyed by (seed, "sga/<purpose>", iteration, index);
+    these replaced one torch generator per sample, so the draws, not the rule, changed), clamped
+    to the box."""
     model = Band().eval()
     x = _x(4)
     cfg = _cfg("released", iterations=6, batch_size=3)
     _, traj = optimise_sigmas(cfg, model, x, 3, "test-clean", progress=False, return_trajectory=True)
-    gens = [make_generator(3, "sga", "test-clean", i) for i in range(4)]
     sigma = torch.full((4,), 0.9)
     for t in range(6):
-        eps = torch.stack([torch.randn((16, 1, 1, DIM), generator=g) for g in gens])
+        # one sample at a time: the batch draw must equal the per-sample draws
+        eps = torch.stack([member_noise(3, t, i, (16, 1, 1, DIM), "sga/test-clean") for i in range(4)])
         with torch.no_grad():
             p_a = smoothed_probs(model, x, sigma, eps).max(1).values.clamp(0.02, 0.98)
         sigma = (sigma + 0.04 * torch.special.ndtri(p_a).abs()).clamp(0.05, 1.2)

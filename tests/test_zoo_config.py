@@ -102,6 +102,23 @@ def test_wanet_settings_use_the_noise_mode(splits):
     assert off.cross_index.numel() == 0
 
 
+def test_wanet_cross_samples_count_in_the_realised_attack(splits):
+    """The certifier's ``RealisedAttack`` is built from every changed training sample (poisoned and
+    noise-mode), so its joint size equals ``joint_l2`` and its count includes the cross samples."""
+    from certssb.certifier import RealisedAttack
+
+    p = poison(splits, load_option("attack", "wanet"), seed=0)
+    idx, sizes = p.changed_index(), p.changed_delta_l2()
+    assert torch.equal(idx, torch.cat([p.poisoned_index, p.cross_index])) and len(idx) == 20 + 40
+    assert len(set(idx.tolist())) == 60  # the cross samples are not poisoned ones
+    assert torch.allclose(sizes, (p.x_train[idx] - splits.x_train[idx]).double().flatten(1).norm(dim=1))
+    attack = RealisedAttack(idx.numpy(), sizes.numpy(), p.test_delta_l2.numpy())
+    assert np.allclose(attack.joint_l2(np.arange(40)), p.joint_l2().numpy())
+    hand = np.sqrt(p.test_delta_l2.numpy() ** 2 + (p.train_delta_l2.numpy() ** 2).sum()
+                   + (p.cross_delta_l2.numpy() ** 2).sum())
+    assert np.allclose(p.joint_l2().numpy(), hand) and (p.cross_delta_l2 > 0).all()
+
+
 def test_sig_settings_poison_the_target_class_only(splits):
     p = poison(splits, load_option("attack", "sig", target=3, delta=0.2), seed=1)
     _same(p, poison_with_policy(splits, sig_trigger(splits.input_shape, delta=0.2), target=3, poison_rate=0.05, seed=1,
@@ -314,6 +331,8 @@ def test_new_attack_end_to_end(tmp_path, run_pipeline, attack, policy):
     info = summary["attack"]
     assert info["name"] == attack and info["policy"] == policy and info["n_poisoned"] > 0
     assert (info["n_cross"] > 0) == (attack == "wanet")
+    counted = summary["curves"]["clean"]["poison_count"]["n_poisoned"]  # every changed sample
+    assert counted == info["n_poisoned"] + info["n_cross"]
     table = pd.read_csv(tmp_path / "certificates.csv")
     trig = table[table.split == "triggered"]
     assert (trig.label != 0).all()  # non-target inputs, true labels

@@ -97,5 +97,9 @@ class BadNetsSettings(AttackSettings):
     def label_policy(self) -> LabelPolicy:
         return badnets_policy(self.mode)
 
+    def check(self, run) -> None:
+        self.require_choice("corner", CORNERS)
+        super().check(run)
+
     def trigger(self, image_shape):
         return build_badnets_trigger(image_shape, self.patch_size, self.corner, self.color, self.pattern_seed)

@@ -51,13 +51,22 @@ class PoisonedData:
         The sum runs over every training sample the attack changed: the poisoned ones and, for
         WaNet's noise mode, the cross samples.
         """
-        train_sq = (self.train_delta_l2.to(torch.float64) ** 2).sum()
-        train_sq = train_sq + (self.cross_delta_l2.to(torch.float64) ** 2).sum()
+        train_sq = (self.changed_delta_l2() ** 2).sum()
         return torch.sqrt(self.test_delta_l2.to(torch.float64) ** 2 + train_sq)
 
     @property
     def num_poisoned(self) -> int:
         return int(self.poisoned_index.numel())
+
+    def changed_index(self) -> torch.Tensor:
+        """Indices of every training sample the attack changed: the poisoned ones, then WaNet's
+        noise-mode (cross) samples; aligned with :meth:`changed_delta_l2`."""
+        return torch.cat([self.poisoned_index.to(torch.int64), self.cross_index.to(torch.int64)])
+
+    def changed_delta_l2(self) -> torch.Tensor:
+        """Realised L2 sizes (float64) of the samples of :meth:`changed_index`: what the joint size,
+        the whitened attack size and the poisoned-sample count must cover."""
+        return torch.cat([self.train_delta_l2.to(torch.float64), self.cross_delta_l2.to(torch.float64)])
 
     def attack_labels(self, y: torch.Tensor) -> torch.Tensor:
         """Per input of true label ``y``, the label the attack aims at (int64): ``target``, or

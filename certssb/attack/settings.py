@@ -24,7 +24,7 @@ class AttackSettings(Option):
     needs more than the trigger (WaNet's noise mode, label-consistent's PGD), or :meth:`poison`.
     """
 
-    group: ClassVar[str] = "attack"
+    config_group: ClassVar[str] = "attack"
     poison_rate: float = MISSING
     target: int = MISSING
 

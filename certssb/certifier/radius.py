@@ -26,17 +26,18 @@ def _check_sigma(value, name: str) -> np.ndarray:
     return s
 
 
-def radius_variants(gap, sigma_x, sigma_train_min) -> dict[str, np.ndarray]:
+def radius_variants(gap, sigma_x, certificate_train_sigmas) -> dict[str, np.ndarray]:
     """Radii ``paper``, ``joint``, ``budget`` (float64, 0 where gap == 0).
 
     gap: [m] non-negative gaps; sigma_x: scalar or [m] test-time sigmas;
-    sigma_train_min: the smallest training sigma (an array of training sigmas: its min).
+    certificate_train_sigmas: the training sigmas the certificate may assume, an array (its
+    minimum enters ``joint``) or that minimum as a scalar.
     """
     g = np.asarray(gap, dtype=np.float64)
     if not np.all(np.isfinite(g)) or np.any(g < 0.0):
         raise ConfigError("gap must be finite and >= 0 (0 means abstain)")
     sx = _check_sigma(sigma_x, "sigma_x")
-    st = _check_sigma(sigma_train_min, "sigma_train_min")
+    st = _check_sigma(certificate_train_sigmas, "certificate_train_sigmas")
     if st.ndim != 0:
         st = np.asarray(st.min())
     paper = sx * g / 2.0

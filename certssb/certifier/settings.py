@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar, List
+from typing import ClassVar, List, Optional
 
 from omegaconf import MISSING
 
@@ -27,12 +27,14 @@ class MemorySettings:
 
 @dataclass
 class CertifierSettings(Option):
-    group: ClassVar[str] = "certifier"
+    config_group: ClassVar[str] = "certifier"
     mode: str = MISSING
     alpha: float = MISSING
     pb_mode: str = MISSING
     selection_correction: bool = MISSING
     radii: List[float] = MISSING
+    poison_eta: Optional[float] = MISSING   # null: the attack's own maximum per-sample size
+    poison_eps: Optional[float] = MISSING
     memory: MemorySettings = field(default_factory=MemorySettings)
 
     def check(self, run) -> None:
@@ -48,3 +50,6 @@ class CertifierSettings(Option):
             self.fail("radii", f"must be non-negative finite numbers; got {radii}")
         if any(b <= a for a, b in zip(radii, radii[1:])):
             self.fail("radii", f"must be strictly increasing; got {radii}")
+        for key in ("poison_eta", "poison_eps"):
+            if getattr(self, key) is not None:
+                self.require_range(key, 0.0, None)

@@ -25,7 +25,7 @@ class DatasetSettings(Option):
     ``train_size`` / ``test_size`` then draw a seeded subset.
     """
 
-    group: ClassVar[str] = "dataset"
+    config_group: ClassVar[str] = "dataset"
     input_shape: ClassVar[tuple[int, int, int]] = (0, 0, 0)
     class_names: ClassVar[tuple[str, ...]] = ()
     classes: Optional[List[int]] = MISSING

@@ -77,6 +77,11 @@ class Precision:
             "bfloat16", "bf16")
         return base + ("+channels_last" if self.channels_last else "")
 
+    def for_vmap(self) -> "Precision":
+        """This precision in the default memory format (what the vmapped path runs; see
+        ``vectorised``)."""
+        return Precision(self.device_type, self.autocast_dtype, False)
+
     def autocast(self):
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
@@ -87,17 +92,11 @@ class Precision:
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
     def batch(self, xb: torch.Tensor) -> torch.Tensor:
-        """An input batch ``[b, C, H, W]`` (or ``[G, b, C, H, W]`` for vmap) in this memory format.
-
-        For a vmapped group the layout is (b, H, W, G, C) in memory, so that vmap's grouped
-        convolution (which folds G into the channel dimension) sees a channels-last
-        ``[b, G*C, H, W]`` view without a copy.
-        """
-        if not self.channels_last or xb.dim() not in (4, 5):
+        """An input batch ``[b, C, H, W]`` in this memory format (vmapped groups ``[G, b, ...]``
+        run in the default layout, see ``for_vmap``)."""
+        if not self.channels_last or xb.dim() != 4:
             return xb
-        if xb.dim() == 4:
-            return xb.contiguous(memory_format=torch.channels_last)
-        return xb.permute(1, 3, 4, 0, 2).contiguous().permute(3, 0, 4, 1, 2)
+        return xb.contiguous(memory_format=torch.channels_last)
 
 
 FP32 = Precision()
@@ -169,8 +168,9 @@ def check_tensors(x, y, sigmas=None) -> None:
 def cache_budget_bytes(device: torch.device) -> int:
     """Memory we allow for the materialised noisy training copies of one group."""
     if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(0.3 * free)
+        from certssb.ensemble.group_size import jobs_per_gpu
+        free, total = torch.cuda.mem_get_info(device)
+        return int(0.3 * min(free, total / jobs_per_gpu()))
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from certssb.ensemble._source import (FP32, Precision, cfg_get, cfg_int, check_tensors, precision_mode,
                                       resolve_precision)
+from certssb.ensemble.determinism import deterministic_kernels, is_deterministic
 from certssb.ensemble.device import resolve_device
 from certssb.ensemble.noise import member_noise
 from certssb.ensemble.train import _group_size, choose_vectorise
@@ -67,8 +68,10 @@ def predict_members(factory, store, x, sigmas_x, indices, cfg, seed: int, member
     n = x.shape[0]
     probe = factory().to(device)
     vectorise = choose_vectorise(cfg, probe, shape, device)
-    g = _group_size(cfg, probe, shape, eval_bs, device, len(members), training=False) if vectorise else 1
     precision = resolve_precision(cfg, probe, device)
+    with deterministic_kernels(is_deterministic(cfg)):
+        g = (_group_size(cfg, factory, x, None, sigmas_x, eval_bs, device, len(members), precision, training=False)
+             if vectorise else 1)
     with torch.no_grad():
         num_classes = probe.eval()(x[:1]).shape[-1]
     del probe
@@ -76,7 +79,7 @@ def predict_members(factory, store, x, sigmas_x, indices, cfg, seed: int, member
     votes = torch.zeros((n, num_classes), dtype=torch.int64, device=device)
     bar = tqdm(total=len(members), desc="predict members", unit="member", disable=None if progress else True)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), deterministic_kernels(is_deterministic(cfg)):
             for s in range(0, len(members), g):
                 group = members[s:s + g]
                 models = [_load(factory, store, k, device, precision) for k in group]

@@ -16,7 +16,7 @@ VECTORISE = ("auto", "true", "false")
 
 @dataclass
 class EnsembleSettings(Option):
-    group: ClassVar[str] = "ensemble"
+    config_group: ClassVar[str] = "ensemble"
     n_members: int = MISSING
     epochs: int = MISSING
     batch_size: int = MISSING
@@ -28,6 +28,7 @@ class EnsembleSettings(Option):
     precision: str = MISSING
     member_range: Optional[List[int]] = MISSING
     checkpoint_dir: Optional[str] = MISSING
+    deterministic: bool = MISSING
 
     def check(self, run) -> None:
         for key in ("n_members", "epochs", "batch_size", "eval_batch_size"):

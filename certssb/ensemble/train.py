@@ -20,10 +20,12 @@ from tqdm.auto import tqdm
 from certssb.ensemble._source import (FP32, Job, NoisySource, Precision, cfg_get, cfg_int, check_tensors,
                                       host_to_device, init_model, precision_mode, resolve_precision,
                                       vectorise_mode)
+from certssb.ensemble.determinism import deterministic_kernels, is_deterministic
 from certssb.ensemble.device import resolve_device
-from certssb.ensemble.vectorised import _batch_starts, auto_group_size, fit_group
+from certssb.ensemble.group_size import (CudaMemoryProbe, cpu_group_size, jobs_per_gpu, plan_groups,
+                                         size_from_trial)
+from certssb.ensemble.vectorised import _batch_starts, fit_group, trial_step
 from certssb.errors import ConfigError
-from certssb.model import has_batchnorm
 from certssb.seeding import derive_seed
 
 
@@ -87,25 +89,37 @@ def forward_flops(model: nn.Module, input_shape, device=None) -> float:
 
 
 def choose_vectorise(cfg, model: nn.Module, input_shape=None, device=None) -> bool:
-    """``true``/``false`` as given; ``auto``: vmap unless the model has BatchNorm (in-place running
-    statistics under vmap, see ``vectorised``) or, on CPU, its forward pass costs more than
-    ``CPU_VMAP_MAX_FWD_FLOPS`` per sample (measured: the CPU loop is then compute-bound and vmap's
-    grouped convolutions are slower: 0.55x for mnist_cnn on 12,000 images, 2 cores)."""
+    """``true``/``false`` as given; ``auto``: vmap, except on the CPU when the forward pass costs
+    more than ``CPU_VMAP_MAX_FWD_FLOPS`` per sample (measured: the CPU loop is then compute-bound
+    and vmap's grouped convolutions are slower: 0.55x for mnist_cnn on 12,000 images and 0.70x
+    for the PreAct ResNet, 2 cores). BatchNorm models vectorise too (per-member statistics, see
+    ``vectorised``)."""
     mode = vectorise_mode(cfg)
     if mode == "auto":
-        if has_batchnorm(model):
-            return False
         if device is not None and torch.device(device).type == "cpu" and input_shape is not None:
             return forward_flops(model, input_shape) <= CPU_VMAP_MAX_FWD_FLOPS
         return True
     return mode == "true"
 
 
-def _group_size(cfg, model, input_shape, batch_size, device, n_todo, training=True) -> int:
+def _group_size(cfg, factory, x, y, sigmas, batch_size, device, n_todo, precision, training=True) -> int:
+    """``ensemble.group_size`` if set; else CUDA: from a measured trial step (``group_size``),
+    CPU: from the model size. With ``ensemble.deterministic`` it depends on the ensemble's size
+    (``n_members``), not on how many members are still to do."""
     g = cfg_get(cfg, "group_size", None)
-    if g is None:
-        return auto_group_size(model, input_shape, batch_size, device, n_todo, training=training)
-    return cfg_int(cfg, "group_size")
+    if g is not None:
+        return cfg_int(cfg, "group_size")
+    deterministic = is_deterministic(cfg)
+    n = cfg_get(cfg, "n_members", n_todo) if deterministic else n_todo
+    device = torch.device(device)
+    if device.type == "cuda":
+        extra = x[0].numel() * 4 * x.shape[0] if training else 0  # the materialised noisy copy per member
+        sizing = size_from_trial(
+            lambda k: trial_step(factory, k, x, y, sigmas, batch_size, device, precision, training),
+            CudaMemoryProbe(device), n, share=jobs_per_gpu(), extra_per_member=extra, deterministic=deterministic)
+        torch.cuda.empty_cache()
+        return sizing.group_size
+    return cpu_group_size(factory(), tuple(x.shape[1:]), batch_size, n, training=training)
 
 
 def _prepare(x, y, sigmas, device):
@@ -131,28 +145,34 @@ def train_members(factory, x, y, sigmas, cfg, seed: int, members, store, device=
     x, y, sigmas = _prepare(x, y, sigmas, device)
     probe = factory()
     vectorise = choose_vectorise(cfg, probe, tuple(x.shape[1:]), device)
-    g = _group_size(cfg, probe, tuple(x.shape[1:]), batch_size, device, len(todo)) if vectorise else 1
     precision = resolve_precision(cfg, probe, device)
     del probe
+    deterministic = is_deterministic(cfg)
     bar = tqdm(total=len(todo), desc="train members", unit="member", disable=None if progress else True)
     done: list[int] = []
     try:
-        for s in range(0, len(todo), g):
-            group = todo[s:s + g]
-            jobs = [member_job(seed, k) for k in group]
-            t0 = time.perf_counter()
-            if vectorise:
-                states = fit_group(factory, jobs, x, y, sigmas, epochs, batch_size, lr, device, precision)
-            else:
-                states = [_contiguous(_fit_one(factory, jobs[0], x, y, sigmas, epochs, batch_size, lr, device,
-                                               precision).state_dict())]
-            seconds = (time.perf_counter() - t0) / len(group)
-            for k, state in zip(group, states):
-                store.save(k, state, meta={"member": k, "epochs": epochs, "seconds": seconds,
-                                           "vectorised": bool(vectorise), "group_size": len(group),
-                                           "precision": precision.name})
-                done.append(k)
-            bar.update(len(group))
+        with deterministic_kernels(deterministic):
+            g = (_group_size(cfg, factory, x, y, sigmas, batch_size, device, len(todo), precision)
+                 if vectorise else 1)
+            for group, keep in plan_groups(todo, g, deterministic, cfg_get(cfg, "n_members", None)):
+                jobs = [member_job(seed, k) for k in group]
+                t0 = time.perf_counter()
+                if vectorise:
+                    states = fit_group(factory, jobs, x, y, sigmas, epochs, batch_size, lr, device, precision)
+                else:
+                    states = [_contiguous(_fit_one(factory, jobs[0], x, y, sigmas, epochs, batch_size, lr, device,
+                                                   precision).state_dict())]
+                seconds = (time.perf_counter() - t0) / len(group)
+                name = precision.for_vmap().name if vectorise else precision.name
+                for k, state in zip(group, states):
+                    if k not in keep:
+                        continue
+                    store.save(k, state, meta={"member": k, "epochs": epochs, "seconds": seconds,
+                                               "vectorised": bool(vectorise), "group_size": len(group),
+                                               "group_first": group[0], "precision": name,
+                                               "deterministic": deterministic})
+                    done.append(k)
+                bar.update(len(keep))
     finally:
         bar.close()
     return done
@@ -177,5 +197,6 @@ def train_single(factory, x, y, sigma: float, cfg, seed: int, key: str, device=N
     x, y, sigmas = _prepare(x, y, sigmas, device)
     job = Job(init_seed=derive_seed(seed, key, "init"), shuffle_seed=int(seed), shuffle_keys=(str(key),),
               noise_seed=derive_seed(seed, key), noise_member=0)
-    model = _fit_one(factory, job, x, y, sigmas, epochs, batch_size, lr, device, precision)
+    with deterministic_kernels(is_deterministic(cfg)):
+        model = _fit_one(factory, job, x, y, sigmas, epochs, batch_size, lr, device, precision)
     return model.to(memory_format=torch.contiguous_format).eval()

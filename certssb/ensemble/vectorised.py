@@ -7,12 +7,18 @@ member's gradient is exactly its own; a single ``torch.optim.Adam`` over the sta
 exactly per-member Adam because Adam is elementwise. The result equals training the members one
 at a time (``train._fit_one``) up to float rounding.
 
-BatchNorm: under ``vectorise=auto`` models with BatchNorm are trained one at a time. In training
-mode BatchNorm updates its running statistics in place; under ``vmap`` this is only correct when
-the buffers are stacked per member and relies on functorch's batch-norm batching rule (and
-``num_batches_tracked`` bookkeeping), and the grouped convolutions that vmap produces are slower
-than cuDNN/oneDNN's plain ones for such wide nets anyway. ``vectorise=true`` forces the vmap path
-(buffers are stacked, so statistics stay per member).
+BatchNorm: the buffers (running mean and variance, ``num_batches_tracked``) are stacked per
+member like the parameters, and functorch's batch-norm batching rule updates each member's own
+statistics in place (``tests/test_ensemble_train.py`` checks the result against one-at-a-time
+training). That rule needs the input, the affine parameters and the running statistics in one
+dtype, so under bf16 autocast a BatchNorm layer's input is cast to float32 (the statistics stay
+float32, as the unbatched kernels keep them).
+
+Memory layout: channels-last cannot be requested inside ``vmap`` (``is_contiguous`` with a
+memory format is not implemented for batched tensors) and vmap's max-pool and grouped-convolution
+rules return default-layout tensors, so a channels-last weight would meet a default-layout input
+after the first pool (a transpose per step). The vmapped path therefore runs in the default
+layout; channels-last is kept for the one-at-a-time path (``Precision.for_vmap``).
 """
 
 from __future__ import annotations
@@ -26,54 +32,6 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from certssb.ensemble._source import FP32, Job, NoisySource, Precision, host_to_device, init_model
-
-
-def activation_elems(model: nn.Module, input_shape) -> int:
-    """Elements of all leaf-module outputs for one sample (a proxy for activation memory)."""
-    total = 0
-    hooks = []
-
-    def hook(_m, _i, out):
-        nonlocal total
-        if isinstance(out, torch.Tensor):
-            total += out[0].numel()
-
-    for m in model.modules():
-        if len(list(m.children())) == 0:
-            hooks.append(m.register_forward_hook(hook))
-    was_training = model.training
-    try:
-        model.eval()
-        p = next(model.parameters(), None)
-        dev = p.device if p is not None else torch.device("cpu")
-        with torch.no_grad():
-            model(torch.zeros((1,) + tuple(input_shape), device=dev))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
-    return total
-
-
-def auto_group_size(model: nn.Module, input_shape, batch_size: int, device: torch.device,
-                    n_members: int, training: bool = True) -> int:
-    """Members per vmap group from the parameter count, activation size and device memory.
-
-    Per member: parameters, gradients and two Adam moments (4 x params) plus forward and backward
-    activations (about 3 x activations x batch), float32. CUDA: half the free memory, at most 256.
-    CPU: at most 64 (bigger groups stop paying off on a few cores; measured 3.4x over one at a
-    time with 64 against 3.2x with 32 for the digits MLP on 2 cores) and 1 GiB.
-    """
-    n_params = sum(p.numel() for p in model.parameters())
-    act = activation_elems(model, input_shape)
-    per_member = 4 * ((4 if training else 1) * n_params + 3 * batch_size * act)
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        budget, cap = 0.5 * free, 256
-    else:
-        budget, cap = float(1 << 30), 64
-    g = int(budget // max(per_member, 1))
-    return max(1, min(cap, g, n_members))
 
 
 _CAST_MODULES = (nn.Linear, nn.modules.conv._ConvNd)
@@ -92,7 +50,7 @@ def stack_models(models: list[nn.Module], precision: Precision | None = None):
     bf16 operations as the autocast forward of one model. The casts are differentiable, so
     the gradients reach the float32 parameters as float32.
     """
-    precision = precision or FP32
+    precision = (precision or FP32).for_vmap()
     models = [precision.model(m) for m in models]
     params, buffers = stack_module_state(models)
     base = copy.deepcopy(models[0]).to("meta")
@@ -103,10 +61,18 @@ def stack_models(models: list[nn.Module], precision: Precision | None = None):
         def to_dtype(_mod, args):
             return tuple(a.to(dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
 
+        def to_float32(_mod, args):
+            return tuple(a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
+
         for mname, m in base.named_modules():
             if isinstance(m, _CAST_MODULES):
                 m.register_forward_pre_hook(to_dtype)
                 cast.update(f"{mname}.{pname}" if mname else pname for pname, _ in m.named_parameters(recurse=False))
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+                # vmap's batch-norm rule needs input, weight and running statistics in one dtype;
+                # the statistics stay float32, so the normalisation runs in float32 (as the
+                # unbatched CPU/CUDA kernels do internally for bf16 inputs)
+                m.register_forward_pre_hook(to_float32)
 
     def one(p, b, xb):
         if cast:
@@ -133,7 +99,7 @@ def fit_group(factory, jobs: list[Job], x: torch.Tensor, y: torch.Tensor, sigmas
     The inner loop stays on the device: no ``.item()``/``.cpu()`` and no host copies per step;
     the only host-to-device copy is each epoch's shuffles (pinned, non-blocking on CUDA).
     """
-    precision = precision or FP32
+    precision = (precision or FP32).for_vmap()
     models = [init_model(factory, job.init_seed, device) for job in jobs]
     for m in models:
         m.train()
@@ -170,3 +136,28 @@ def _batch_starts(n: int, batch_size: int, model: nn.Module):
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
+
+
+def trial_step(factory, g: int, x: torch.Tensor, y: torch.Tensor, sigmas: torch.Tensor, batch_size: int,
+               device: torch.device, precision: Precision | None = None, training: bool = True) -> None:
+    """One step of a group of ``g`` members on the first ``batch_size`` samples, as the real
+    run does it (training: forward, backward and Adam through ``fit_group``; else the vmapped
+    no-grad forward of prediction, noise included): what ``group_size.size_from_trial`` measures."""
+    b = min(int(batch_size), x.shape[0])
+    jobs = [Job(init_seed=k, shuffle_seed=0, shuffle_keys=(k,), noise_seed=0, noise_member=k) for k in range(g)]
+    if training:
+        fit_group(factory, jobs, x[:b], y[:b], sigmas[:b], 1, b, 1e-3, device, precision)
+        return
+    from certssb.ensemble.noise import member_noise
+    precision = (precision or FP32).for_vmap()
+    models = [init_model(factory, job.init_seed, device).eval() for job in jobs]
+    params, buffers, _base, call = stack_models(models, precision)
+    del models
+    ks = torch.arange(g, device=device).view(-1, 1)
+    with torch.no_grad():
+        noise = member_noise(0, ks, torch.arange(b, device=device).view(1, -1), tuple(x.shape[1:]), "test",
+                             device=device)
+        xb = x[:b].to(device).unsqueeze(0) + sigmas[:b].to(device).view(1, -1, *([1] * (x.dim() - 1))) * noise
+        with precision.autocast():
+            logits = call(params, buffers, xb)
+        torch.softmax(logits.double(), dim=-1).sum(0)

@@ -32,7 +32,7 @@ class NullLogger(RunLogger):
 class LoggerSettings(Option):
     """Base of the ``logger`` options: :meth:`open` returns the run's logger (a context manager)."""
 
-    group: ClassVar[str] = "logger"
+    config_group: ClassVar[str] = "logger"
 
     def open(self, run, output_dir, context: dict) -> RunLogger:
         return NullLogger()

@@ -16,15 +16,36 @@ def flatten(d: dict, prefix: str = "", sep: str = "/") -> dict:
 
 
 def summary_scalars(summary: dict) -> dict:
-    """Metrics, certified accuracy at each grid radius and ACR as flat scalar keys."""
+    """Metrics (``metrics/<split>/acr`` is the sound joint ACR), certified accuracy at each grid
+    radius, at each poisoned-sample count (``ca_poison/<split>/<variant>@k<k>``, with ``eta`` and
+    ``eps``) and the plain statements (``statement/<split>``) as flat keys."""
     out = {f"metrics/{k}": v for k, v in flatten(summary.get("metrics", {})).items()}
     for split, curve in summary.get("curves", {}).items():
         for variant, values in curve["certified_accuracy"].items():
             for r, v in zip(curve["radii"], values):
                 out[f"ca/{split}/{variant}@{r:g}"] = v
+        pc = curve.get("poison_count")
+        if pc:
+            out[f"poison_size/{split}/eta"], out[f"poison_size/{split}/eps"] = pc["eta"], pc["eps"]
+            for variant, values in pc["certified_accuracy"].items():
+                for k, v in zip(pc["counts"], values):
+                    out[f"ca_poison/{split}/{variant}@k{k}"] = v
+    for split, text in (summary.get("certified_statement") or {}).items():
+        out[f"statement/{split}"] = text
     out.update({f"timings/{k}": v for k, v in summary.get("timings", {}).items()})
     out["n_members"] = summary.get("n_members")
     return {k: v for k, v in out.items() if v is not None}
+
+
+def poison_rows(summary: dict) -> list[list]:
+    """Rows [split, variant, k, certified_accuracy] of every poisoned-sample-count curve."""
+    rows = []
+    for split, curve in summary.get("curves", {}).items():
+        pc = curve.get("poison_count")
+        for variant, values in (pc or {}).get("certified_accuracy", {}).items():
+            for k, v in zip(pc["counts"], values):
+                rows.append([split, variant, int(k), float(v)])
+    return rows
 
 
 def curve_rows(summary: dict) -> list[list]:

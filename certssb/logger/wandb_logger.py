@@ -1,5 +1,9 @@
 """Weights & Biases logger: resolved config, summary metrics, certified-accuracy curves.
 
+Curves come sound variant first (``joint``); ``paper`` is titled as a test-time (evasion)
+certificate. The certified accuracy against k poisoned samples is logged as ``poison/*`` over
+``poison/k`` and as the table ``poison_count``.
+
 Mode comes from ``logger.mode`` (``${oc.env:WANDB_MODE,offline}``): offline runs are written
 under ``<output dir>/wandb/`` and can be uploaded later with ``wandb sync``. Runs of one sweep
 share a ``group``; ``job_type`` is the method (``rab`` / ``cert-ssb``). The run is always
@@ -17,7 +21,8 @@ from omegaconf import MISSING
 
 from certssb.config import to_plain
 from certssb.logger.base import LoggerSettings, RunLogger
-from certssb.logger.flatten import curve_rows, summary_scalars
+from certssb.logger.flatten import curve_rows, poison_rows, summary_scalars
+from certssb.plots import variant_label
 
 log = logging.getLogger("certssb")
 
@@ -65,6 +70,8 @@ class WandbLogger(RunLogger):
             self.run = wandb.init(**kwargs)
         self.run.define_metric("cert/radius")
         self.run.define_metric("cert/*", step_metric="cert/radius")
+        self.run.define_metric("poison/k")
+        self.run.define_metric("poison/*", step_metric="poison/k")
 
     def log_summary(self, summary: dict) -> None:
         wandb = self._wandb
@@ -83,8 +90,20 @@ class WandbLogger(RunLogger):
                 self.run.log(point)
             if variants:
                 self.run.log({f"plots/{split}": wandb.plot.line_series(
-                    xs=curve["radii"], ys=[curve["certified_accuracy"][v] for v in variants], keys=variants,
-                    title=f"certified accuracy ({split})", xname="radius")})
+                    xs=curve["radii"], ys=[curve["certified_accuracy"][v] for v in variants],
+                    keys=[variant_label(v) for v in variants],
+                    title=f"certified accuracy ({split})", xname="radius (L2)")})
+            pc = curve.get("poison_count")
+            if pc:
+                for i, k in enumerate(pc["counts"]):
+                    point = {"poison/k": int(k)}
+                    for variant, values in pc["certified_accuracy"].items():
+                        point[f"poison/{split}/{variant}"] = values[i]
+                    self.run.log(point)
+        rows = poison_rows(summary)
+        if rows:
+            self.run.log({"poison_count": wandb.Table(
+                columns=["split", "variant", "poisoned_samples", "certified_accuracy"], data=rows)})
 
     def close(self, failed: bool = False) -> None:
         self.run.finish(exit_code=1 if failed else 0)

@@ -13,7 +13,7 @@ class ModelSettings(Option):
     """Base of the ``model`` options: :meth:`build` returns a fresh ``nn.Module`` mapping float
     inputs ``[n, C, H, W]`` to logits ``[n, num_classes]``, deterministic under ``torch.manual_seed``."""
 
-    group: ClassVar[str] = "model"
+    config_group: ClassVar[str] = "model"
     min_hw: ClassVar[int] = 1  # smallest image height/width the network accepts
 
     def build(self, input_shape: tuple[int, int, int], num_classes: int):

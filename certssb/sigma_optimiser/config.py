@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from certssb.errors import ConfigError
 
 GROUP = "sigma_optimiser"
-RULES = ("fixed", "sga", "released")
+RULES = ("fixed", "sga", "released", "grid")
+OBJECTIVES = ("paper", "joint")
+SELECTIONS = ("union", "separate")
 
 DEFAULTS = {
     "n_draws": 32,
@@ -43,6 +45,12 @@ class SigmaSettings:
     sigma_max: float | None = DEFAULTS["sigma_max"]
     batch_size: int = DEFAULTS["batch_size"]
     device: str | None = None
+    objective: str = "paper"  # sga: paper = sigma_x * G / 2; joint = min(sigma_x, floor) * G / 2
+    sigma_train_floor: float | None = None  # sga / released: training sigmas >= floor, certified with it
+    sigma_train: float | None = None  # grid: the one data-independent training sigma
+    test_sigmas: tuple[float, ...] = ()  # grid: candidate test sigmas, each <= sigma_train
+    selection: str = "union"  # grid: union (alpha / |S|) | separate (disjoint selection members)
+    selection_members: int = 0  # grid, selection=separate: the first members, used only to choose s
 
 
 def _read(cfg, key: str):
@@ -97,7 +105,10 @@ def parse_sigma_config(cfg) -> SigmaSettings:
     """Read and validate ``cfg``; raise :class:`ConfigError` (one line, naming the key) if invalid.
 
     For ``fixed`` only ``name`` and ``sigma_0`` are read and checked (other keys are unused). For
-    ``sga`` and ``released`` every key is checked, with the module defaults filling gaps.
+    ``grid``: ``sigma_train``, ``test_sigmas`` (each <= sigma_train), ``selection`` and
+    ``selection_members``. For ``sga`` and ``released`` every SGA key is checked, with the module
+    defaults filling gaps, plus ``objective`` (``joint`` needs ``sga`` and a floor) and
+    ``sigma_train_floor``.
     """
     if cfg is None:
         raise ConfigError(f"{GROUP} config is missing; choose one of {', '.join(RULES)}")
@@ -111,6 +122,8 @@ def parse_sigma_config(cfg) -> SigmaSettings:
 
     if name == "fixed":  # the box is not used (matches certssb.config: checked for sga/released only)
         return SigmaSettings(name=name, sigma_0=sigma_0, sigma_min=None, sigma_max=None)
+    if name == "grid":
+        return _parse_grid(cfg, sigma_0)
     sigma_min = _float(cfg, "sigma_min")
     sigma_max = _float(cfg, "sigma_max")
     if sigma_min <= 0:
@@ -146,6 +159,20 @@ def parse_sigma_config(cfg) -> SigmaSettings:
     if device is not None and not isinstance(device, str):
         device = str(device)
 
+    objective = _read(cfg, "objective")
+    objective = "paper" if objective is None else objective
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"{GROUP}.objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    floor = _float(cfg, "sigma_train_floor")
+    if floor is not None and not 0 < floor <= sigma_max:
+        raise ConfigError(f"{GROUP}.sigma_train_floor must be null or in (0, sigma_max={sigma_max:g}], got {floor:g}")
+    if objective == "joint":
+        if name != "sga":
+            raise ConfigError(f"{GROUP}.objective=joint needs name=sga (the {name} rule ignores the objective)")
+        if floor is None:
+            raise ConfigError(f"{GROUP}.objective=joint needs {GROUP}.sigma_train_floor (the training-side sigma "
+                              "of the sound radius min(sigma_x, floor) * G / 2)")
+
     return SigmaSettings(
         name=name,
         sigma_0=sigma_0,
@@ -158,4 +185,39 @@ def parse_sigma_config(cfg) -> SigmaSettings:
         sigma_max=sigma_max,
         batch_size=batch_size,
         device=device,
+        objective=objective,
+        sigma_train_floor=floor,
     )
+
+
+def _parse_grid(cfg, sigma_0: float) -> SigmaSettings:
+    """``grid``: one data-independent training sigma and a finite grid of test sigmas below it."""
+    sigma_train = _float(cfg, "sigma_train", required=True)
+    if sigma_train <= 0:
+        raise ConfigError(f"{GROUP}.sigma_train must be > 0, got {sigma_train:g}")
+    raw = _read(cfg, "test_sigmas")
+    if raw is None or isinstance(raw, (str, bytes)) or not hasattr(raw, "__iter__"):
+        raise ConfigError(f"{GROUP}.test_sigmas must be a non-empty list of numbers, got {raw!r}")
+    values = []
+    for v in raw:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)) or float(v) <= 0:
+            raise ConfigError(f"{GROUP}.test_sigmas must hold finite numbers > 0, got {list(raw)!r}")
+        if float(v) > sigma_train:
+            raise ConfigError(f"{GROUP}.test_sigmas must all be <= sigma_train ({sigma_train:g}), got {float(v):g}")
+        values.append(float(v))
+    if not values:
+        raise ConfigError(f"{GROUP}.test_sigmas must list at least one sigma")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{GROUP}.test_sigmas must not repeat a value, got {values}")
+    selection = _read(cfg, "selection")
+    selection = "union" if selection is None else selection
+    if selection not in SELECTIONS:
+        raise ConfigError(f"{GROUP}.selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
+    n_sel = _read(cfg, "selection_members")
+    n_sel = 0 if n_sel is None else n_sel
+    if isinstance(n_sel, bool) or not isinstance(n_sel, int) or n_sel < 0:
+        raise ConfigError(f"{GROUP}.selection_members must be an integer >= 0, got {n_sel!r}")
+    if selection == "separate" and n_sel < 1:
+        raise ConfigError(f"{GROUP}.selection_members must be >= 1 with selection=separate, got {n_sel}")
+    return SigmaSettings(name="grid", sigma_0=sigma_0, sigma_min=None, sigma_max=None, sigma_train=sigma_train,
+                         test_sigmas=tuple(values), selection=selection, selection_members=n_sel)

@@ -14,15 +14,18 @@ Rules (``cfg.name``):
   probability under the current sigma. It ignores the model's gradient and sigma only grows.
   Use it to reproduce / compare with the released code, never as the default.
 
-Randomness: sample ``i`` gets its own generator
-``make_generator(seed, "sga", purpose, indices[i], device=device)`` and iteration ``t`` draws
-the ``t``-th block of ``n_draws`` standard-normal tensors from it. A sample's draws (hence its
-sigma, up to floating-point differences in the batched forward pass) are therefore a pure
-function of (seed, purpose, sample index, iteration): they do not depend on ``batch_size``, on
-the batch composition, or on which other samples are optimised together. ``indices`` defaults
-to ``0..n-1``; pass the samples' global indices when optimising a subset so that its draws
-match those of the full run. Draws are made on the optimisation device (CPU and CUDA streams
-differ, so sigmas are reproducible per device type).
+Randomness: the draws of iteration ``t`` for sample ``i`` are the counter-based noise
+``member_noise(seed, t, indices[i], (n_draws, *shape), "sga/<purpose>")`` (see
+:mod:`certssb.ensemble.noise`): a pure function of (seed, purpose, sample index, iteration),
+computed for a whole batch in one call (in chunks of at most ``DRAW_CHUNK_ELEMS`` elements, which
+bounds the hash temporaries and does not change the values) instead of one generator and one
+``randn`` per sample and iteration. A sample's draws (hence its sigma, up to floating-point
+differences in the batched forward pass) therefore do not depend on ``batch_size``, on the batch
+composition, on which other samples are optimised together, nor on the device (the noise is
+computed in float64 and rounded, so CPU and CUDA give the same draws; the forward pass differs by
+rounding, which is why the pipeline's sigma cache is keyed by the device type). ``indices``
+defaults to ``0..n-1``; pass the samples' global indices when optimising a subset so that its
+draws match those of the full run.
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from certssb.ensemble.noise import member_noise
 from certssb.errors import ConfigError
-from certssb.seeding import make_generator
 
 from .config import SigmaSettings, parse_sigma_config
 from .proxy import radius_from_probs, smoothed_probs
@@ -73,9 +76,32 @@ def _check_inputs(x: Tensor, indices: Tensor | None) -> Tensor:
     return indices
 
 
-def _draw(gens: list[torch.Generator], m: int, shape: tuple[int, ...], device) -> Tensor:
-    """[b, m, *shape] standard normals: row ``i`` from ``gens[i]`` only."""
-    return torch.stack([torch.randn((m,) + shape, generator=g, device=device) for g in gens])
+DRAW_CHUNK_ELEMS = 1 << 22
+
+
+def _draw(seed: int, purpose: str, idx: Tensor, t: int, m: int, shape: tuple[int, ...],
+          chunk_elems: int = DRAW_CHUNK_ELEMS) -> Tensor:
+    """[b, m, *shape] standard normals of iteration ``t``: row ``i`` keyed by ``idx[i]`` only
+    (``idx`` on the optimisation device), generated in chunks of samples."""
+    per = max(1, m * math.prod(shape))
+    rows = max(1, chunk_elems // per)
+    out = torch.empty((idx.shape[0], m) + shape, dtype=torch.float32, device=idx.device)
+    for s in range(0, idx.shape[0], rows):
+        out[s:s + rows] = member_noise(seed, t, idx[s:s + rows], (m,) + shape, f"sga/{purpose}")
+    return out
+
+
+def same_device(a: torch.device, b: torch.device) -> bool:
+    """``a`` and ``b`` are the same device (``cuda`` means the current CUDA device)."""
+    a, b = torch.device(a), torch.device(b)
+    if a.type != b.type:
+        return False
+    if a.type != "cuda":
+        return a.index == b.index or a.index is None or b.index is None
+
+    def index(d):
+        return d.index if d.index is not None else torch.cuda.current_device()
+    return index(a) == index(b)
 
 
 def _optimise_batch(
@@ -90,17 +116,18 @@ def _optimise_batch(
 ) -> Tensor:
     b, shape = xb.shape[0], tuple(xb.shape[1:])
     clip = (cfg.clip_low, cfg.clip_high)
-    gens = [make_generator(seed, "sga", purpose, int(i), device=device) for i in idx]
+    idx = idx.to(device)
     sigma = torch.full((b,), cfg.sigma_0, dtype=torch.float32, device=device)
     sigma = sigma.clamp(cfg.sigma_min, cfg.sigma_max)
     if trajectory is not None:
         trajectory.append(sigma.cpu())
-    for _ in range(cfg.iterations):
-        eps = _draw(gens, cfg.n_draws, shape, device)
+    for t in range(cfg.iterations):
+        eps = _draw(seed, purpose, idx, t, cfg.n_draws, shape)
         if cfg.name == "sga":
             s = sigma.detach().clone().requires_grad_(True)
             with torch.enable_grad():
-                r = radius_from_probs(smoothed_probs(model, xb, s, eps), s, clip)
+                cap = cfg.sigma_train_floor if cfg.objective == "joint" else None
+                r = radius_from_probs(smoothed_probs(model, xb, s, eps), s, clip, cap)
                 (grad,) = torch.autograd.grad(r.sum(), s)
             step = cfg.lr * grad
         else:  # released: detached output, constant "gradient" |Phi^-1(clip(p_A))|
@@ -146,6 +173,9 @@ def optimise_sigmas(
     idx = _check_inputs(x, indices)
     n = x.shape[0]
 
+    if sc.name == "grid":  # one data-independent training sigma; test sigmas are chosen per input later
+        sigmas = torch.full((n,), sc.sigma_train, dtype=torch.float32)
+        return (sigmas, sigmas.unsqueeze(0).clone()) if return_trajectory else sigmas
     if sc.name == "fixed" or n == 0:
         sigmas = torch.full((n,), sc.sigma_0, dtype=torch.float32)
         if sc.name != "fixed":
@@ -157,7 +187,7 @@ def optimise_sigmas(
     dev = _resolve_device(device, sc, model)
     net = model
     param = next(iter(model.parameters()), None)
-    if param is not None and param.device != dev:
+    if param is not None and not same_device(param.device, dev):
         net = copy.deepcopy(model).to(dev)
     was_training = net.training
     flags = [(p, p.requires_grad) for p in net.parameters()]

@@ -48,24 +48,33 @@ def smoothed_probs(model: nn.Module, x: Tensor, sigma, eps: Tensor) -> Tensor:
     return probs.view(b, m, -1).mean(dim=1)
 
 
-def radius_from_probs(f: Tensor, sigma, clip: tuple[float, float] = DEFAULT_CLIP) -> Tensor:
-    """``sigma / 2 * (Phi^-1(clip(f_A)) - Phi^-1(clip(f_B)))`` per row of ``f`` [b, K]."""
+def radius_from_probs(f: Tensor, sigma, clip: tuple[float, float] = DEFAULT_CLIP, cap: float | None = None) -> Tensor:
+    """``sigma / 2 * (Phi^-1(clip(f_A)) - Phi^-1(clip(f_B)))`` per row of ``f`` [b, K].
+
+    ``cap`` (the joint objective): ``min(sigma, cap)`` replaces the leading ``sigma``, giving the
+    sound joint radius with training-side sigma ``cap``; above ``cap`` the gradient is then
+    ``cap / 2 * d gap / d sigma``, so more test noise only pays through the margin.
+    """
     low, high = float(clip[0]), float(clip[1])
     top2 = f.detach().topk(2, dim=1).indices
     f_a = f.gather(1, top2[:, :1]).squeeze(1)
     f_b = f.gather(1, top2[:, 1:2]).squeeze(1)
     gap = torch.special.ndtri(f_a.clamp(low, high)) - torch.special.ndtri(f_b.clamp(low, high))
-    return _as_sigma(sigma, f.shape[0], f) / 2 * gap
+    scale = _as_sigma(sigma, f.shape[0], f)
+    if cap is not None:
+        scale = torch.clamp(scale, max=float(cap))
+    return scale / 2 * gap
 
 
 def proxy_radius(
-    model: nn.Module, x: Tensor, sigma, eps: Tensor, clip: tuple[float, float] = DEFAULT_CLIP
+    model: nn.Module, x: Tensor, sigma, eps: Tensor, clip: tuple[float, float] = DEFAULT_CLIP,
+    cap: float | None = None,
 ) -> Tensor:
     """Proxy radius r(sigma) [b] of each sample in ``x`` (differentiable w.r.t. ``sigma``).
 
     x: [b, *shape]; sigma: scalar or [b] (may require grad); eps: [b, m, *shape] draws of
     N(0, I) (pass the same ``eps`` at several sigmas for common random numbers);
-    clip: (clip_low, clip_high).
+    clip: (clip_low, clip_high); cap: see :func:`radius_from_probs` (None: the paper's radius).
     """
     f = smoothed_probs(model, x, sigma, eps)
-    return radius_from_probs(f, sigma, clip)
+    return radius_from_probs(f, sigma, clip, cap)

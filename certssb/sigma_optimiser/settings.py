@@ -7,7 +7,7 @@ The rules of each value (ranges, sigma_min <= sigma_0 <= sigma_max, ...) are wri
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import ClassVar, List, Optional
 
 from omegaconf import MISSING
 
@@ -18,7 +18,7 @@ from certssb.config import Option
 class SigmaOptimiserSettings(Option):
     """Base of the ``sigma_optimiser`` options; ``sigma_0`` is the starting (or fixed) noise level."""
 
-    group: ClassVar[str] = "sigma_optimiser"
+    config_group: ClassVar[str] = "sigma_optimiser"
     sigma_0: float = MISSING
 
     def check(self, run) -> None:
@@ -41,6 +41,8 @@ class SGASettings(SigmaOptimiserSettings):
     batch_size: int = MISSING
     surrogate_epochs: Optional[int] = MISSING
     device: str = MISSING
+    objective: str = MISSING                    # paper | joint (ascend the sound radius)
+    sigma_train_floor: Optional[float] = MISSING  # training sigmas >= floor; the certificate uses it
 
 
 @dataclass
@@ -55,7 +57,30 @@ class FixedSigmaSettings(SGASettings):
     def plain(self) -> dict:
         return {"name": self.name, "sigma_0": self.sigma_0}
 
+    def check(self, run) -> None:
+        from .config import parse_sigma_config
+
+        parse_sigma_config(self)  # fixed reads sigma_0 only
+
 
 @dataclass
 class ReleasedSettings(SGASettings):
     """COMPATIBILITY ONLY: the released code's model-ignoring update (sigma only grows)."""
+
+
+@dataclass
+class GridSettings(SigmaOptimiserSettings):
+    """Sound design 1 (METHOD.md section 7): members trained once at ``sigma_train``; each test
+    input certified with the grid sigma that maximises its sound radius, the choice paid for."""
+
+    sigma_train: float = MISSING
+    test_sigmas: List[float] = MISSING
+    selection: str = MISSING          # union | separate
+    selection_members: int = MISSING
+    device: str = MISSING
+
+    def check(self, run) -> None:
+        super().check(run)
+        n = run.ensemble.n_members if run is not None else None
+        if self.selection == "separate" and n is not None and self.selection_members >= n:
+            self.fail("selection_members", f"must be < ensemble.n_members ({n}); got {self.selection_members}")

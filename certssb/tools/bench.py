@@ -5,10 +5,18 @@
 
 Each repeat trains the same members on the same data with both paths (interleaved, so a load
 spike on a shared machine hits both), through the public ``train_members`` (noise, shuffles and
-checkpoint writes included). Reports the median wall time, members/s and samples/s, the achieved
-FLOP/s (one training step counted with ``FlopCounterMode``) next to the device's measured float32
-matmul FLOP/s, the peak memory of each path, the extrapolated wall time of the paper-scale run
-(1000 members x 20 epochs x 12,000 images) and finally ``speedup=<ratio>``.
+checkpoint writes included). Both paths are warmed up first, the vectorised one at the real group
+size. Reports the median wall time, members/s and samples/s, the achieved FLOP/s (one training
+step counted with ``FlopCounterMode``) next to the device's measured matmul FLOP/s in the
+precision the forward passes use (bf16, or float32 with torch's TF32 setting), the peak memory of
+each path, the extrapolated wall time of the paper-scale run (1000 members x 20 epochs x 12,000
+images) and finally ``speedup=<ratio>``. On CUDA the settings' ``gpu`` sizes apply (more members,
+larger groups); ``--members``/``--group-size``/``--images`` override them.
+
+Data: the pipeline's own loaders (``certssb.dataset.load_dataset``): sklearn digits; for
+``mnist_cnn`` Fashion-MNIST's T-shirt/top vs trouser pair (12,000 training images) where its idx
+files are found; for ``cifar_resnet`` CIFAR-10 where found; otherwise synthetic data of the same
+shape, labelled as such in the output.
 
 ``--members-list N1,N2,...`` instead trains the vectorised path once for each ensemble size with
 the same group size and prints the peak memory of each: it should be flat in N (bounded by the
@@ -19,7 +27,6 @@ each member is written to its checkpoint as soon as its group finishes.
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
 import resource
 import statistics
@@ -27,20 +34,20 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from certssb.dataset import load_dataset
 from certssb.ensemble import CheckpointStore, resolve_device, train_members
 from certssb.ensemble._source import cache_budget_bytes, resolve_precision
 from certssb.config import load_option
+from certssb.errors import DataNotFoundError
 from certssb.model import has_batchnorm, model_factory
 
 PAPER = {"members": 1000, "epochs": 20, "images": 12000}
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 SETTINGS = {
     #            model              batch members epochs repeats group  quick: (members, epochs, repeats, n)
@@ -50,49 +57,38 @@ SETTINGS = {
     "digits_cnn": dict(model="digits_cnn", batch=64, members=32, epochs=2, repeats=3, group=32,
                        quick=dict(members=16, epochs=1, repeats=3, group=16)),
     "mnist_cnn": dict(model="mnist_cnn", batch=128, members=8, epochs=1, repeats=3, group=8, n=12000,
-                      quick=dict(members=4, epochs=1, repeats=1, n=2000)),
+                      quick=dict(members=4, epochs=1, repeats=1, n=2000),
+                      gpu=dict(members=128, group=128, n=12000)),
     "cifar_resnet": dict(model="preact_resnet32", batch=64, members=4, epochs=1, repeats=3, group=4, n=2048,
-                         quick=dict(members=2, epochs=1, repeats=1, n=256)),
+                         quick=dict(members=2, epochs=1, repeats=1, n=256),
+                         gpu=dict(members=32, group=32, n=10000)),
 }
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as fh:
-        data = fh.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def load_data(setting: str, n: int | None, seed: int = 0):
-    """(x [n, C, H, W] float32 in [0, 1], y int64, num_classes, description)."""
+    """(x [n, C, H, W] float32 in [0, 1], y int64, num_classes, description), read with the
+    pipeline's loaders; synthetic data of the same shape (said so) where the files are absent."""
     if setting in ("digits", "digits_cnn"):
-        from sklearn.datasets import load_digits
-        d = load_digits()
-        x = torch.tensor(d.images / 16.0, dtype=torch.float32).unsqueeze(1)
-        return x, torch.tensor(d.target, dtype=torch.int64), 10, f"sklearn digits, {len(x)} images 8x8"
+        d = load_dataset(load_option("dataset", "digits", test_fraction=0.0001), seed)
+        return d.x_train, d.y_train, d.num_classes, f"sklearn digits, {len(d.x_train)} images 8x8"
+    name, classes, shape, what = (("fashion_mnist", [0, 1], (1, 28, 28), "Fashion-MNIST T-shirt/top vs trouser")
+                                  if setting == "mnist_cnn" else ("cifar10", [0, 1], (3, 32, 32), "CIFAR-10 airplane vs automobile"))
+    try:
+        d = load_dataset(load_option("dataset", name, classes=classes, train_size=n), seed)
+        return d.x_train, d.y_train, 2, f"{what} ({len(d.x_train)} training images)"
+    except DataNotFoundError as exc:
+        print(f"note: {name} not found ({str(exc)[:80]}...); using SYNTHETIC data", flush=True)
     gen = torch.Generator().manual_seed(seed)
-    if setting == "mnist_cnn":
-        imgs, labs = FASHION_DIR / "train-images-idx3-ubyte.gz", FASHION_DIR / "train-labels-idx1-ubyte.gz"
-        if imgs.is_file() and labs.is_file():
-            # the binary pair T-shirt/top (0) vs trouser (1): 12,000 training images, the size of
-            # the paper's MNIST 1-vs-0 task
-            images, labels = _read_idx(imgs), _read_idx(labs)
-            keep = np.flatnonzero(labels < 2)[:n]
-            x = torch.from_numpy(images[keep].astype(np.float32) / 255.0).unsqueeze(1)
-            y = torch.from_numpy(labels[keep].astype(np.int64))
-            return x, y, 2, f"Fashion-MNIST T-shirt/top vs trouser ({len(x)} training images) from {FASHION_DIR}"
-        print(f"note: Fashion-MNIST not found in {FASHION_DIR}; using synthetic 28x28 data", flush=True)
-        return (torch.rand(n, 1, 28, 28, generator=gen), torch.randint(0, 2, (n,), generator=gen), 2,
-                f"synthetic uniform 28x28, {n} images")
-    print("note: CIFAR-10 is not read by the benchmark; using synthetic 32x32x3 data", flush=True)
-    return (torch.rand(n, 3, 32, 32, generator=gen), torch.randint(0, 2, (n,), generator=gen), 2,
-            f"synthetic uniform 32x32x3, {n} images")
+    n = n or 2048
+    return (torch.rand((n,) + shape, generator=gen), torch.randint(0, 2, (n,), generator=gen), 2,
+            f"SYNTHETIC uniform {'x'.join(map(str, shape))}, {n} images (not {what})")
 
 
-def matmul_flops(device: torch.device, size: int = 2048, reps: int = 3) -> float:
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
+def matmul_flops(device: torch.device, size: int = 2048, reps: int = 3, dtype: torch.dtype = torch.float32) -> float:
+    """Best-of-``reps`` FLOP/s of a ``size`` x ``size`` matmul in ``dtype`` (float32 under torch's
+    current TF32 setting)."""
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
     a @ b
     _sync(device)
     best = float("inf")
@@ -219,16 +215,17 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     st = dict(SETTINGS[args.setting])
+    device = resolve_device(args.device)
+    quick, gpu = st.pop("quick"), st.pop("gpu", {})
     if args.quick:
-        st.update(st.pop("quick"))
+        st.update(quick)
+    if device.type == "cuda":
+        st.update(gpu)
     members = args.members or st["members"]
     repeats = args.repeats or st["repeats"]
     epochs = args.epochs or st["epochs"]
     batch = args.batch_size or st["batch"]
     n = args.images or st.get("n")
-    device = resolve_device(args.device)
-    if args.setting == "cifar_resnet" and device.type == "cuda" and not args.quick and args.images is None:
-        n = 12000
     x, y, num_classes, desc = load_data(args.setting, n, args.seed)
     n = len(x)
     sigmas = torch.full((n,), float(args.sigma))
@@ -256,17 +253,22 @@ def main(argv=None) -> int:
     from certssb.ensemble.train import choose_vectorise
     auto = choose_vectorise(SimpleNamespace(vectorise="auto"), probe, tuple(x.shape[1:]), device)
     print(f"vectorise=auto would {'vmap' if auto else 'train one at a time'} here; the benchmark forces vmap")
-    peak = matmul_flops(device)
+    used = resolve_precision(cfg_vec, probe, device)
+    mm_dtype = used.autocast_dtype or torch.float32
+    peak = matmul_flops(device, dtype=mm_dtype)
+    tf32 = " (TF32 on)" if device.type == "cuda" and mm_dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32 else ""
     flops_per_sample = step_flops(factory, x, y, batch, device) / batch
     total_flops = flops_per_sample * n * epochs * members
-    print(f"device float32 matmul: {peak / 1e9:.1f} GFLOP/s; one member-sample training step: "
-          f"{flops_per_sample / 1e6:.2f} MFLOP", flush=True)
+    print(f"device {str(mm_dtype).replace('torch.', '')} matmul{tf32}: {peak / 1e9:.1f} GFLOP/s (the precision the "
+          f"forward passes use); one member-sample training step: {flops_per_sample / 1e6:.2f} MFLOP", flush=True)
 
-    # Warm-up both paths on a small slice (first-call costs: allocator, oneDNN/cuDNN plans, vmap).
-    warm = SimpleNamespace(**{**vars(cfg_vec), "epochs": 1})
+    # Warm-up both paths on a small slice (first-call costs: allocator, oneDNN/cuDNN plans for
+    # the shapes of the real group size, vmap).
     wn = min(n, 4 * batch)
-    for c in (SimpleNamespace(**{**vars(cfg_loop), "epochs": 1}), warm):
-        run_once(factory, x[:wn], y[:wn], sigmas[:wn], c, min(2, members), device, args.seed)
+    run_once(factory, x[:wn], y[:wn], sigmas[:wn], SimpleNamespace(**{**vars(cfg_loop), "epochs": 1}), 1, device,
+             args.seed)
+    run_once(factory, x[:wn], y[:wn], sigmas[:wn], SimpleNamespace(**{**vars(cfg_vec), "epochs": 1}),
+             min(group, members), device, args.seed)
 
     times = {"one-at-a-time": [], "vectorised": []}
     mems = {"one-at-a-time": [], "vectorised": []}

@@ -6,9 +6,12 @@ the one on ``(D + Delta, x + delta)`` for every joint perturbation of the FEATUR
 with ``sqrt(||delta||^2 + sum_i ||delta_i||^2) < R_joint(x)``. This module tries to break it:
 
 1. digits, classes [0, 1]; per-sample sigmas (SGA through a surrogate trained with ``sigma_0``:
-   Cert-SSB, or one fixed sigma: RAB) computed ONCE on the clean data and then held fixed; N members
-   trained on the clean set; test inputs certified (hard votes, Clopper-Pearson) with
-   ``R_joint = min(sigma_x, min_i sigma_i) * G / 2``.
+   Cert-SSB, with ``objective`` paper or joint and an optional training ``floor``; one fixed sigma:
+   RAB; or ``grid``: members trained at ``sigma_0`` and each input's test sigma chosen from
+   ``test_sigmas`` with the union bound) computed ONCE on the clean data and then held fixed; N
+   members trained on the clean set; test inputs certified (hard votes, Clopper-Pearson) with
+   ``R_joint = min(sigma_x, s_train) * G / 2``, ``s_train`` the certificate's training sigma
+   (``min_i sigma_i``, or the floor / ``sigma_0`` where it is data-independent).
 2. real clean-label poisoning (feature collision): for each target class t (the runner-up of the
    attacked inputs), the class-t training samples nearest to the attacked inputs are moved TOWARDS
    them (``Delta``), and every attacked input is moved towards its nearest poisoned class-t
@@ -48,17 +51,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from certssb.certifier import certify_scores, radius_variants
+from certssb.certifier import certify_grid, certify_scores, radius_variants
 from certssb.config import load_option
 from certssb.dataset import load_dataset
 from certssb.ensemble.checkpoints import CheckpointStore, fingerprint_of
 from certssb.ensemble.predict import _load, predict_members
+from certssb.ensemble.predict_grid import predict_grid
 from certssb.ensemble.train import train_members, train_single
 from certssb.ensemble.vectorised import stack_models
 from certssb.errors import CertSSBError, ConfigError
 from certssb.model import model_factory
 from certssb.seeding import make_generator
-from certssb.sigma_optimiser import optimise_sigmas
+from certssb.sigma_optimiser import (certificate_train_sigmas, optimise_sigmas, parse_sigma_config,
+                                     training_sigmas)
 
 __all__ = ["FalsifyConfig", "ScaleResult", "build_attack", "main", "run_falsification"]
 
@@ -70,8 +75,11 @@ class FalsifyConfig:
     members: int = 100
     attacks: int = 24  # (Delta, x) pairs per scale, at most (split over the target classes)
     seed: int = 0
-    sigma: str = "sga"  # sga (Cert-SSB) | fixed (RAB)
+    sigma: str = "sga"  # sga (Cert-SSB) | fixed (RAB) | grid (train at sigma_0, test sigma chosen from test_sigmas)
     sigma_0: float = 0.5
+    objective: str = "paper"  # sga: paper | joint (needs floor)
+    floor: float | None = None  # sga: sigma_train_floor (training sigmas >= floor, certified with it)
+    test_sigmas: tuple = (0.25, 0.35, 0.5)  # grid: candidate test sigmas, each <= sigma_0
     sga_iterations: int = 40
     sga_draws: int = 16
     epochs: int = 8
@@ -100,15 +108,21 @@ class FalsifyConfig:
 
     def sigma_cfg(self):
         """The ``sigma_optimiser`` option's settings (its yaml's values) with this check's knobs."""
-        extra = {} if self.sigma == "fixed" else {"n_draws": int(self.sga_draws), "iterations": int(self.sga_iterations),
-                                                   "device": self.device}
+        if self.sigma == "grid":
+            return load_option("sigma_optimiser", "grid", sigma_train=float(self.sigma_0), sigma_0=float(self.sigma_0),
+                               test_sigmas=list(self.test_sigmas), device=self.device)
+        extra = {"device": self.device}
+        if self.sigma != "fixed":
+            extra.update(n_draws=int(self.sga_draws), iterations=int(self.sga_iterations), objective=self.objective,
+                         sigma_train_floor=self.floor)
         return load_option("sigma_optimiser", self.sigma, sigma_0=float(self.sigma_0), **extra)
 
     def validate(self) -> None:
         if self.test_attack not in ("path", "pgd"):
             raise ConfigError(f"--test-attack must be path or pgd, got {self.test_attack!r}")
-        if self.sigma not in ("sga", "fixed"):
-            raise ConfigError(f"--sigma must be sga or fixed, got {self.sigma!r}")
+        if self.sigma not in ("sga", "fixed", "grid"):
+            raise ConfigError(f"--sigma must be sga, fixed or grid, got {self.sigma!r}")
+        parse_sigma_config(self.sigma_cfg())  # objective / floor / test_sigmas, one-line errors
         if self.members < 1 or self.attacks < 1 or self.k_poison < 1 or self.inputs_per_delta < 1:
             raise ConfigError("--members, --attacks, --k-poison and --inputs-per-delta must be >= 1")
         if not 0.0 <= self.train_share < 1.0:
@@ -258,7 +272,7 @@ class _Runner:
         self.ens = cfg.ensemble_cfg()
         # Sigmas: computed once from the clean data, then held fixed for every retrain.
         s = cfg.sigma_cfg()
-        if cfg.sigma == "fixed":
+        if cfg.sigma in ("fixed", "grid"):
             self.sig_train = optimise_sigmas(s, None, self.splits.x_train, cfg.seed, "train")
             self.sig_test = optimise_sigmas(s, None, self.splits.x_test, cfg.seed, "test-clean")
         else:
@@ -268,15 +282,29 @@ class _Runner:
                                              device=cfg.device, progress=cfg.progress).float()
             self.sig_test = optimise_sigmas(s, surrogate, self.splits.x_test, cfg.seed, "test-clean",
                                             device=cfg.device, progress=cfg.progress).float()
+        self.sig_train = training_sigmas(s, self.sig_train)  # floored if a floor is set
         self.timings["sigma"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        self.clean_votes = self._train_predict("clean", self.splits.x_train, self.splits.x_test,
-                                               np.arange(len(self.splits.x_test)))
+        test_index = np.arange(len(self.splits.x_test))
+        if cfg.sigma == "grid":
+            # every grid sigma; each input keeps the chosen one (union bound over the grid) for the retrains
+            store = self._train("clean", self.splits.x_train)
+            gv = predict_grid(self.factory, store, self.splits.x_test, torch.from_numpy(test_index),
+                              parse_sigma_config(s), self.ens, cfg.seed, cfg.members, device=cfg.device,
+                              progress=cfg.progress)
+            sel = certify_grid(gv.prob_sum, gv.votes, gv.n_members, gv.test_sigmas, gv.sigma_train, alpha=cfg.alpha,
+                               mode="hard")
+            b = sel.bounds
+            self.sig_test = torch.from_numpy(sel.sigma).float()
+            self.clean_votes = self._predict(store, self.splits.x_test, test_index)  # at the chosen sigmas
+        else:
+            self.clean_votes = self._train_predict("clean", self.splits.x_train, self.splits.x_test, test_index)
+            b = certify_scores(self.clean_votes.prob_sum, self.clean_votes.votes, self.clean_votes.n_members,
+                               alpha=cfg.alpha, mode="hard")
         self.timings["clean_ensemble"] = time.perf_counter() - t0
-        b = certify_scores(self.clean_votes.prob_sum, self.clean_votes.votes, self.clean_votes.n_members,
-                           alpha=cfg.alpha, mode="hard")
         self.bounds = b
-        self.sigma_train_min = float(self.sig_train.min())
+        # the training-side sigma the certificate may assume (the floor / sigma_train when data-independent)
+        self.sigma_train_min = float(certificate_train_sigmas(s, self.sig_train).min())
         self.radii = radius_variants(b.gap, self.sig_test.numpy().astype(np.float64), self.sigma_train_min)
         self.r_joint = self.radii["joint"]
         self.prediction = b.prediction
@@ -474,7 +502,8 @@ def run_falsification(cfg: FalsifyConfig, out: Path | None = None, workdir: Path
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
             "dataset": {"n_train": int(len(r.splits.x_train)), "n_test": int(len(y_test)),
                         "classes": list(cfg.classes)},
-            "sigma": {"rule": cfg.sigma, "train_min": r.sigma_train_min,
+            "sigma": {"rule": cfg.sigma, "objective": cfg.objective, "floor": cfg.floor,
+                      "train_min": r.sigma_train_min, "trained_min": float(r.sig_train.min()),
                       "train_median": float(r.sig_train.median()), "train_max": float(r.sig_train.max()),
                       "test_min": float(r.sig_test.min()), "test_median": float(r.sig_test.median()),
                       "test_max": float(r.sig_test.max())},
@@ -517,8 +546,14 @@ def _parse(argv) -> tuple[FalsifyConfig, Path]:
     p.add_argument("--attacks", type=int, default=d.attacks, help="(Delta, x) pairs per scale, at most")
     p.add_argument("--out", type=Path, default=Path("falsify-out"), help="output directory")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--sigma", choices=("sga", "fixed"), default=d.sigma, help="sga (Cert-SSB) or fixed (RAB)")
+    p.add_argument("--sigma", choices=("sga", "fixed", "grid"), default=d.sigma,
+                   help="sga (Cert-SSB), fixed (RAB) or grid (train at --sigma-0, test sigma from --test-sigmas)")
     p.add_argument("--sigma-0", type=float, default=d.sigma_0)
+    p.add_argument("--objective", choices=("paper", "joint"), default=d.objective,
+                   help="sga objective: paper (sigma_x G/2) or joint (min(sigma_x, floor) G/2; needs --floor)")
+    p.add_argument("--floor", type=float, default=d.floor, help="sga: training sigmas >= floor, certified with it")
+    p.add_argument("--test-sigmas", type=float, nargs="+", default=list(d.test_sigmas),
+                   help="grid: candidate test sigmas, each <= --sigma-0")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--sga-iterations", type=int, default=d.sga_iterations)
     p.add_argument("--k-poison", type=int, default=d.k_poison, help="poisoned training samples per Delta")
@@ -537,6 +572,7 @@ def _parse(argv) -> tuple[FalsifyConfig, Path]:
                    help="keep every retrained ensemble under OUT/work (about 2.6 MB per retrain at N=100)")
     a = p.parse_args(argv)
     cfg = FalsifyConfig(members=a.members, attacks=a.attacks, seed=a.seed, sigma=a.sigma, sigma_0=a.sigma_0,
+                        objective=a.objective, floor=a.floor, test_sigmas=tuple(a.test_sigmas),
                         epochs=a.epochs, surrogate_epochs=a.epochs, sga_iterations=a.sga_iterations,
                         k_poison=a.k_poison, inputs_per_delta=a.inputs_per_delta,
                         test_attack=a.test_attack, pgd_steps=a.pgd_steps, train_share=a.train_share,

@@ -12,9 +12,11 @@ Writes into ``--out`` (default: the single input dir, or ``./report`` for severa
 - ``report.csv`` / ``report.md``: one row per complete run: ``run_dir``, ``status``, ``method``,
   ``seed``, ``n_members``, the swept parameters (the union of the runs' override keys; a run
   without that override gets the value from its ``.hydra/config.yaml`` when it is a plain value),
-  ``ca@<r>`` = certified accuracy at each grid radius for ``--split``/``--variant``, then
-  ``accuracy``, ``certified_ratio``, ``acr`` (of that split; a scalar ``acr`` in summary.json is
-  the joint variant's), ``clean_accuracy``, ``asr``, ``undefended_clean_accuracy``,
+  ``ca@<r>`` = certified accuracy at each grid radius for ``--split``/``--variant`` (default the
+  sound ``joint``; ``paper`` is a test-time/evasion certificate), then ``accuracy``,
+  ``certified_ratio``, ``acr`` (of that split and variant; the scalar ``acr`` in summary.json is the
+  sound joint one), ``covered_exact`` (share of inputs whose sound certificate covers the realised
+  attack by the exact ellipsoid test), ``clean_accuracy``, ``asr``, ``undefended_clean_accuracy``,
   ``undefended_asr``, ``attack_joint_l2``, ``total_s``.
 - ``missing.csv`` and a "Missing or failed" section of ``report.md``: runs without
   ``summary.json``, with an unreadable one, or whose status is not ``complete`` (never fatal).
@@ -41,6 +43,7 @@ import pandas as pd
 import yaml
 
 from certssb.errors import CertSSBError
+from certssb.plots import variant_label
 
 __all__ = ["collect_runs", "find_run_dirs", "parse_overrides", "write_report", "main"]
 
@@ -51,6 +54,7 @@ METRIC_COLUMNS = [
     "accuracy",
     "certified_ratio",
     "acr",
+    "covered_exact",
     "clean_accuracy",
     "asr",
     "undefended_clean_accuracy",
@@ -168,12 +172,26 @@ def _curve(summary: dict, split: str, variant: str) -> tuple[list[float], list[f
 
 
 def _acr(split_metrics: dict, variant: str) -> Any:
+    """ACR of ``variant``: ``acr`` is the sound (joint) one, the others are in ``acr_by_variant``
+    (older summaries held a dict of variants under ``acr``)."""
     acr = split_metrics.get("acr")
     if isinstance(acr, dict):
         return acr.get(variant)
+    by_variant = split_metrics.get("acr_by_variant")
+    if isinstance(by_variant, dict) and variant in by_variant:
+        return by_variant[variant]
     if isinstance(acr, (int, float)) and variant == "joint":
         return acr
     return None
+
+
+def _covered_exact(split_metrics: dict) -> Any:
+    """Share of inputs whose sound certificate covers the realised attack (exact ellipsoid test;
+    the storage-update memory's final certificate when the memory ran)."""
+    covered = split_metrics.get("covered_fraction")
+    if not isinstance(covered, dict):
+        return None
+    return covered.get("exact_memory", covered.get("exact"))
 
 
 def _read_run(run_dir: Path) -> tuple[dict | None, str | None, str]:
@@ -265,6 +283,7 @@ def collect_runs(
             accuracy=split_metrics.get("accuracy"),
             certified_ratio=split_metrics.get("certified_ratio"),
             acr=_acr(split_metrics, variant),
+            covered_exact=_covered_exact(split_metrics),
             clean_accuracy=metrics.get("clean_accuracy"),
             asr=metrics.get("asr"),
             undefended_clean_accuracy=metrics.get("undefended_clean_accuracy"),
@@ -381,7 +400,7 @@ def plot_curves(df: pd.DataFrame, path: Path, group_by: str | None) -> bool:
     ax.set_xlabel("radius (L2)")
     ax.set_ylabel("certified accuracy")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{split} test set, {variant} radius" + (f" (colour: {group_by})" if group_by else ""))
+    ax.set_title(f"{split} test set, {variant_label(variant)}" + (f" (colour: {group_by})" if group_by else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
@@ -425,7 +444,7 @@ def write_report(
         "# certssb report",
         "",
         f"- inputs: {', '.join(f'`{p}`' for p in inputs)}",
-        f"- split: `{split}`, radius variant: `{variant}`",
+        f"- split: `{split}`, radius variant: `{variant}` ({variant_label(variant)})",
         f"- complete runs: {len(df)}; missing or failed: {len(missing)}"
         + (f" (run dirs below `{base}`)" if base is not None else ""),
         f"- swept parameters: {', '.join(f'`{p}`' for p in params) or '(none)'}"
@@ -444,6 +463,7 @@ def write_report(
         no_curve = [r for r in df["run_dir"] if r not in df.attrs.get("curves", {})]
         shown = ["run_dir", "method"] + varying + radius_cols + [
             "acr",
+            "covered_exact",
             "clean_accuracy",
             "asr",
             "undefended_asr",
@@ -484,7 +504,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="sweep dirs, run dirs or any parent directory")
     p.add_argument("--out", default=None, help="output dir (default: the input dir if one, else ./report)")
     p.add_argument("--split", default="clean", choices=SPLITS, help="test set of the curves/table (default clean)")
-    p.add_argument("--variant", default="joint", help="radius variant: joint, paper, budget, joint_memory, ...")
+    p.add_argument("--variant", default="joint",
+                   help="radius variant: joint (sound, default), joint_memory, paper (test-time only), paper_memory")
     p.add_argument("--group-by", default=None, help="swept parameter that sets the plot colours")
     return p
 

@@ -18,7 +18,10 @@ by one from a pool of slots:
 
 1. GPUs are found once (``slots.discover_gpus``): ``hydra.launcher.gpus`` if given, else the ids
    in the launching shell's ``CUDA_VISIBLE_DEVICES`` (respected; ``""``/``-1`` mean none), else
-   ``torch.cuda.device_count()``, else ``nvidia-smi -L``.
+   the MIG devices that ``nvidia-smi -L`` lists (one slot per MIG UUID), else
+   ``torch.cuda.device_count()``, else ``nvidia-smi -L``'s GPUs. ``gpus_per_job > 1`` with MIG
+   devices cannot be honoured (a process uses one MIG device): one ``error:`` line, exit 2.
+   Jobs get ``CERTSSB_JOBS_PER_GPU=<jobs_per_gpu>`` so that each sizes its groups for its share.
 2. Every GPU (group of ``gpus_per_job`` GPUs) has ``jobs_per_gpu`` slots (default 1); at most
    ``max_parallel`` (default: all slots) jobs run at once.
 3. While a slot is free and jobs wait, the next job (in sweep order) is submitted with its slot's
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections import deque
 from pathlib import Path
@@ -124,7 +128,17 @@ class CertSSBGPULauncher(_submitit_launcher.BaseSubmititLauncher):
         num_jobs = len(job_overrides)
         assert num_jobs > 0
 
-        pool, source = self.make_pool()
+        try:
+            pool, source = self.make_pool()
+        except ValueError as exc:  # a launcher setting that cannot be honoured: one line, exit 2
+            print(f"error: hydra.launcher: {exc}", file=sys.stderr, flush=True)
+            sys.exit(2)
+        if pool.gpus_per_job > 1 and pool.gpus:
+            log.warning(
+                "certssb_gpu: gpus_per_job=%d: each job sees %d GPUs; the certssb pipeline trains on "
+                "the first (cuda:0) only", pool.gpus_per_job, pool.gpus_per_job)
+        # each job sizes its vmapped groups for its share of the GPU (certssb.ensemble.group_size)
+        os.environ["CERTSSB_JOBS_PER_GPU"] = str(pool.jobs_per_gpu if pool.gpus else 1)
         if pool.gpus:
             log.info(
                 "certssb_gpu: GPUs %s (from %s), %d job(s) per GPU, %d GPU(s) per job, "

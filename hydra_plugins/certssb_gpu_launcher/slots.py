@@ -41,6 +41,8 @@ __all__ = [
     "parse_cuda_visible_devices",
     "count_gpus_nvidia_smi",
     "count_gpus_torch",
+    "nvidia_smi_listing",
+    "parse_nvidia_smi_listing",
     "slot_environment",
     "slot_executor_parameters",
 ]
@@ -94,18 +96,57 @@ def count_gpus_torch() -> Optional[int]:
         return None
 
 
-def count_gpus_nvidia_smi(timeout_s: float = 20.0) -> Optional[int]:
-    """Number of ``GPU <n>:`` lines of ``nvidia-smi -L``, or None when it is absent or fails."""
+def nvidia_smi_listing(timeout_s: float = 20.0) -> Optional[str]:
+    """The text of ``nvidia-smi -L``, or None when it is absent or fails."""
     exe = shutil.which("nvidia-smi")
     if exe is None:
         return None
     try:
-        out = subprocess.run(
+        return subprocess.run(
             [exe, "-L"], capture_output=True, text=True, timeout=timeout_s, check=True
         ).stdout
     except Exception:  # pragma: no cover - depends on the machine
         return None
-    return sum(1 for line in out.splitlines() if re.match(r"\s*GPU \d+:", line))
+
+
+def parse_nvidia_smi_listing(text: str) -> List[Tuple[int, List[str]]]:
+    """``[(gpu index, [MIG device UUIDs on it])]`` from ``nvidia-smi -L`` output.
+
+    A GPU line is ``GPU 0: NVIDIA H100 ... (UUID: GPU-...)``; MIG devices follow it indented,
+    ``MIG 3g.40gb Device 0: (UUID: MIG-...)`` (older drivers: ``MIG-GPU-<uuid>/<gi>/<ci>``).
+    """
+    gpus: List[Tuple[int, List[str]]] = []
+    for line in text.splitlines():
+        m = re.match(r"\s*GPU (\d+):", line)
+        if m:
+            gpus.append((int(m.group(1)), []))
+            continue
+        m = re.match(r"\s*MIG\b.*\(UUID:\s*(MIG-[^)\s]+)\)", line)
+        if m and gpus:
+            gpus[-1][1].append(m.group(1))
+    return gpus
+
+
+def count_gpus_nvidia_smi(timeout_s: float = 20.0) -> Optional[int]:
+    """Number of ``GPU <n>:`` lines of ``nvidia-smi -L``, or None when it is absent or fails."""
+    out = nvidia_smi_listing(timeout_s)
+    return None if out is None else len(parse_nvidia_smi_listing(out))
+
+
+def mig_devices(listing: Optional[str]) -> List[GpuId]:
+    """The slots of a MIG host: each MIG device's UUID (a GPU without MIG devices: its index);
+    ``[]`` when no GPU of the listing has MIG devices."""
+    gpus = parse_nvidia_smi_listing(listing or "")
+    if not any(migs for _, migs in gpus):
+        return []
+    out: List[GpuId] = []
+    for index, migs in gpus:
+        out.extend(migs if migs else [index])
+    return out
+
+
+def is_mig(gpu: GpuId) -> bool:
+    return isinstance(gpu, str) and gpu.startswith("MIG-")
 
 
 def discover_gpus(
@@ -113,14 +154,17 @@ def discover_gpus(
     environ: Optional[Mapping[str, str]] = None,
     torch_count: Callable[[], Optional[int]] = count_gpus_torch,
     smi_count: Callable[[], Optional[int]] = count_gpus_nvidia_smi,
+    smi_listing: Callable[[], Optional[str]] = nvidia_smi_listing,
 ) -> Tuple[List[GpuId], str]:
     """Return ``(gpu_ids, source)``: the GPUs the launcher may hand out and where they came from.
 
     1. ``gpus`` given (explicit list, e.g. ``[0, 2]``; ``[]`` forces CPU): used as is.
     2. else ``CUDA_VISIBLE_DEVICES`` if set (``""`` or ``-1``: no GPU): the ids listed there.
-    3. else ``torch.cuda.device_count()`` GPUs ``0..n-1``, when torch is importable and sees some.
-    4. else ``nvidia-smi -L``'s GPU count.
-    5. else no GPU (``[]``): jobs run on the CPU.
+    3. else, when ``nvidia-smi -L`` lists MIG devices: every MIG device's UUID is a slot (a CUDA
+       process sees only one MIG device, so ``torch.cuda.device_count()`` would say 1).
+    4. else ``torch.cuda.device_count()`` GPUs ``0..n-1``, when torch is importable and sees some.
+    5. else ``nvidia-smi -L``'s GPU count.
+    6. else no GPU (``[]``): jobs run on the CPU.
     """
     env = os.environ if environ is None else environ
     if gpus is not None:
@@ -147,6 +191,9 @@ def discover_gpus(
     visible = env.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
         return parse_cuda_visible_devices(visible), "CUDA_VISIBLE_DEVICES"
+    migs = mig_devices(smi_listing())
+    if migs:
+        return migs, "nvidia-smi -L (MIG devices)"
     n = torch_count()
     if n:
         return list(range(n)), "torch.cuda.device_count()"
@@ -210,6 +257,11 @@ class SlotPool:
         gpus = [_as_gpu_id(g) for g in gpus]
         if len(set(gpus)) != len(gpus):
             raise ValueError(f"a GPU is listed twice: {gpus}")
+        if int(gpus_per_job) > 1 and any(is_mig(g) for g in gpus):
+            raise ValueError(
+                f"gpus_per_job={int(gpus_per_job)} cannot be honoured on MIG devices: a CUDA process "
+                f"uses only one MIG device; use gpus_per_job=1 (each MIG device is a slot)"
+            )
         self.jobs_per_gpu = int(jobs_per_gpu)
         self.gpus_per_job = int(gpus_per_job)
         self.gpus: Tuple[GpuId, ...] = tuple(gpus)

@@ -1,0 +1,146 @@
+"""Grid selection of the test sigma, paid for in the bounds (docs/METHOD.md section 7, design 1).
+
+Members are trained once at a data-independent ``sigma_train``. Each test input is evaluated at
+every ``s`` of a finite grid ``S`` (all ``s <= sigma_train``) and certified with the ``s`` that
+maximises the sound radius ``min(s, sigma_train) * G_s / 2``. Choosing ``s`` after looking at the
+votes must be paid for:
+
+- ``union``: the same members choose and estimate. The bounds are run at ``alpha / |S|`` (on top
+  of the class-selection correction of :mod:`.scores`), so with probability ``>= 1 - alpha`` the
+  bounds of EVERY ``s`` and every class hold together, hence also those of the chosen ``s``. The
+  members reuse the same test noise ``u_k`` across the grid (``x + s * u_k``): the union bound
+  needs no independence between the grid values, so this is sound.
+- ``separate``: the first ``n_select`` members ("selection members") choose ``s``; the remaining
+  members estimate the bounds at ``s`` with the plain ``alpha``. Members are i.i.d. (each has its
+  own training and test noise), so the estimating votes are independent of the choice (Cohen et
+  al.'s ``n0`` idea) and no ``|S|`` factor is needed, at the price of fewer estimating members.
+
+Pure numpy/scipy, like the rest of the certifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from certssb.errors import ConfigError
+
+from .scores import ScoreBounds, certify_scores
+
+__all__ = ["GridSelection", "GridVotes", "certify_grid", "certify_grid_cfg", "SELECTIONS"]
+
+SELECTIONS = ("union", "separate")
+
+
+@dataclass
+class GridVotes:
+    """Aggregated member outputs of every input at every grid sigma.
+
+    ``prob_sum`` / ``votes``: [|S|, m, C] of the estimating members (``n_members`` of them);
+    ``select_prob_sum`` / ``select_votes``: the same of the ``n_select`` selection members
+    (``selection == "separate"`` only, else None).
+    """
+
+    test_sigmas: tuple
+    sigma_train: float
+    selection: str
+    prob_sum: np.ndarray
+    votes: np.ndarray
+    n_members: int
+    select_prob_sum: np.ndarray | None = None
+    select_votes: np.ndarray | None = None
+    n_select: int = 0
+
+    def subset(self, positions) -> "GridVotes":
+        """The votes of the inputs at ``positions`` (a sub-test-set)."""
+        pick = (lambda a: None if a is None else a[:, positions])
+        return GridVotes(self.test_sigmas, self.sigma_train, self.selection, pick(self.prob_sum), pick(self.votes),
+                         self.n_members, pick(self.select_prob_sum), pick(self.select_votes), self.n_select)
+
+
+@dataclass
+class GridSelection:
+    """Bounds at the chosen sigma of every input, and what the choice cost."""
+
+    bounds: ScoreBounds  # at the chosen s (alpha_per_bound: the alpha each bound actually used)
+    sigma: np.ndarray  # float64 [m]: the chosen test sigma
+    choice: np.ndarray  # int64 [m]: its position in test_sigmas
+    radius: np.ndarray  # float64 [m]: min(s, sigma_train) * G_s / 2 at the chosen s
+    selection: str
+    grid_size: int
+
+
+def _take(all_bounds: list[ScoreBounds], choice: np.ndarray) -> ScoreBounds:
+    rows = np.arange(len(choice))
+    out = {}
+    for f in fields(ScoreBounds):
+        values = [getattr(b, f.name) for b in all_bounds]
+        if isinstance(values[0], np.ndarray):
+            out[f.name] = np.stack(values)[choice, rows]
+        else:
+            out[f.name] = values[0]
+    return ScoreBounds(**out)
+
+
+def _best(radius: np.ndarray, p_a_lower: np.ndarray) -> np.ndarray:
+    """Per input the grid position of the largest radius; where every radius is 0 (abstain at every
+    s), the largest pA lower bound (the prediction then comes from the most confident s)."""
+    best = np.argmax(radius, axis=0)
+    none = radius.max(axis=0) <= 0.0
+    return np.where(none, np.argmax(p_a_lower, axis=0), best).astype(np.int64)
+
+
+def certify_grid(prob_sum, votes, n, test_sigmas, sigma_train: float, *, alpha: float, mode: str = "soft",
+                 pb_mode: str = "auto", selection_correction: bool = True, selection: str = "union",
+                 select_prob_sum=None, select_votes=None, n_select: int = 0,
+                 grid_correction: bool = True) -> GridSelection:
+    """Choose a test sigma per input and bound its scores soundly.
+
+    prob_sum, votes: [|S|, m, C] of the ``n`` estimating members (see :func:`certify_scores`).
+    test_sigmas: the grid S (each <= sigma_train). selection: ``union`` or ``separate`` (then
+    ``select_prob_sum`` / ``select_votes`` [|S|, m, C] of ``n_select`` other members choose s).
+    grid_correction: False runs the ``union`` bounds at ``alpha`` instead of ``alpha / |S|``.
+    UNSOUND, for the coverage test and as a labelled diagnostic only.
+    """
+    sig = np.asarray(test_sigmas, dtype=np.float64).reshape(-1)
+    if sig.size == 0 or np.any(~np.isfinite(sig)) or np.any(sig <= 0):
+        raise ConfigError("test_sigmas must be a non-empty list of numbers > 0")
+    if not sigma_train > 0 or np.any(sig > sigma_train):
+        raise ConfigError(f"test_sigmas must all be <= sigma_train ({sigma_train:g})")
+    if selection not in SELECTIONS:
+        raise ConfigError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
+    src = np.asarray(prob_sum if mode == "soft" else votes)
+    if src.ndim != 3 or src.shape[0] != sig.size:
+        raise ConfigError(f"grid scores must have shape [|S|={sig.size}, m, C], got {src.shape}")
+    scale = np.minimum(sig, float(sigma_train))
+
+    def bounds_at(ps, vs, n_m, a):
+        return [certify_scores(None if ps is None else ps[j], None if vs is None else vs[j], n_m, alpha=a,
+                               mode=mode, pb_mode=pb_mode, selection_correction=selection_correction)
+                for j in range(sig.size)]
+
+    if selection == "union":
+        a = alpha / sig.size if grid_correction else alpha
+        est = bounds_at(prob_sum, votes, n, a)
+        radius = np.stack([scale[j] * b.gap / 2.0 for j, b in enumerate(est)])
+        choice = _best(radius, np.stack([b.p_a_lower for b in est]))
+    else:
+        if int(n_select) < 1 or (select_prob_sum is None and select_votes is None):
+            raise ConfigError("selection=separate needs the selection members' scores (selection_members >= 1)")
+        sel = bounds_at(select_prob_sum, select_votes, n_select, alpha)
+        sel_radius = np.stack([scale[j] * b.gap / 2.0 for j, b in enumerate(sel)])
+        choice = _best(sel_radius, np.stack([b.p_a_lower for b in sel]))
+        est = bounds_at(prob_sum, votes, n, alpha)
+    chosen = _take(est, choice)
+    return GridSelection(bounds=chosen, sigma=sig[choice], choice=choice, radius=scale[choice] * chosen.gap / 2.0,
+                         selection=selection, grid_size=int(sig.size))
+
+
+def certify_grid_cfg(grid: GridVotes, cert_cfg) -> GridSelection:
+    """:func:`certify_grid` with the certifier options read from ``cert_cfg``."""
+    return certify_grid(grid.prob_sum, grid.votes, grid.n_members, grid.test_sigmas, grid.sigma_train,
+                        alpha=float(cert_cfg.alpha), mode=str(cert_cfg.mode), pb_mode=str(cert_cfg.pb_mode),
+                        selection_correction=bool(cert_cfg.selection_correction), selection=grid.selection,
+                        select_prob_sum=grid.select_prob_sum, select_votes=grid.select_votes,
+                        n_select=grid.n_select)

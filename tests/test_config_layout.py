@@ -1,0 +1,183 @@
+"""The configuration's shape: one hop from an option's yaml to its code, one place per value,
+extension without editing certssb, and entry points that do not pay for torch."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from omegaconf import MISSING, OmegaConf
+
+from certssb.config import GROUPS, Option, load_option, locate_option
+
+REPO = Path(__file__).resolve().parent.parent
+CONF = REPO / "conf"
+OPTIONS = sorted((g, p.stem) for g in GROUPS for p in (CONF / g).glob("*.yaml"))
+
+
+def _env(**extra):
+    return {**os.environ, "WANDB_MODE": "disabled", **extra}
+
+
+def test_every_group_has_a_package_of_the_same_name():
+    for group in GROUPS:
+        assert (REPO / "certssb" / group / "__init__.py").is_file(), group
+        assert (CONF / group).is_dir(), group
+
+
+@pytest.mark.parametrize("group,name", OPTIONS)
+def test_option_yaml_leads_to_its_code_in_one_hop(group, name):
+    node = OmegaConf.load(CONF / group / f"{name}.yaml")
+    if "_target_" not in node:  # an alias such as model/for_digits: `defaults: [mlp]`
+        (alias,) = [d for d in node.defaults if d != "_self_"]
+        assert (CONF / group / f"{alias}.yaml").is_file()
+        return
+    target = node["_target_"]
+    assert target.startswith(f"certssb.{group}."), target  # the package named as the group
+    cls = locate_option(group, target)
+    assert cls.config_group == group and issubclass(cls, Option)
+    settings = load_option(group, name, **({"device": "cpu"} if group == "sigma_optimiser" else {}))
+    based_on = [d for d in node.get("defaults", []) if d != "_self_"]
+    assert settings.name == name or (based_on and settings.name == based_on[0])  # e.g. sga_joint: an sga
+
+
+def _schema_fields(cls):
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+@pytest.mark.parametrize("group,name", [o for o in OPTIONS if "_target_" in OmegaConf.load(CONF / o[0] / f"{o[1]}.yaml")])
+def test_each_value_is_written_once_in_the_yaml_and_typed_once_in_the_schema(group, name):
+    node = OmegaConf.load(CONF / group / f"{name}.yaml")
+    cls = locate_option(group, node["_target_"])
+    fields = _schema_fields(cls)
+    # the schema declares types only: no default value competes with the yaml's
+    for f in fields.values():
+        if dataclasses.is_dataclass(f.type) or f.default_factory is not dataclasses.MISSING:
+            nested = f.default_factory()
+            assert all(getattr(nested, g.name) == MISSING for g in dataclasses.fields(nested)), (cls, f.name)
+        else:
+            assert f.default == MISSING, f"{cls.__name__}.{f.name} has a default in code: put the value in the yaml"
+    # every knob the code reads is in the yaml (through the option's own defaults list)
+    merged = load_option(group, name, **({"device": "cpu"} if group == "sigma_optimiser" else {}))
+    assert set(fields) == {f.name for f in dataclasses.fields(merged)}
+    own = set(node.keys()) - {"_target_", "defaults"}
+    assert own <= set(fields), own - set(fields)
+
+
+def test_help_lists_only_real_groups_and_never_walks_the_repository(tmp_path):
+    # stray folders that a walk of the repository root would list as config groups
+    proc = subprocess.run([sys.executable, "-m", "certssb.run", "--help"], cwd=tmp_path, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    groups = [line.split(":")[0] for line in proc.stdout.split("== Config ==")[0].splitlines()
+              if ": " in line and not line.startswith(" ")]
+    assert set(groups) == {*GROUPS, "experiment"}, groups
+    assert "_schema" not in proc.stdout and "multirun_sweeps" not in proc.stdout
+
+
+def test_cfg_job_does_not_import_torch(tmp_path):
+    code = ("import sys; from certssb.run import main\n"
+            "try:\n    main(['--cfg', 'job', 'attack=onepixel'])\nexcept SystemExit:\n    pass\n"
+            "print('TORCH_IMPORTED', 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert "name: onepixel" in proc.stdout, proc.stderr
+    assert "TORCH_IMPORTED False" in proc.stdout
+
+
+def test_experiment_without_plus():
+    from conftest import compose_cfg
+
+    cfg = compose_cfg(["experiment=digits_onepixel_binary"])
+    assert cfg.attack.name == "onepixel" and list(cfg.dataset.classes) == [0, 1]
+
+
+PLUGIN = '''
+"""A user's attack, outside certssb: shifts every image by a constant (its own parameter)."""
+from dataclasses import dataclass
+
+from omegaconf import MISSING
+
+from certssb.attack.base import AdditiveTrigger
+from certssb.attack.settings import AttackSettings
+
+
+@dataclass
+class ShiftSettings(AttackSettings):
+    shift: float = MISSING
+
+    def check(self, run):
+        self.require_range("shift", 0.0, 1.0, low_open=True)
+        super().check(run)
+
+    def trigger(self, image_shape):
+        import torch
+
+        pattern = torch.full(tuple(image_shape), float(self.shift))
+        return AdditiveTrigger("shift", pattern, float(pattern.norm()), clip=True)
+'''
+
+
+@pytest.mark.slow
+def test_a_user_adds_an_attack_with_its_own_parameter_without_editing_certssb(tmp_path):
+    (tmp_path / "userpkg").mkdir()
+    (tmp_path / "userpkg" / "__init__.py").write_text("")
+    (tmp_path / "userpkg" / "shift.py").write_text(textwrap.dedent(PLUGIN))
+    (tmp_path / "userconf" / "attack").mkdir(parents=True)
+    (tmp_path / "userconf" / "attack" / "shift.yaml").write_text(textwrap.dedent("""\
+        # A user's attack: every pixel + shift.
+        _target_: userpkg.shift.ShiftSettings
+        name: shift
+        poison_rate: 0.05
+        target: 0
+        shift: 0.1
+        """))
+    env = _env(PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    common = [f"hydra.searchpath=[file://{tmp_path / 'userconf'}]", "attack=shift", "ensemble.n_members=2",
+              "ensemble.epochs=1", "undefended.enabled=false", "sigma_optimiser=fixed", "logger=none"]
+    bad = subprocess.run([sys.executable, "-m", "certssb.run", *common, "attack.shift=2"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: attack.shift must be in (0.0, 1.0]; got 2.0", bad.stderr
+    proc = subprocess.run([sys.executable, "-m", "certssb.run", *common, "attack.shift=0.2",
+                           f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import json
+
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["attack"]["name"] == "shift" and summary["attack"]["n_poisoned"] > 0
+    assert summary["attack"]["test_delta_l2_median"] > 0
+
+
+@pytest.mark.slow
+def test_a_built_wheel_runs_from_any_directory(tmp_path):
+    """``pip wheel .`` then an install of the wheel (no source tree on the path) finds its configs."""
+    wheel_dir, site = tmp_path / "wheel", tmp_path / "site"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(wheel_dir), str(REPO)], capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = wheel_dir.glob("certssb-*.whl")
+    inst = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                           str(wheel)], capture_output=True, text=True, timeout=600)
+    assert inst.returncode == 0, inst.stderr[-2000:]
+    assert (site / "certssb" / "_data" / "conf" / "config.yaml").is_file()
+    assert (site / "certssb" / "_data" / "experiments").is_dir()
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = _env(PYTHONPATH=str(site))
+    where = subprocess.run([sys.executable, "-c", "import certssb, certssb.resources as r; print(certssb.__file__);"
+                            " print(r.conf_dir())"], cwd=work, env=env, capture_output=True, text=True, timeout=60)
+    assert str(site) in where.stdout.splitlines()[0] and "_data" in where.stdout.splitlines()[1], where.stdout
+    cfg = subprocess.run([sys.executable, "-m", "certssb.run", "--cfg", "job", "experiment=digits_badnets"], cwd=work,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert cfg.returncode == 0 and "n_members: 32" in cfg.stdout, cfg.stderr
+    run = subprocess.run([sys.executable, "-m", "certssb.run", "ensemble.n_members=2", "ensemble.epochs=1",
+                          "sigma_optimiser=fixed", "undefended.enabled=false", f"hydra.run.dir={work / 'run'}"],
+                         cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (work / "run" / "summary.json").is_file()

@@ -1,0 +1,54 @@
+"""End to end: the sound sample-specific designs (grid, joint-aware SGA) through the pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+GRID = (0.12, 0.18, 0.25)
+SMALL = ["undefended.enabled=false", "dataset.test_size=120"]  # the reference model is not under test here
+
+
+def test_grid_run_records_the_chosen_sigma_and_the_alpha_it_paid(tmp_path, run_pipeline):
+    summary = run_pipeline(tmp_path, [*SMALL, "sigma_optimiser=grid", "certifier=storage_update",
+                                      f"sigma_optimiser.test_sigmas=[{','.join(map(str, GRID))}]"])
+    assert summary["method"] == "cert-ssb-grid"
+    sig = summary["sigma"]
+    assert sig["train_min"] == 0.25 and sig["certificate_data_independent"] is True
+    assert sig["train"]["min"] == sig["train"]["max"] == 0.25  # every training sample at sigma_train
+    n_classes = summary["dataset"]["num_classes"]
+    # hard votes, bonferroni over classes (10 classes) and the union bound over the grid
+    expected = summary["alpha"] / (2 * n_classes) / len(GRID)
+    assert summary["certifier"]["alpha_per_bound"] == pytest.approx(expected)
+    assert sig["grid"]["alpha_per_bound"] == pytest.approx(expected)
+    table = pd.read_csv(tmp_path / "certificates.csv")
+    assert set(np.round(table["sigma"], 6)) <= set(GRID)
+    # the sigma stats are those of the chosen test sigmas
+    clean = table[table.split == "clean"]
+    assert sig["test_clean"]["mean"] == pytest.approx(clean["sigma"].mean(), rel=1e-6)
+    # every test sigma <= sigma_train, so the paper and joint radii coincide
+    assert np.allclose(table["radius_joint"], table["radius_paper"])
+    assert np.allclose(table["radius_joint"], table["sigma"] * table["whitened_budget"], rtol=1e-6)
+    assert {"joint_memory", "paper_memory"} <= set(summary["curves"]["clean"]["certified_accuracy"])
+    sigmas = np.load(tmp_path / "sigmas.npz")
+    assert np.allclose(sigmas["test_clean"], clean["sigma"].to_numpy(), rtol=1e-6)
+
+
+def test_grid_with_separate_selection_members(tmp_path, run_pipeline):
+    summary = run_pipeline(tmp_path, [*SMALL, "sigma_optimiser=grid", "sigma_optimiser.selection=separate",
+                                      "sigma_optimiser.selection_members=1", "certifier=rab"])
+    # soft votes, complement/bonferroni per class only: no |S| factor
+    assert summary["certifier"]["alpha_per_bound"] == pytest.approx(summary["alpha"] / (2 * 10))
+    assert summary["sigma"]["grid"]["selection"] == "separate"
+
+
+def test_joint_aware_sga_floors_training_sigmas(tmp_path, run_pipeline):
+    summary = run_pipeline(tmp_path, [*SMALL, "sigma_optimiser=sga_joint", "certifier=storage_update",
+                                      "sigma_optimiser.sigma_train_floor=0.3"])
+    assert summary["method"] == "cert-ssb-joint"
+    sig = summary["sigma"]
+    assert sig["train"]["min"] >= 0.3 - 1e-6 and sig["train_min"] == pytest.approx(0.3)
+    assert sig["objective"] == "joint" and sig["certificate_data_independent"] is True
+    table = pd.read_csv(tmp_path / "certificates.csv")
+    assert np.allclose(table["radius_joint"], np.minimum(table["sigma"], 0.3) * table["whitened_budget"], rtol=1e-6)
