@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast bench sweep-digits report clean gpu-wheels gpu-check
+.PHONY: install run test test-fast test-numerics bench sweep-digits report clean gpu-wheels gpu-check
 
 install: $(STAMP)
 
@@ -31,6 +31,13 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	WANDB_MODE=disabled $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# The tests whose results go through float kernels (training paths, sigmas, certificates);
+# CI reruns them with ATEN_CPU_CAPABILITY=default and CERTSSB_TEST_THREADS=2.
+NUMERICS_TESTS := tests/test_ensemble_train.py tests/test_ensemble_precision.py tests/test_sigma_repro.py \
+	tests/test_sigma_toy.py tests/test_certifier_scores.py tests/test_pipeline.py
+test-numerics: $(STAMP)
+	WANDB_MODE=disabled $(PY) -m pytest -q -m "not slow" $(NUMERICS_TESTS) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m certssb.tools.bench --setting digits --quick

@@ -1,33 +1,33 @@
-"""Hydra callback: a multirun whose jobs failed on bad input ends with one line and exit 1."""
+"""Hydra callback: a multirun with a failed job ends with one line and exit 1, on every launcher."""
 
 from __future__ import annotations
 
-import logging
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 
-log = logging.getLogger("certssb")
+from certssb.sweep_status import failure_line, job_folders, job_outcome
 
 
 class FailedJobsCallback(Callback):
-    """Collects jobs that returned ``{"status": "failed"}`` and reports them after the sweep."""
+    """After the sweep, reads every job's ``summary.json`` (see :mod:`certssb.sweep_status`).
+
+    Runs in the launching process; the jobs may have run elsewhere (``certssb_gpu``, SLURM).
+    Prints ``error: K of M jobs failed; first: ...`` on stderr and exits 1 if any job failed.
+    """
 
     def __init__(self) -> None:
-        self.failed: list[str] = []
-        self.total = 0
+        self.started: float | None = None
 
-    def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
-        self.total += 1
-        try:
-            value = job_return.return_value
-        except Exception:  # a crashed job: Hydra reports it itself
-            return
-        if isinstance(value, dict) and value.get("status") == "failed":
-            self.failed.append(f"{value.get('output_dir')}: {value.get('error')}")
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        self.started = time.time()
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        if self.failed:
-            print(f"error: {len(self.failed)} of {self.total} jobs failed; first: {self.failed[0]}", file=sys.stderr)
+        folders = job_folders(Path(str(config.hydra.sweep.dir)), since=self.started)
+        line = failure_line([job_outcome(f) for f in folders])
+        if line is not None:
+            print(f"error: {line}", file=sys.stderr)
             sys.exit(1)

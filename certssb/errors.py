@@ -17,3 +17,7 @@ def one_line(exc: BaseException, limit: int = 200) -> str:
     """An exception's text collapsed to one short line, for embedding in our messages."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class ScoreInputError(CertSSBError, ValueError):
+    """Scores handed to the certifier are malformed (shape, NaN, negative, rows summing above n)."""

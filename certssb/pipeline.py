@@ -6,7 +6,7 @@ Each step is a call into its own package; this module only wires them and record
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +15,18 @@ import torch
 from certssb import __version__
 from certssb.attack import poison
 from certssb.certifier import RealisedAttack
-from certssb.config import RunSettings, parse_run, to_plain
+from certssb.config import RunSettings, parse_run
 from certssb.dataset import load_dataset
-from certssb.ensemble import (CheckpointStore, device_report, fingerprint_of, predict_grid, predict_members,
-                              resolve_device, resolve_precision, train_members, train_single)
+from certssb.ensemble import (CheckpointStore, device_report, predict_grid, predict_members, resolve_device,
+                              resolve_precision, train_members)
 from certssb.ensemble.undefended import undefended_reference
 from certssb.errors import CertSSBError
 from certssb.logger import open_logger
 from certssb.model import model_factory
 from certssb.results import certify_sets, format_table, plain_statements, write_outputs
-from certssb.resume import completed_summary, data_fingerprint, member_fingerprint, training_settings
-from certssb.sigma_optimiser import design, optimise_sigmas
+from certssb.resume import completed_summary, data_fingerprint, member_fingerprint
+from certssb.run_record import mark_running, prepare_output_dir
+from certssb.sigma_optimiser.run_sigmas import run_sigmas
 from certssb.summary import build_summary, method_name
 from certssb.testsets import predicted_sets, rab_triggered
 from certssb.threads import set_cpu_threads
@@ -40,62 +41,6 @@ def output_dir_from_hydra() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
-@dataclass
-class Sigmas:
-    """Per-sample noise levels, held fixed for the rest of the run."""
-
-    train: torch.Tensor  # what the members train with (floored if sigma_train_floor is set)
-    test_clean: torch.Tensor  # grid: replaced by the chosen test sigmas after certification
-    test_triggered: torch.Tensor  # of every test input with the trigger (triggered_all order)
-    certificate_train_sigmas: torch.Tensor | None = None  # per training sample, what the certificate may assume
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {"train": self.train.numpy(), "test_clean": self.test_clean.numpy(),
-                "test_triggered": self.test_triggered.numpy()}
-
-
-def _with_design(sig_cfg, sigmas: Sigmas) -> Sigmas:
-    train = design.training_sigmas(sig_cfg, sigmas.train)
-    return Sigmas(train, sigmas.test_clean, sigmas.test_triggered, design.certificate_train_sigmas(sig_cfg, train))
-
-
-def _sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp: dict, progress: bool) -> Sigmas:
-    """Per-sample sigmas for the training set, the clean and the triggered test inputs.
-
-    SGA sigmas are cached next to the member checkpoints, keyed by everything they depend on.
-    """
-    sig = cfg.sigma_optimiser
-    n_train, n_test = len(poisoned.x_train), len(x_test)
-    if sig.name in ("fixed", "grid"):
-        s0 = float(sig.sigma_0 if sig.name == "fixed" else max(sig.test_sigmas))
-        train = optimise_sigmas(sig, None, poisoned.x_train, cfg.seed, "train")
-        return _with_design(sig, Sigmas(train, torch.full((n_test,), s0), torch.full((n_test,), s0)))
-    fp = fingerprint_of({"data": data_fp, "sigma": to_plain(sig), "model": to_plain(cfg.model),
-                         "ensemble": training_settings(cfg), "device": device.type})
-    cache = cache_dir / f"sigmas-{fp[:16]}.npz"
-    if cache.exists():
-        data = np.load(cache)
-        if str(data["fingerprint"]) == fp:
-            log.info("reusing per-sample sigmas from %s", cache)
-            return _with_design(sig, Sigmas(torch.from_numpy(data["train"]), torch.from_numpy(data["test_clean"]),
-                                            torch.from_numpy(data["test_triggered"])))
-    epochs = sig.surrogate_epochs if sig.surrogate_epochs is not None else cfg.ensemble.epochs
-    log.info("training the surrogate (sigma_0=%.3g, %d epochs) for %s", sig.sigma_0, epochs, sig.name)
-    surrogate = train_single(factory, poisoned.x_train, poisoned.y_train, float(sig.sigma_0),
-                             replace(cfg.ensemble, epochs=int(epochs)), cfg.seed, "surrogate", device)
-    out = []
-    for purpose, x in (("train", poisoned.x_train), ("test-clean", x_test),
-                       ("test-triggered", poisoned.x_test_triggered)):
-        log.info("optimising sigma (%s) for %d %s inputs", sig.name, len(x), purpose)
-        out.append(optimise_sigmas(sig, surrogate, x, cfg.seed, purpose, device=device, progress=progress).float())
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, fingerprint=np.array(fp), train=out[0].numpy(), test_clean=out[1].numpy(),
-             test_triggered=out[2].numpy())
-    tmp.replace(cache)
-    return _with_design(sig, Sigmas(*out))
-
-
 def run(cfg, output_dir: str | Path | None = None, progress: bool | None = None) -> dict:
     """Run the whole pipeline for one config (composed or parsed); returns the summary dict.
 
@@ -103,11 +48,12 @@ def run(cfg, output_dir: str | Path | None = None, progress: bool | None = None)
     """
     settings = parse_run(cfg)
     out = Path(output_dir) if output_dir is not None else output_dir_from_hydra()
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(out)
     previous = completed_summary(out, settings)
     if previous is not None:
         log.info("%s already holds a complete run of this config; skipping (force=true reruns it)", out)
         return previous
+    mark_running(out)
     with open_logger(settings, out, {"method": method_name(settings)}) as run_logger:
         summary = _run(settings, out, progress is not False)
         if summary["status"] == "complete":
@@ -139,7 +85,7 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
             epochs = cfg.undefended.epochs or ens.epochs
             undefended = undefended_reference(factory, splits, poisoned, replace(ens, epochs=epochs), seed, device)
     with timer.stage("sigma"):
-        sigmas = _sigmas(cfg, factory, poisoned, splits.x_test, device, ckpt_root, data_fp, progress)
+        sigmas = run_sigmas(cfg, factory, poisoned, splits.x_test, device, ckpt_root, data_fp, progress)
     member_fp = member_fingerprint(cfg, data_fp, sigmas.train.numpy())
     store = CheckpointStore(ckpt_root / member_fp[:16], member_fp)
     n = int(ens.n_members)

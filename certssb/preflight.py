@@ -37,6 +37,19 @@ def _describe(exc: BaseException) -> str:
     return message
 
 
+def _given(overrides: list[str], key: str) -> str | None:
+    values = [o.split("=", 1)[1] for o in overrides if o.lstrip("+~").startswith(key + "=")]
+    return values[-1] if values and "${" not in values[-1] else None
+
+
+def _unwritable_output_dir(overrides: list[str], multirun: bool) -> str | None:
+    """A one-line reason if the run's or sweep's folder given on the command line cannot be written."""
+    from certssb.run_record import check_writable_target
+
+    given = _given(overrides, "hydra.sweep.dir" if multirun else "hydra.run.dir")
+    return check_writable_target(given) if given else None
+
+
 #: the settings the preflight parsed, with the plain config they came from (reused by the job)
 PARSED: dict = {}
 
@@ -55,8 +68,12 @@ def preflight(argv: list[str], conf_dir: str) -> str | None:
         args = get_args_parser().parse_args(argv)
     except SystemExit:  # argparse already printed its usage line
         raise
-    if (args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
-            or args.multirun or args.config_path or args.experimental_rerun):
+    if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion or args.experimental_rerun:
+        return None
+    unwritable = _unwritable_output_dir(list(args.overrides), bool(args.multirun))
+    if unwritable is not None:
+        return unwritable
+    if args.multirun or args.config_path:
         return None
     directory = str(Path(args.config_dir).resolve()) if args.config_dir else conf_dir
     overrides = list(args.overrides)

@@ -7,7 +7,6 @@ named by the fingerprints of what trained them.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from certssb.config import RunSettings, to_plain
 from certssb.ensemble.checkpoints import fingerprint_of
+from certssb.run_record import read_summary
 
 log = logging.getLogger("certssb")
 
@@ -56,12 +56,10 @@ def member_fingerprint(run: RunSettings, data_fp: dict, sigma_train) -> str:
 
 def completed_summary(out: Path, run: RunSettings) -> dict | None:
     """The summary already in ``out`` if it is complete and of the same config (sweep resume)."""
-    path = out / "summary.json"
-    if run.force or not path.exists():
+    if run.force:
         return None
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError):
+    summary = read_summary(out / "summary.json")
+    if summary is None:
         return None
     if summary.get("status") == "complete" and summary.get("config_fingerprint") == config_fingerprint(run):
         return summary

@@ -50,7 +50,10 @@ def hydra_main(cfg: DictConfig) -> dict | None:
 
             out = output_dir_from_hydra()
             failed = {"status": "failed", "error": str(exc), "output_dir": str(out)}
-            write_summary(out / "summary.json", failed)
+            try:
+                write_summary(out / "summary.json", failed)
+            except OSError as write_error:  # e.g. a read-only folder: the sweep counts it as failed anyway
+                log.error("error: cannot write %s (%s)", out / "summary.json", write_error.strerror)
             return failed
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)

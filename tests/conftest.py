@@ -59,12 +59,18 @@ def run_pipeline():
     return _run
 
 
+TEST_THREADS = int(os.environ.get("CERTSSB_TEST_THREADS", "1"))
+
+
 @pytest.fixture(autouse=True)
 def one_torch_thread():
-    """The tests use small models: one intra-op thread is faster and robust on a loaded CPU."""
+    """The tests use small models: one intra-op thread is faster and robust on a loaded CPU.
+
+    ``CERTSSB_TEST_THREADS=2`` runs them with two threads instead (the numerics must hold with
+    either count; CI checks both)."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(TEST_THREADS)
     yield
     torch.set_num_threads(before)

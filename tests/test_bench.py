@@ -24,6 +24,8 @@ def test_bench_digits_quick_ends_with_speedup_line():
     for needle in ("one-at-a-time: median", "vectorised: median", "members/s", "samples/s", "GFLOP/s",
                    "matmul", "peak", "paper scale"):
         assert needle in text, needle
-    # the two paths train the same members: parameters agree to float tolerance
+    # The difference is reported. After several epochs it is training drift, not an equivalence
+    # check (that is tests/test_ensemble_train.py, after one Adam step): float32 kernels differ
+    # between CPUs and the drift grows with every step, so only a gross disagreement fails here.
     diff = float(re.search(r"parameter difference[^:]*: ([0-9.e+-]+)", text).group(1))
-    assert diff < 1e-4
+    assert 0.0 <= diff < 1e-2

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from certssb.certifier.bounds import clopper_pearson_lower, clopper_pearson_upper
+from certssb.certifier.bounds import clopper_pearson_lower, clopper_pearson_upper, hoeffding_lower
 from certssb.certifier.radius import radius_variants
 from certssb.certifier.scores import certify_scores, certify_scores_cfg, expected_gap, per_bound_alpha
-from certssb.errors import ConfigError
+from certssb.errors import CertSSBError, ConfigError, ScoreInputError
 
 TRIALS = 20000
 
@@ -228,7 +228,7 @@ def test_expected_gap():
 )
 def test_rejects_bad_input(kwargs):
     prob_sum, votes, n = kwargs.pop("prob_sum"), kwargs.pop("votes"), kwargs.pop("n")
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(CertSSBError) as err:
         certify_scores(prob_sum, votes, n, **kwargs)
     assert "\n" not in str(err.value)
 
@@ -242,3 +242,55 @@ def test_certify_scores_cfg_reads_namespace():
     assert b2.mode == "soft" and b2.alpha_per_bound == pytest.approx(0.0005)
     with pytest.raises(ConfigError):
         certify_scores_cfg(votes, votes, 1000, types.SimpleNamespace(mode="soft"))
+
+
+# ------------------------------------------------ the certification boundary: malformed scores
+
+
+@pytest.mark.parametrize(
+    "prob_sum, votes, n, match",
+    [
+        (np.array([[6.0, 5.0]]), None, 10, "sum to at most n"),  # rows above n, entries below it
+        (np.array([[0.9, 0.1], [-0.5, 1.5]]), None, 1, ">= 0"),
+        (np.array([[0.5, np.nan]]), None, 1, "NaN"),
+        (np.array([[0.5, 0.5]]), np.array([[1, 0, 0]]), 1, "same shape"),
+        (np.array([[0.5, 0.5], [0.5, 0.5]]), None, np.array([1, 1, 1]), "shape"),
+    ],
+)
+def test_malformed_soft_scores_are_rejected_in_one_line(prob_sum, votes, n, match):
+    for pb_mode in ("complement", "bonferroni"):
+        with pytest.raises(ScoreInputError, match=match) as err:
+            certify_scores(prob_sum, votes, n, alpha=0.01, pb_mode=pb_mode)
+        assert "\n" not in str(err.value) and isinstance(err.value, ValueError)
+
+
+def test_negative_and_oversubscribed_votes_are_rejected():
+    with pytest.raises(ScoreInputError, match=">= 0"):
+        certify_scores(None, np.array([[-1, 3]]), 2, alpha=0.01, mode="hard")
+    with pytest.raises(ScoreInputError, match="row 1 sums to 3"):
+        certify_scores(None, np.array([[1, 1], [2, 1]]), 2, alpha=0.01, mode="hard")
+
+
+def test_sigmoid_style_scores_no_longer_certify_in_complement_mode():
+    """Per-class sigmoids (0.95, 0.9 for every member) do not sum to 1. The complement bound
+    pB <= 1 - pA_lower would give pB_upper ~ 0.06 although the runner-up's mean score is 0.9:
+    a false certificate. An independent check of what the complement formula would have said,
+    then the rejection."""
+    n = 1000
+    prob_sum = np.array([[0.95 * n, 0.90 * n]])
+    a = per_bound_alpha(0.001, 2, "complement", True)
+    would_be_pb_upper = 1.0 - hoeffding_lower(np.array([0.95]), n, a)[0]
+    assert would_be_pb_upper < 0.9  # the runner-up's own mean exceeds the would-be upper bound
+    with pytest.raises(ScoreInputError, match="sigmoid"):
+        certify_scores(prob_sum, None, n, alpha=0.001, pb_mode="complement")
+
+
+def test_softmax_sums_with_rounding_are_accepted():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(50, 200, 3))
+    p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    prob_sum = p.sum(1).astype(np.float32).astype(np.float64)  # float32 rounding of the sums
+    b = certify_scores(prob_sum, None, 200, alpha=0.001)
+    assert np.all(np.isfinite(b.gap))
+    row = prob_sum[:1] * (1 + 0.5e-6)  # within the stated slack
+    certify_scores(row, None, 200, alpha=0.001)

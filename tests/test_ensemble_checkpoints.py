@@ -1,5 +1,4 @@
 import os
-import warnings
 
 import pytest
 import torch
@@ -62,22 +61,53 @@ def test_save_is_atomic_when_interrupted(tmp_path, monkeypatch):
     assert not store.has(1) and sorted(os.listdir(tmp_path)) == ["member_00000.pt"]
 
 
-def test_fingerprint_mismatch_is_absent_with_warning(tmp_path):
+def test_fingerprint_mismatch_is_absent_with_warning(tmp_path, caplog):
     CheckpointStore(tmp_path, "old").save(0, {"w": torch.ones(1)})
     store = CheckpointStore(tmp_path, "new")
-    with pytest.warns(UserWarning, match="fingerprint"):
+    with caplog.at_level("WARNING", logger="certssb"):
         assert not store.has(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert store.missing(range(1)) == [0]  # warned once per store
+        assert store.missing(range(1)) == [0]
+    assert len(caplog.records) == 1 and "fingerprint" in caplog.text  # one line, once per store
     with pytest.raises(CertSSBError):
         store.load(0)
     store.save(0, {"w": torch.zeros(1)})
     assert store.has(0)
 
 
-def test_corrupt_file_is_absent(tmp_path):
+def test_corrupt_file_is_absent(tmp_path, caplog):
     store = CheckpointStore(tmp_path, "fp")
     store.path(0).write_bytes(b"not a checkpoint")
-    with pytest.warns(UserWarning):
+    with caplog.at_level("WARNING", logger="certssb"):
         assert not store.has(0)
+    assert "unreadable checkpoint" in caplog.text and "\n" not in caplog.records[0].getMessage()
+
+
+def test_truncated_file_is_absent_and_load_says_so_in_one_line(tmp_path, caplog):
+    store = CheckpointStore(tmp_path, "fp")
+    store.save(0, {"w": torch.ones(1000)})
+    data = store.path(0).read_bytes()
+    store.path(0).write_bytes(data[: len(data) // 2])
+    with caplog.at_level("WARNING", logger="certssb"):
+        assert not store.has(0)
+    assert "unreadable checkpoint" in caplog.text
+    with pytest.raises(CertSSBError, match="unreadable") as err:
+        store.load(0)
+    assert "\n" not in str(err.value)
+
+
+def test_checkpoint_under_another_members_name_is_absent(tmp_path, caplog):
+    store = CheckpointStore(tmp_path, "fp")
+    store.save(0, {"w": torch.ones(1)})
+    store.path(1).write_bytes(store.path(0).read_bytes())  # member 0's file copied as member 1
+    with caplog.at_level("WARNING", logger="certssb"):
+        assert store.has(0) and not store.has(1)
+    assert "member 0, expected 1" in caplog.text
+    with pytest.raises(CertSSBError):
+        store.load(1)
+
+
+def test_unwritable_checkpoint_folder_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(CertSSBError, match="cannot create the checkpoint folder"):
+        CheckpointStore(blocker / "members", "fp")

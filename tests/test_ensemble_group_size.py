@@ -5,6 +5,8 @@ from types import SimpleNamespace as S
 import pytest
 import torch
 
+from conftest import model_option
+
 from certssb.ensemble import CheckpointStore, train_members
 from certssb.ensemble.determinism import deterministic_kernels
 from certssb.ensemble.group_size import TRIAL_LARGE, jobs_per_gpu, plan_groups, size_from_trial
@@ -102,7 +104,7 @@ def _cfg(**kw):
 def test_deterministic_resume_and_split_equal_uninterrupted(tmp_path):
     """Same code path (vmap, group of 3 = blocks {0,1,2}, {3,4,5}), so bit-equality is expected."""
     x, y, s = _data()
-    f = model_factory(S(name="digits_cnn"), (1, 8, 8), 3)
+    f = model_factory(model_option("digits_cnn"), (1, 8, 8), 3)
     full = CheckpointStore(tmp_path / "full", "fp")
     assert train_members(f, x, y, s, _cfg(), 0, range(6), full, progress=False) == list(range(6))
     split = CheckpointStore(tmp_path / "split", "fp")
@@ -125,7 +127,7 @@ def test_without_deterministic_groups_follow_the_todo_list(tmp_path):
     """The default groups are consecutive to-do members, so a resumed run may train a member
     with other companions; on the CPU the results then agree to float rounding (not bitwise)."""
     x, y, s = _data()
-    f = model_factory(S(name="digits_cnn"), (1, 8, 8), 3)
+    f = model_factory(model_option("digits_cnn"), (1, 8, 8), 3)
     full, resumed = CheckpointStore(tmp_path / "a", "fp"), CheckpointStore(tmp_path / "b", "fp")
     train_members(f, x, y, s, _cfg(deterministic=False), 0, range(6), full, progress=False)
     train_members(f, x, y, s, _cfg(deterministic=False), 0, [1], resumed, progress=False)
@@ -153,7 +155,7 @@ def test_cuda_trial_sizing_and_deterministic_resume(tmp_path):
     """On a GPU: the measured sizing gives a usable group, and a resumed deterministic run of a
     convolutional model in auto precision (bf16) equals the uninterrupted one bit for bit."""
     x, y, s = _data(256)
-    f = model_factory(S(name="digits_cnn"), (1, 8, 8), 3)
+    f = model_factory(model_option("digits_cnn"), (1, 8, 8), 3)
     c = _cfg(device="cuda", group_size=None, precision="auto", n_members=8)
     full, resumed = CheckpointStore(tmp_path / "a", "fp"), CheckpointStore(tmp_path / "b", "fp")
     train_members(f, x, y, s, c, 0, range(8), full, progress=False)

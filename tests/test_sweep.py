@@ -65,27 +65,34 @@ def test_two_job_multirun_with_offline_wandb_and_report(tmp_path):
 
 @pytest.mark.slow
 def test_killed_sweep_resumes_without_retraining(tmp_path):
+    """Job 0 completes; job 1 is killed right after saving 2 of its 8 members (a test hook blocks
+    the process there and signals by creating a file), then the rerun resumes the sweep."""
     sweep = tmp_path / "sweep"
     n = 8
     args = [sys.executable, "-m", "certssb.run", "-m", "seed=0,1", f"hydra.sweep.dir={sweep}",
             "sigma_optimiser=fixed", "undefended.enabled=false", "ensemble.vectorise=false",
-            f"ensemble.n_members={n}", "ensemble.epochs=40", "logger=none"]
-    proc = subprocess.Popen(args, cwd=REPO, env=_env(WANDB_MODE="disabled"), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 240
+            f"ensemble.n_members={n}", "ensemble.epochs=2", "logger=none", "dataset.classes=[0,1]"]
+    marker = tmp_path / "frozen"
+    hook = str(Path(__file__).resolve().parent / "freeze_hook")
+    env = _env(WANDB_MODE="disabled", CERTSSB_FREEZE_AFTER_SAVES=str(n + 2), CERTSSB_FREEZE_MARKER=str(marker),
+               PYTHONPATH=os.pathsep.join([hook, str(REPO)]))
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     try:
-        while time.time() < deadline and proc.poll() is None:
-            if len(list(sweep.glob("1/members/*/member_*.pt"))) >= 2:
-                break
+        deadline = time.time() + 300
+        while not marker.exists():  # the event: job 1 saved its 2nd member and froze
+            assert proc.poll() is None, "the sweep ended before job 1 froze"
+            assert time.time() < deadline, "job 1 never saved 2 members"
             time.sleep(0.05)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     job0 = sweep / "0" / "summary.json"
-    assert job0.exists(), "the first job should have finished before the kill"
+    assert json.loads(job0.read_text())["status"] == "complete"
+    assert json.loads((sweep / "1" / "summary.json").read_text())["status"] == "running"  # killed mid-run
     before = {p.name for p in sweep.glob("1/members/*/member_*.pt")}
-    assert len(before) >= 2
+    assert len(before) == 2
     job0_mtime = job0.stat().st_mtime
 
     rerun = subprocess.run(args, cwd=REPO, env=_env(WANDB_MODE="disabled"), capture_output=True, text=True,
@@ -94,8 +101,7 @@ def test_killed_sweep_resumes_without_retraining(tmp_path):
     assert job0.stat().st_mtime == job0_mtime  # the complete job was skipped
     summary = json.loads((sweep / "1" / "summary.json").read_text())
     assert summary["status"] == "complete"
-    assert len(before) < n, "the kill should land while job 1 trains its members"
-    assert summary["members"]["trained_now"] == n - len(before)  # only the missing members
+    assert summary["members"]["trained_now"] == n - 2  # only the missing members
 
 
 @pytest.mark.slow

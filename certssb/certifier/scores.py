@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from certssb.errors import ConfigError
+from certssb.errors import ConfigError, ScoreInputError
 
 from .bounds import (
     _check_alpha,
@@ -34,7 +34,7 @@ from .bounds import (
     hoeffding_upper,
 )
 
-__all__ = ["ScoreBounds", "certify_scores", "certify_scores_cfg", "expected_gap", "per_bound_alpha"]
+__all__ = ["ScoreBounds", "check_scores", "certify_scores", "certify_scores_cfg", "expected_gap", "per_bound_alpha"]
 
 # Largest double below 1 and smallest positive normal double: clipping pA_lower down / pB_upper
 # up to these is conservative and keeps Phi^-1 finite (never triggered by valid bounds).
@@ -80,6 +80,63 @@ def _gap(p_a_lower: np.ndarray, p_b_upper: np.ndarray) -> tuple[np.ndarray, np.n
     return gap.astype(np.float64), abstain
 
 
+# Relative slack for float64 sums of n probability vectors (each row of a softmax sums to 1 up
+# to ~1e-16 per member); anything above it is not a sum of n probability vectors.
+_SUM_SLACK = 1e-6
+
+
+def _first_bad_row(bad: np.ndarray) -> int:
+    return int(np.flatnonzero(bad)[0])
+
+
+def check_scores(prob_sum, votes, n, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate the certifier's input; returns (the scores of ``mode`` as float64 [m, C], n).
+
+    Rejected with :class:`ScoreInputError` (one line): a missing or non-[m, C] array, ``prob_sum``
+    and ``votes`` of different shapes, ``n`` not of shape [] or [m], NaN/inf, negative scores,
+    soft rows summing above n (the complement bound ``pB <= 1 - pA`` needs scores that sum to at
+    most 1 per member: sigmoid-style or unnormalised scores would certify falsely), votes that
+    are not integers or sum above n.
+    """
+    source = prob_sum if mode == "soft" else votes
+    if source is None:
+        raise ScoreInputError(f"mode={mode!r} needs {'prob_sum' if mode == 'soft' else 'votes'}, got None")
+    data = np.asarray(source, dtype=np.float64)
+    if data.ndim != 2 or data.shape[1] < 2:
+        raise ScoreInputError(f"class scores must have shape [m, C] with C >= 2, got {data.shape}")
+    other = votes if mode == "soft" else prob_sum
+    if other is not None and np.shape(other) != data.shape:
+        raise ScoreInputError(f"prob_sum and votes must have the same shape, got {np.shape(prob_sum)} "
+                              f"and {np.shape(votes)}")
+    m = data.shape[0]
+    n_arr = _check_n(n)
+    if n_arr.ndim > 1 or (n_arr.ndim == 1 and n_arr.shape[0] != m):
+        raise ScoreInputError(f"n must be a scalar or have shape [m]={m}, got {n_arr.shape}")
+    n_col = n_arr.reshape(-1, 1) if n_arr.ndim == 1 else n_arr
+    if not np.all(np.isfinite(data)):
+        raise ScoreInputError(f"aggregated class scores contain NaN or inf (row {_first_bad_row(~np.isfinite(data).all(1))})")
+    if np.any(data < 0):
+        row = _first_bad_row((data < 0).any(1))
+        raise ScoreInputError(f"class scores must be >= 0; row {row} has {data[row].min():.6g}")
+    row_n = np.broadcast_to(n_arr, (m,)).astype(np.float64)
+    sums = data.sum(axis=1)
+    if mode == "soft":
+        over = sums > row_n * (1 + _SUM_SLACK)
+        if np.any(over):
+            row = _first_bad_row(over)
+            raise ScoreInputError(f"soft score rows must sum to at most n (sums of n probability vectors); "
+                                  f"row {row} sums to {sums[row]:.6g} > n={row_n[row]:.6g} "
+                                  f"(sigmoid or unnormalised scores?)")
+    else:
+        if np.any(data != np.round(data)) or np.any(data > n_col):
+            raise ScoreInputError("votes must be integers in [0, n]")
+        if np.any(sums > row_n):
+            row = _first_bad_row(sums > row_n)
+            raise ScoreInputError(f"votes of a row sum to more than n (each member votes once): row {row} "
+                                  f"sums to {int(sums[row])} > n={int(row_n[row])}")
+    return data, n_arr
+
+
 def certify_scores(
     prob_sum,
     votes,
@@ -102,35 +159,19 @@ def certify_scores(
     if pb_mode not in ("auto", "complement", "bonferroni"):
         raise ConfigError(f"pb_mode must be 'auto', 'complement' or 'bonferroni', got {pb_mode!r}")
     _check_alpha(alpha)
-    source = prob_sum if mode == "soft" else votes
-    if source is None:
-        raise ConfigError(f"mode={mode!r} needs {'prob_sum' if mode == 'soft' else 'votes'}, got None")
-    data = np.asarray(source, dtype=np.float64)
-    if data.ndim != 2 or data.shape[1] < 2:
-        raise ConfigError(f"class scores must have shape [m, C] with C >= 2, got {data.shape}")
+    data, n_arr = check_scores(prob_sum, votes, n, mode)
     m, num_classes = data.shape
-    n_arr = _check_n(n)
-    if n_arr.ndim > 1 or (n_arr.ndim == 1 and n_arr.shape[0] != m):
-        raise ConfigError(f"n must be a scalar or have shape [m]={m}, got {n_arr.shape}")
     n_col = n_arr.reshape(-1, 1) if n_arr.ndim == 1 else n_arr
-    if not np.all(np.isfinite(data)):
-        raise ConfigError("aggregated class scores contain NaN or inf")
 
     if pb_mode == "auto":
         pb_mode = "complement" if num_classes == 2 else "bonferroni"
     a = per_bound_alpha(alpha, num_classes, pb_mode, selection_correction)
 
     if mode == "soft":
-        if np.any(data < -1e-6 * n_col) or np.any(data > n_col * (1 + 1e-6)):
-            raise ConfigError("prob_sum entries must lie in [0, n] (sums of n probabilities)")
         scores = np.clip(data / n_col, 0.0, 1.0)  # clipping only removes rounding; conservative
         lower = hoeffding_lower(scores, n_col, a)
         upper = hoeffding_upper(scores, n_col, a) if pb_mode == "bonferroni" else None
     else:
-        if np.any(data != np.round(data)) or np.any(data < 0) or np.any(data > n_col):
-            raise ConfigError("votes must be integers in [0, n]")
-        if np.any(data.sum(axis=1) > n_arr):
-            raise ConfigError("votes of a row sum to more than n (each member votes once)")
         counts = data.astype(np.int64)
         scores = counts / n_col
         lower = clopper_pearson_lower(counts, n_col, a)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
 import torch
 
 from certssb.errors import CertSSBError
+
+log = logging.getLogger("certssb")
 
 
 def fingerprint_of(obj) -> str:
@@ -26,14 +28,19 @@ def fingerprint_of(obj) -> str:
 class CheckpointStore:
     """``directory/member_{k:05d}.pt`` holding ``{"fingerprint", "member", "state_dict", "meta"}``.
 
-    A file whose stored fingerprint differs from this store's (another configuration, another
-    data set, a different seed...) is treated as absent: ``has`` returns False, a warning is
-    issued once per store, and training overwrites it.
+    A file that cannot be read (truncated, garbage) or whose stored fingerprint or member index
+    differs from this store's (another configuration, data set, seed; a file copied under another
+    name) is treated as absent: ``has`` returns False, one warning line is logged (per file for
+    unreadable ones, once per store for foreign ones), and training overwrites it.
     """
 
     def __init__(self, directory, fingerprint: str):
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CertSSBError(f"cannot create the checkpoint folder {self.directory} "
+                               f"({exc.strerror or type(exc).__name__})") from None
         self.fingerprint = str(fingerprint)
         self._warned = False
 
@@ -41,22 +48,30 @@ class CheckpointStore:
         return self.directory / f"member_{int(k):05d}.pt"
 
     def _read(self, k: int, mmap: bool):
-        return torch.load(self.path(k), map_location="cpu", weights_only=True, mmap=mmap)
+        payload = torch.load(self.path(k), map_location="cpu", weights_only=True, mmap=mmap)
+        if not isinstance(payload, dict):
+            raise ValueError(f"a {type(payload).__name__}, not a checkpoint record")
+        return payload
 
     def has(self, k: int) -> bool:
         p = self.path(k)
         if not p.is_file():
             return False
         try:
-            stored = self._read(k, mmap=True).get("fingerprint")  # mmap: tensors are not read
-        except Exception as exc:  # truncated or foreign file: retrain
-            warnings.warn(f"unreadable checkpoint {p} ({type(exc).__name__}); it will be retrained", stacklevel=2)
+            payload = self._read(k, mmap=True)  # mmap: the tensors are not read
+            stored, member = payload.get("fingerprint"), payload.get("member")
+            tensors = payload["state_dict"]
+            if not isinstance(tensors, dict) or not all(isinstance(v, torch.Tensor) for v in tensors.values()):
+                raise ValueError("no state dict of tensors")
+        except Exception as exc:  # truncated, garbage or foreign file: retrain
+            log.warning("unreadable checkpoint %s (%s); it will be retrained", p, type(exc).__name__)
             return False
-        if stored != self.fingerprint:
+        if stored != self.fingerprint or member != int(k):
             if not self._warned:
-                warnings.warn(f"checkpoint {p} has fingerprint {str(stored)[:12]}..., expected "
-                              f"{self.fingerprint[:12]}...; treating mismatched members in {self.directory} "
-                              f"as absent (they will be retrained)", stacklevel=2)
+                what = (f"fingerprint {str(stored)[:12]}..., expected {self.fingerprint[:12]}..."
+                        if stored != self.fingerprint else f"member {member}, expected {int(k)}")
+                log.warning("checkpoint %s has %s; treating mismatched members in %s as absent "
+                            "(they will be retrained)", p, what, self.directory)
                 self._warned = True
             return False
         return True
@@ -70,7 +85,11 @@ class CheckpointStore:
         payload = {"fingerprint": self.fingerprint, "member": int(k), "state_dict": state,
                    "meta": dict(meta or {})}
         target = self.path(k)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.directory)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.directory)
+        except OSError as exc:
+            raise CertSSBError(f"cannot write checkpoints into {self.directory} "
+                               f"({exc.strerror or type(exc).__name__})") from None
         try:
             with os.fdopen(fd, "wb") as fh:
                 torch.save(payload, fh)
@@ -90,8 +109,12 @@ class CheckpointStore:
         p = self.path(k)
         if not p.is_file():
             raise CertSSBError(f"checkpoint of member {k} not found at {p}; train the ensemble first")
-        payload = self._read(k, mmap=False)
-        if payload.get("fingerprint") != self.fingerprint:
+        try:
+            payload = self._read(k, mmap=False)
+        except Exception as exc:
+            raise CertSSBError(f"checkpoint {p} is unreadable ({type(exc).__name__}); delete it and rerun to "
+                               f"retrain it") from None
+        if payload.get("fingerprint") != self.fingerprint or payload.get("member") != int(k):
             raise CertSSBError(f"checkpoint {p} belongs to another configuration (fingerprint mismatch); retrain it")
         return payload["state_dict"]
 

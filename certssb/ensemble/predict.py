@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from certssb.progress import progress_bar
 
 from certssb.ensemble._source import (FP32, Precision, cfg_get, cfg_int, check_tensors, precision_mode,
                                       resolve_precision)
@@ -77,7 +77,7 @@ def predict_members(factory, store, x, sigmas_x, indices, cfg, seed: int, member
     del probe
     prob_sum = torch.zeros((n, num_classes), dtype=torch.float64, device=device)
     votes = torch.zeros((n, num_classes), dtype=torch.int64, device=device)
-    bar = tqdm(total=len(members), desc="predict members", unit="member", disable=None if progress else True)
+    bar = progress_bar(total=len(members), desc="predict members", unit="member", enabled=progress)
     try:
         with torch.no_grad(), deterministic_kernels(is_deterministic(cfg)):
             for s in range(0, len(members), g):

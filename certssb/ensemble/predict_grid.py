@@ -10,7 +10,6 @@ passes per member and input.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from certssb.certifier.grid import GridVotes

@@ -15,7 +15,7 @@ import time
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from certssb.progress import progress_bar
 
 from certssb.ensemble._source import (FP32, Job, NoisySource, Precision, cfg_get, cfg_int, check_tensors,
                                       host_to_device, init_model, precision_mode, resolve_precision,
@@ -148,7 +148,7 @@ def train_members(factory, x, y, sigmas, cfg, seed: int, members, store, device=
     precision = resolve_precision(cfg, probe, device)
     del probe
     deterministic = is_deterministic(cfg)
-    bar = tqdm(total=len(todo), desc="train members", unit="member", disable=None if progress else True)
+    bar = progress_bar(total=len(todo), desc="train members", unit="member", enabled=progress)
     done: list[int] = []
     try:
         with deterministic_kernels(deterministic):

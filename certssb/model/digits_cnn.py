@@ -11,7 +11,7 @@ trained together with ``torch.func.vmap``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, List
+from typing import List
 
 from omegaconf import MISSING
 

@@ -42,10 +42,7 @@ from certssb.errors import ConfigError
 from .config import SigmaSettings, parse_sigma_config
 from .proxy import radius_from_probs, smoothed_probs
 
-try:
-    from tqdm.auto import tqdm
-except ImportError:  # pragma: no cover
-    tqdm = None
+from certssb.progress import progress_bar
 
 
 def _resolve_device(device, cfg: SigmaSettings, model: nn.Module | None) -> torch.device:
@@ -163,7 +160,7 @@ def optimise_sigmas(
     weights are never changed (if it lives on another device, a copy is moved).
     x: float32 [n, C, H, W]. seed, purpose: key the draws (see the module docstring).
     device: overrides ``cfg.device``; default: the model's device, else CPU.
-    progress: tqdm bar over batches of ``cfg.batch_size`` samples (each batch runs
+    progress: a tqdm bar on a terminal, log lines elsewhere, over batches of ``cfg.batch_size`` samples (each batch runs
     ``batch_size * n_draws`` forward passes per iteration).
     indices: int64 [n] sample ids that key the per-sample draws (default ``arange(n)``).
     return_trajectory: also return the sigmas after every step, float32 [iterations + 1, n]
@@ -197,10 +194,8 @@ def optimise_sigmas(
 
     chunks, trajs = [], []
     starts = range(0, n, sc.batch_size)
-    bar = starts
-    if tqdm is not None:
-        bar = tqdm(starts, total=math.ceil(n / sc.batch_size), desc=f"sigma[{sc.name}] {purpose}",
-                   unit="batch", disable=not progress, leave=False)
+    bar = progress_bar(starts, total=math.ceil(n / sc.batch_size), desc=f"sigma[{sc.name}] {purpose}",
+                       unit="batch", enabled=progress, leave=False)
     try:
         for start in bar:
             stop = min(start + sc.batch_size, n)

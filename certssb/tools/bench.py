@@ -36,7 +36,6 @@ import threading
 import time
 from types import SimpleNamespace
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 

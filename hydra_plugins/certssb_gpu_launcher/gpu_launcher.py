@@ -98,6 +98,16 @@ class CertSSBGPULauncher(_submitit_launcher.BaseSubmititLauncher):
         )
         return executor
 
+    def _remove_placeholder_folder(self) -> None:
+        """submitit creates the folder as given, literally ``.../%j``; jobs use their own folders
+        (``%j`` replaced by the job id), so the empty placeholder is removed after the sweep."""
+        folder = str(self.params["submitit_folder"])
+        if "%j" in folder:
+            try:
+                Path(folder).expanduser().absolute().rmdir()
+            except OSError:  # absent or (unexpectedly) not empty: leave it
+                pass
+
     @staticmethod
     def _failed_return(overrides: Sequence[str], error: BaseException) -> JobReturn:
         ret = JobReturn()
@@ -204,5 +214,7 @@ class CertSSBGPULauncher(_submitit_launcher.BaseSubmititLauncher):
                 except Exception:  # pragma: no cover
                     pass
             raise
+        finally:
+            self._remove_placeholder_folder()
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
