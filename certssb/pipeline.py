@@ -72,7 +72,7 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
     with timer.stage("data"):
         splits = load_dataset(cfg.dataset, seed)
     with timer.stage("attack"):
-        poisoned = poison(splits, cfg.attack, seed)
+        poisoned = poison(splits, cfg.attack, seed, cfg)
     factory = model_factory(cfg.model, splits.input_shape, splits.num_classes)
     set_cpu_threads(cfg.cpu_threads, factory, device)
     precision = resolve_precision(ens, factory(), device).name
@@ -103,11 +103,12 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
         votes = {name: _predict(cfg, factory, store, ts, seed, device, progress) for name, ts in sets.items()}
     sets["triggered"] = rab_triggered(splits, poisoned, sigmas.test_triggered)
     joint_l2 = poisoned.joint_l2().numpy().astype(np.float64)
-    attack = RealisedAttack(poisoned.poisoned_index.numpy(), poisoned.train_delta_l2.numpy(),
+    attack = RealisedAttack(poisoned.changed_index().numpy(), poisoned.changed_delta_l2().numpy(),
                             poisoned.test_delta_l2.numpy())
     certificate_train_sigmas = sigmas.certificate_train_sigmas.numpy().astype(np.float64)  # see design
     with timer.stage("certify"):
-        results = certify_sets(sets, votes, certificate_train_sigmas, cfg.certifier, attack, poisoned.target)
+        results = certify_sets(sets, votes, certificate_train_sigmas, cfg.certifier, attack,
+                               poisoned.attack_labels(splits.y_test).numpy())
     if cfg.sigma_optimiser.name == "grid":  # the test sigma each input was certified with
         sigmas = replace(sigmas, test_clean=_table_sigmas(results["clean"]),
                          test_triggered=_table_sigmas(results["triggered_all"]))

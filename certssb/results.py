@@ -196,10 +196,14 @@ def _median_count(correct, counts) -> int | None:
 
 
 def certify_sets(sets: dict, votes: dict, certificate_train_sigmas: np.ndarray, cert_cfg, attack: RealisedAttack,
-                 target: int) -> dict[str, SplitResult]:
+                 target) -> dict[str, SplitResult]:
     """Certify ``clean``, ``triggered_all`` and ``triggered`` (in that order: with a shared memory,
     clean inputs are stored first, then every triggered input; the RAB-convention ``triggered`` set
-    is a subset of ``triggered_all`` and reads its memory entries). Returned in report order."""
+    is a subset of ``triggered_all`` and reads its memory entries). Returned in report order.
+
+    ``target``: the attack's label per test input (``PoisonedData.attack_labels(y_test)``), or one
+    class for every input; the ``triggered`` set's ASR counts predictions equal to it."""
+    targets = np.broadcast_to(np.asarray(target, dtype=np.int64), attack.test_delta_l2.shape)
     votes = dict(votes)
     rab = sets["triggered"]
     positions = rab.indices  # triggered_all is indexed by the test index
@@ -213,7 +217,7 @@ def certify_sets(sets: dict, votes: dict, certificate_train_sigmas: np.ndarray, 
         copy_from = (results["triggered_all"], positions) if shared is not None and name == "triggered" else None
         results[name] = certify_split(
             name, ts.x.reshape(len(ts.x), -1).numpy().astype(np.float64), ts.labels, ts.indices, votes[name],
-            ts.sigmas.numpy().astype(np.float64), certificate_train_sigmas, cert_cfg, attack, target,
+            ts.sigmas.numpy().astype(np.float64), certificate_train_sigmas, cert_cfg, attack, targets[ts.indices],
             shared=shared, copy_memory_from=copy_from)
     return {name: results[name] for name in ("clean", "triggered", "triggered_all")}
 

@@ -41,8 +41,10 @@ def build_summary(run: RunSettings, splits, poisoned, sigmas, results: dict, und
                       "memory": to_plain(run.certifier.memory)},
         "dataset": {"name": splits.name, "n_train": len(splits.x_train), "n_test": len(y_test),
                     "num_classes": splits.num_classes, "class_names": list(splits.class_names)},
-        "attack": {"name": run.attack.name, "target": int(poisoned.target), "n_poisoned": poisoned.num_poisoned,
-                   "train_delta_l2_sum_sq": float((poisoned.train_delta_l2.double() ** 2).sum()),
+        "attack": {"name": run.attack.name, "target": int(poisoned.target), "policy": poisoned.policy,
+                   "n_poisoned": poisoned.num_poisoned, "n_cross": int(poisoned.cross_index.numel()),
+                   "train_delta_l2_sum_sq": float((poisoned.train_delta_l2.double() ** 2).sum()
+                                                  + (poisoned.cross_delta_l2.double() ** 2).sum()),
                    "test_delta_l2_median": float(poisoned.test_delta_l2.median()) if len(y_test) else 0.0},
         "sigma": {"optimiser": run.sigma_optimiser.name,
                   "train_min": float(sigmas.certificate_train_sigmas.min()),  # what the certificate uses

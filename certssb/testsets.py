@@ -1,9 +1,10 @@
 """The test sets a run certifies: clean, and the triggered inputs in the two conventions.
 
 - ``clean``: the clean test set with its labels;
-- ``triggered_all``: every input triggered, labelled with the target (the released code's convention);
-- ``triggered``: non-target inputs triggered, with their TRUE labels (RAB's convention), a subset
-  of ``triggered_all`` that reads its votes.
+- ``triggered_all``: every input triggered, labelled with the attack's label (the released code's
+  convention): the target, or ``(y + 1) mod C`` for all-to-all (``PoisonedData.attack_labels``);
+- ``triggered``: the inputs the ASR counts (non-target ones; every one for all-to-all) triggered,
+  with their TRUE labels (RAB's convention), a subset of ``triggered_all`` that reads its votes.
 """
 
 from __future__ import annotations
@@ -31,14 +32,15 @@ def predicted_sets(splits, poisoned, sig_clean: torch.Tensor, sig_trig: torch.Te
     all_idx = np.arange(len(y_test))
     return {
         "clean": TestSet("clean", splits.x_test, y_test, all_idx, sig_clean),
-        "triggered_all": TestSet("triggered_all", poisoned.x_test_triggered, np.full_like(y_test, poisoned.target),
-                                 all_idx, sig_trig),
+        "triggered_all": TestSet("triggered_all", poisoned.x_test_triggered,
+                                 poisoned.attack_labels(splits.y_test).numpy().astype(y_test.dtype), all_idx, sig_trig),
     }
 
 
 def rab_triggered(splits, poisoned, sig_trig: torch.Tensor) -> TestSet:
-    """RAB's convention: non-target inputs with the trigger and their TRUE labels."""
+    """RAB's convention: the inputs the ASR counts (``PoisonedData.counts_for_asr``: non-target ones,
+    every one for all-to-all) with the trigger and their TRUE labels."""
     y_test = splits.y_test.numpy()
-    non_target = np.arange(len(y_test))[y_test != poisoned.target]
-    return TestSet("triggered", poisoned.x_test_triggered[non_target], y_test[non_target], non_target,
-                   sig_trig[non_target])
+    counted = np.arange(len(y_test))[poisoned.counts_for_asr(splits.y_test).numpy()]
+    return TestSet("triggered", poisoned.x_test_triggered[counted], y_test[counted], counted,
+                   sig_trig[counted])

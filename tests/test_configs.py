@@ -89,7 +89,7 @@ def test_launchers_are_available():
 
 DEFAULT_MODEL = {"digits": "mlp", "fashion_mnist": "mnist_cnn", "mnist": "mnist_cnn", "cifar10": "preact_resnet32",
                  "cifar100": "preact_resnet32", "gtsrb": "preact_resnet32", "svhn": "preact_resnet32",
-                 "imagenette": "preact_resnet32", "image_folder": "preact_resnet32"}
+                 "imagenette": "resnet18", "image_folder": "resnet18"}
 
 
 def test_every_dataset_option_has_a_default_model():

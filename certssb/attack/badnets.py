@@ -1,9 +1,16 @@
-"""BadNets: a k x k patch in one corner REPLACES the pixels (all-to-one poisoning).
+"""BadNets: a k x k patch in one corner REPLACES the pixels (all-to-one or all-to-all poisoning).
 
 Defaults follow BackdoorBench: a 3x3 white patch (``color: [1.0]``) at the bottom-right corner.
 ``attack.color`` is a list of per-channel values in [0, 1] (one value is used for every
 channel) or ``random``: a uniform random k x k x C pattern from
 ``make_generator(pattern_seed, "badnets-pattern")`` (independent of the run seed).
+
+Label mode (knob ``mode``, default ``all_to_one`` as in BackdoorBench; check: ``attack.mode must
+be one of all_to_one, all_to_all``): ``certssb.attack.policy.badnets_policy(mode)`` gives the
+``LabelPolicy`` for ``poison_with_policy``. ``all_to_all`` poisons samples of every class and maps
+label y to ``(y + 1) mod C``, for the poisoned training samples and for the test-time attack
+success alike (``attack_labels``; ``attack.target`` is then unused); ``all_to_one`` relabels
+non-target samples to ``target``.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from certssb.seeding import make_generator
 
 from .base import Trigger
 from .pixel import is_sequence
+from .policy import BADNETS_MODES, LabelPolicy, badnets_policy
 from .settings import AttackSettings
 
 CORNERS = ("bottom_right", "top_left", "top_right", "bottom_left")
@@ -80,6 +88,14 @@ class BadNetsSettings(AttackSettings):
     corner: str = MISSING
     color: Any = MISSING
     pattern_seed: int = MISSING
+    mode: str = MISSING
+
+    def check(self, run) -> None:
+        self.require_choice("mode", BADNETS_MODES)
+        super().check(run)
+
+    def label_policy(self) -> LabelPolicy:
+        return badnets_policy(self.mode)
 
     def check(self, run) -> None:
         self.require_choice("corner", CORNERS)

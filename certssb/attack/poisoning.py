@@ -1,16 +1,23 @@
-"""``poison``: apply an attack to a dataset and record the realised trigger sizes.
+"""Poisoning: apply an attack to a dataset and record the realised trigger sizes.
 
-``round(poison_rate * n_train)`` training samples (half rounded up) are drawn uniformly, with
-``make_generator(seed, "poison")``, among the samples whose label is NOT the target; they get the
-trigger and the target label. Every test input gets the trigger too (labels untouched: the
-evaluation decides which convention to use). Realised sizes are ``||x' - x||_2`` after clipping,
-in float64.
+``poison(splits, settings, seed, context)`` is the one call the pipeline makes; the attack's
+settings decide how (``AttackSettings.poison``). Every configured attack goes through
+``poison_with_policy``: ``round(poison_rate * n_train)`` training samples (half rounded up) are
+drawn uniformly, with ``make_generator(seed, "poison")``, among the samples the attack's
+``LabelPolicy`` may poison (``certssb.attack.policy``: all-to-one: those whose label is NOT the
+target; all-to-all: every sample; clean-label: those OF the target class); they get the trigger
+and the policy's label. An attack may first prepare the chosen inputs (label-consistent's PGD)
+and add WaNet's noise-mode samples. Every test input gets the trigger too (labels untouched:
+the evaluation decides which convention to use, ``PoisonedData.attack_labels``). Realised sizes
+are ``||x' - x||_2`` after clipping, against the clean inputs, in float64.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
@@ -18,7 +25,7 @@ from certssb.errors import ConfigError
 from certssb.seeding import make_generator
 
 from .base import Trigger
-from .build import build_trigger
+from .policy import LabelPolicy, attack_labels, attack_success_mask, parse_policy, poison_candidates
 
 
 @dataclass
@@ -32,15 +39,46 @@ class PoisonedData:
     target: int
     name: str = "none"
     trigger: Trigger | None = field(default=None, repr=False)
+    policy: str = "all_to_one"  # a ``LabelPolicy`` value: how poisoned samples were chosen and relabelled
+    # WaNet's noise mode: further training samples perturbed with their labels kept (empty otherwise)
+    cross_index: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
+    cross_delta_l2: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.float64))
+    num_classes: int | None = None  # of the dataset (all-to-all's labels need it)
 
     def joint_l2(self) -> torch.Tensor:
-        """Per test input ``sqrt(test_delta^2 + sum_i train_delta_i^2)`` (float64)."""
-        train_sq = (self.train_delta_l2.to(torch.float64) ** 2).sum()
+        """Per test input ``sqrt(test_delta^2 + sum_i train_delta_i^2)`` (float64).
+
+        The sum runs over every training sample the attack changed: the poisoned ones and, for
+        WaNet's noise mode, the cross samples.
+        """
+        train_sq = (self.changed_delta_l2() ** 2).sum()
         return torch.sqrt(self.test_delta_l2.to(torch.float64) ** 2 + train_sq)
 
     @property
     def num_poisoned(self) -> int:
         return int(self.poisoned_index.numel())
+
+    def changed_index(self) -> torch.Tensor:
+        """Indices of every training sample the attack changed: the poisoned ones, then WaNet's
+        noise-mode (cross) samples; aligned with :meth:`changed_delta_l2`."""
+        return torch.cat([self.poisoned_index.to(torch.int64), self.cross_index.to(torch.int64)])
+
+    def changed_delta_l2(self) -> torch.Tensor:
+        """Realised L2 sizes (float64) of the samples of :meth:`changed_index`: what the joint size,
+        the whitened attack size and the poisoned-sample count must cover."""
+        return torch.cat([self.train_delta_l2.to(torch.float64), self.cross_delta_l2.to(torch.float64)])
+
+    def attack_labels(self, y: torch.Tensor) -> torch.Tensor:
+        """Per input of true label ``y``, the label the attack aims at (int64): ``target``, or
+        ``(y + 1) mod C`` for all-to-all. A triggered input predicted so is an attack success."""
+        if self.policy == LabelPolicy.ALL_TO_ALL.value and self.num_classes is None:
+            raise ValueError("PoisonedData.num_classes is needed for all-to-all attack labels")
+        return attack_labels(torch.as_tensor(y), self.target, self.num_classes or 0, self.policy)
+
+    def counts_for_asr(self, y: torch.Tensor) -> torch.Tensor:
+        """Which triggered inputs of true label ``y`` the ASR counts (bool): the non-target ones,
+        or every input for all-to-all (where each class has its own attack label)."""
+        return attack_success_mask(torch.as_tensor(y), self.target, self.policy)
 
 
 def realised_l2(triggered: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
@@ -48,46 +86,90 @@ def realised_l2(triggered: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
     return (triggered.to(torch.float64) - clean.to(torch.float64)).flatten(1).norm(dim=1)
 
 
-def choose_poisoned(y: torch.Tensor, target: int, count: int, seed: int) -> torch.Tensor:
-    """``count`` sorted indices drawn uniformly among samples with ``y != target``."""
-    candidates = torch.nonzero(y != target).flatten()
+def unpoisoned(splits, target: int, name: str = "none") -> PoisonedData:
+    """The ``PoisonedData`` of no attack: the clean sets, no trigger, every size 0."""
+    return PoisonedData(
+        x_train=splits.x_train,
+        y_train=splits.y_train,
+        poisoned_index=torch.zeros(0, dtype=torch.int64),
+        train_delta_l2=torch.zeros(0, dtype=torch.float64),
+        x_test_triggered=splits.x_test,
+        test_delta_l2=torch.zeros(int(splits.x_test.shape[0]), dtype=torch.float64),
+        target=int(target),
+        name=name,
+        num_classes=int(splits.num_classes),
+    )
+
+
+def poison(splits, settings, seed: int, context=None) -> PoisonedData:
+    """Poison ``splits`` (a ``DatasetSplits``) with the attack ``settings`` (an ``AttackSettings``).
+
+    The attack decides how (``settings.poison``; the default is ``poison_with_policy`` with the
+    attack's trigger and label policy). ``context`` is the run's ``RunSettings`` for the attacks
+    that train a model while poisoning (``label_consistent``); the others ignore it.
+    """
+    return settings.poison(splits, int(seed), context)
+
+
+def _draw(candidates: torch.Tensor, count: int, generator: torch.Generator, what: str) -> torch.Tensor:
     if count > candidates.numel():
         raise ConfigError(
-            f"attack.poison_rate asks for {count} poisoned samples but only {candidates.numel()} training samples "
-            f"are outside target class {target}: lower attack.poison_rate"
+            f"attack.poison_rate asks for {count} {what} samples but only {candidates.numel()} training samples "
+            "are eligible: lower attack.poison_rate" + (" or attack.cross_ratio" if what == "cross" else "")
         )
-    order = torch.randperm(int(candidates.numel()), generator=make_generator(seed, "poison"))[:count]
+    order = torch.randperm(int(candidates.numel()), generator=generator)[:count]
     return candidates[order].sort().values
 
 
-def poison(splits, settings, seed: int) -> PoisonedData:
-    """Poison ``splits`` (a ``DatasetSplits``) with the attack ``settings``; see the module docstring."""
-    name, target, rate = settings.name, int(settings.target), float(settings.poison_rate)
+def poison_with_policy(splits, trigger: Trigger, *, target: int, poison_rate: float, seed: int,
+                       policy: LabelPolicy | str = LabelPolicy.ALL_TO_ONE, name: str | None = None,
+                       prepare_train: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                       cross: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+                       cross_ratio: float = 0.0) -> PoisonedData:
+    """Poison ``splits`` (a ``DatasetSplits``) with ``trigger`` under ``policy``.
+
+    ``round(poison_rate * n_train)`` (half up) samples are drawn uniformly among
+    ``poison_candidates`` with ``make_generator(seed, "poison")``; each becomes
+    ``trigger.apply(prepare_train(x, y))`` (no ``prepare_train``: ``trigger.apply(x)``) with label
+    ``attack_labels`` (``clean_label``: its own). With ``cross`` (WaNet's noise mode), ``round(cross_ratio * count)`` further samples of
+    any class outside the poisoned ones, drawn with ``make_generator(seed, "cross")``, become
+    ``cross(x, make_generator(seed, "cross-noise"))`` with their labels kept. Every test input
+    gets the trigger. Realised sizes are measured against the clean inputs, in float64.
+    """
+    policy = parse_policy(policy)
+    num_classes = int(splits.num_classes)
+    if isinstance(target, bool) or not isinstance(target, numbers.Integral) or not 0 <= target < num_classes:
+        raise ConfigError(f"attack.target must be a class index in 0..{num_classes - 1}; got {target!r}")
+    if isinstance(poison_rate, bool) or not isinstance(poison_rate, numbers.Real) or not 0.0 <= poison_rate < 1.0:
+        raise ConfigError(f"attack.poison_rate must be in [0, 1); got {poison_rate!r}")
+    if isinstance(cross_ratio, bool) or not isinstance(cross_ratio, numbers.Real) or not 0.0 <= cross_ratio < math.inf:
+        raise ConfigError(f"attack.cross_ratio must be a finite number >= 0; got {cross_ratio!r}")
     x_train, y_train, x_test = splits.x_train, splits.y_train, splits.x_test
-    n_test = int(x_test.shape[0])
-    trigger = build_trigger(settings, tuple(x_train.shape[1:]), splits.name)
-    if trigger is None:
-        return PoisonedData(
-            x_train=x_train,
-            y_train=y_train,
-            poisoned_index=torch.zeros(0, dtype=torch.int64),
-            train_delta_l2=torch.zeros(0, dtype=torch.float64),
-            x_test_triggered=x_test,
-            test_delta_l2=torch.zeros(n_test, dtype=torch.float64),
-            target=target,
-            name=name,
-        )
     n_train = int(y_train.shape[0])
-    count = int(math.floor(rate * n_train + 0.5))
-    index = choose_poisoned(y_train, target, count, seed)
+    count = int(math.floor(poison_rate * n_train + 0.5))
+    target, poison_rate, cross_ratio = int(target), float(poison_rate), float(cross_ratio)
+    index = _draw(poison_candidates(y_train, target, policy), count, make_generator(seed, "poison"), "poisoned")
     new_x, new_y = x_train.clone(), y_train.clone()
+    train_l2 = torch.zeros(0, dtype=torch.float64)
     if count:
-        triggered = trigger.apply(x_train[index])
+        source = x_train[index]
+        if prepare_train is not None:
+            source = prepare_train(source, y_train[index]).to(x_train.dtype)
+        triggered = trigger.apply(source)
         new_x[index] = triggered
-        new_y[index] = target
+        if policy is not LabelPolicy.CLEAN_LABEL:
+            new_y[index] = attack_labels(y_train[index], target, num_classes, policy)
         train_l2 = realised_l2(triggered, x_train[index])
-    else:
-        train_l2 = torch.zeros(0, dtype=torch.float64)
+    cross_index = torch.zeros(0, dtype=torch.int64)
+    cross_l2 = torch.zeros(0, dtype=torch.float64)
+    n_cross = int(math.floor(cross_ratio * count + 0.5)) if cross is not None else 0
+    if n_cross:
+        free = torch.ones(n_train, dtype=torch.bool)
+        free[index] = False
+        cross_index = _draw(torch.nonzero(free).flatten(), n_cross, make_generator(seed, "cross"), "cross")
+        noised = cross(x_train[cross_index], make_generator(seed, "cross-noise"))
+        new_x[cross_index] = noised
+        cross_l2 = realised_l2(noised, x_train[cross_index])
     x_test_triggered = trigger.apply(x_test)
     return PoisonedData(
         x_train=new_x,
@@ -96,7 +178,11 @@ def poison(splits, settings, seed: int) -> PoisonedData:
         train_delta_l2=train_l2,
         x_test_triggered=x_test_triggered,
         test_delta_l2=realised_l2(x_test_triggered, x_test),
-        target=target,
-        name=name,
+        target=int(target),
+        name=name or trigger.name,
         trigger=trigger,
+        policy=policy.value,
+        cross_index=cross_index,
+        cross_delta_l2=cross_l2,
+        num_classes=num_classes,
     )

@@ -15,10 +15,11 @@ from certssb.model.digits_cnn import DigitsCNN
 from certssb.model.mlp import MLP
 from certssb.model.mnist_cnn import MnistCNN
 from certssb.model.preact_resnet import PreActResNet
+from certssb.model.preact_resnet18 import PreActResNet18
 from certssb.model.settings import ModelSettings
 
 __all__ = ["ModelSettings", "build_model", "model_factory", "has_batchnorm",
-           "DigitsCNN", "MLP", "MnistCNN", "PreActResNet"]
+           "DigitsCNN", "MLP", "MnistCNN", "PreActResNet", "PreActResNet18"]
 
 
 def _check_shape(input_shape) -> tuple[int, int, int]:
