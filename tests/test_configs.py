@@ -103,3 +103,39 @@ def test_each_dataset_picks_its_default_model(dataset):
     cfg = compose_cfg([f"dataset={dataset}"])
     assert cfg.model.name == DEFAULT_MODEL[dataset]
     assert compose_cfg([f"dataset={dataset}", "model=digits_cnn"]).model.name == "digits_cnn"
+
+
+RESULTS_SWEEPS = [s for s in SWEEPS if s.startswith("results_")]
+
+
+@pytest.mark.parametrize("name", RESULTS_SWEEPS)
+def test_results_sweep_methods_are_distinct_and_valid(name):
+    """Every method of a results sweep composes, parses, and differs from the others (no two
+    jobs of a seed run the same configuration, e.g. an experiment overwriting a method's sigma)."""
+    from omegaconf import OmegaConf
+
+    methods = _choices(_sweep_params(name).hydra.sweeper.params["method"])
+    assert len(methods) == 9, methods
+    seen: dict[str, str] = {}
+    for method in methods:
+        GlobalHydra.instance().clear()
+        try:
+            with initialize_config_dir(config_dir=str(REPO / "multirun_sweeps"), version_base="1.3"):
+                point = compose(config_name=name, overrides=["seed=0", f"method={method}"])
+        finally:
+            GlobalHydra.instance().clear()
+        run = parse_run(point)
+        key = str(OmegaConf.to_container(point.sigma_optimiser, resolve=True))
+        assert key not in seen, f"{method} composes like {seen.get(key)}"
+        seen[key] = method
+        sig = run.sigma_optimiser
+        digits = "".join(c for c in method.removesuffix("_light").split("_")[-1] if c.isdigit())  # rab_s012 -> 012
+        value = int(digits) / 100 if digits else 0.25
+        if sig.name == "fixed":
+            assert sig.sigma_0 == value
+        elif sig.name == "grid":
+            assert sig.sigma_train == value and max(sig.test_sigmas) == value
+        elif sig.objective == "joint":
+            assert sig.sigma_train_floor == value and sig.sigma_0 == value
+        else:
+            assert (sig.name, sig.sigma_0, sig.sigma_train_floor) == ("sga", 0.25, None)

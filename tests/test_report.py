@@ -237,3 +237,44 @@ def test_compare_leads_with_the_sound_acr(tmp_path, capsys):
     assert head.split("|")[2].strip() == "ACR clean (joint, sound)"
     assert "paper (test-time only)" in out and "budget" not in out
     assert "| 1 | 0.400 | 0.300 |" in out  # the poison-count table, one column per run
+
+
+def _results_summary(seed: int, acr: float, ca: list[float], pc: list[float], train_s: float) -> dict:
+    s = _summary(seed, 1.0)
+    s["metrics"]["clean"]["acr"] = acr
+    s["curves"]["clean"]["certified_accuracy"]["joint"] = ca
+    s["curves"]["clean"]["poison_count"] = {
+        "eta": 1.0, "eps": 1.0, "counts": [0, 1, 2],
+        "certified_accuracy": {"joint": pc, "joint_memory": pc},
+    }
+    s["timings"] = {"sigma_s": 0.0, "train_s": train_s, "total_s": train_s + 1.0}
+    return s
+
+
+def test_mean_and_std_over_seeds(tmp_path):
+    """Two methods x seeds: mean and sample std (ddof 1) by hand; seed is not a group key."""
+    s = tmp_path / "sweep"
+    s.mkdir()
+    (s / "multirun.yaml").write_text("hydra: {}\n")
+    _job(s, 0, ["seed=0", "method=rab_s025"], _results_summary(0, 0.30, [0.9, 0.6, 0.2], [0.8, 0.5, 0.1], 10.0))
+    _job(s, 1, ["seed=1", "method=rab_s025"], _results_summary(1, 0.34, [0.9, 0.7, 0.4], [0.8, 0.7, 0.3], 14.0))
+    _job(s, 2, ["seed=0", "method=grid_t025"], _results_summary(0, 0.50, [1.0, 0.8, 0.5], [0.9, 0.6, 0.2], 20.0))
+    out = tmp_path / "rep"
+    assert main([str(s), "--out", str(out)]) == 0
+    seeds = pd.read_csv(out / "seeds.csv")
+    assert seeds["method"].tolist() == ["rab_s025", "grid_t025"]  # the swept key, not seed
+    rab = seeds.iloc[0]
+    assert rab["n_seeds"] == 2 and rab["seeds"] == "0,1"
+    assert rab["acr_mean"] == pytest.approx(0.32)
+    assert rab["acr_std"] == pytest.approx(0.04 / 2 ** 0.5)  # |a - b| / sqrt(2) for two values
+    assert rab["ca@0.5_mean"] == pytest.approx(0.3) and rab["ca@0.5_std"] == pytest.approx(0.2 / 2 ** 0.5)
+    assert rab["pc@1_mean"] == pytest.approx(0.6) and rab["pc@2_std"] == pytest.approx(0.2 / 2 ** 0.5)
+    assert rab["train_s_mean"] == pytest.approx(12.0) and rab["total_s_mean"] == pytest.approx(13.0)
+    grid = seeds.iloc[1]
+    assert grid["acr_mean"] == pytest.approx(0.5) and pd.isna(grid["acr_std"])  # one seed: no std
+    md = (out / "report.md").read_text()
+    assert "## Mean over seeds" in md
+    assert "0.320 ± 0.028" in md  # the ACR cell of the two-seed group
+    assert "| k=0 | k=1 | k=2 |" in md and "| sigma_s | train_s | total_s |" in md
+    csv = pd.read_csv(out / "report.csv")
+    assert csv["pc@1"].tolist() == pytest.approx([0.5, 0.7, 0.6])

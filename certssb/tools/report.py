@@ -17,11 +17,17 @@ Writes into ``--out`` (default: the single input dir, or ``./report`` for severa
   ``seed``, ``n_members``, the swept parameters (the union of the runs' override keys; a run
   without that override gets the value from its ``.hydra/config.yaml`` when it is a plain value),
   ``ca@<r>`` = certified accuracy at each grid radius for ``--split``/``--variant`` (default the
-  sound ``joint``; ``paper`` is a test-time/evasion certificate), then ``accuracy``,
+  sound ``joint``; ``paper`` is a test-time/evasion certificate), ``pc@<k>`` = certified accuracy
+  against ``k`` poisoned training samples (``curves.<split>.poison_count``; sound variants only),
+  then ``accuracy``,
   ``certified_ratio``, ``acr`` (of that split and variant; the scalar ``acr`` in summary.json is the
   sound joint one), ``covered_exact`` (share of inputs whose sound certificate covers the realised
   attack by the exact ellipsoid test), ``clean_accuracy``, ``asr``, ``undefended_clean_accuracy``,
-  ``undefended_asr``, ``attack_joint_l2``, ``total_s``.
+  ``undefended_asr``, ``attack_joint_l2``, ``sigma_s`` (choosing the sigmas: surrogate + SGA),
+  ``train_s`` (training the N members), ``total_s`` (from ``summary.json`` ``timings``).
+- ``seeds.csv`` and a "Mean over seeds" section of ``report.md``: runs that differ only in
+  ``seed`` averaged (mean and sample standard deviation of the ACR, ``ca@<r>``, ``pc@<k>`` and the
+  timings; see :mod:`certssb.tools.seeds`).
 - ``missing.csv`` and a "Missing or failed" section of ``report.md``: runs without
   ``summary.json``, with an unreadable one, or whose status is not ``complete`` (never fatal).
 - ``curves_<split>_<variant>.png``: certified accuracy vs radius, one line per run; colour by the
@@ -48,6 +54,7 @@ import yaml
 
 from certssb.errors import CertSSBError
 from certssb.plots import variant_label
+from certssb.tools.seeds import aggregate_over_seeds, mean_std_cell
 
 __all__ = ["collect_runs", "find_run_dirs", "parse_overrides", "write_report", "main"]
 
@@ -64,6 +71,8 @@ METRIC_COLUMNS = [
     "undefended_clean_accuracy",
     "undefended_asr",
     "attack_joint_l2",
+    "sigma_s",
+    "train_s",
     "total_s",
 ]
 
@@ -189,6 +198,21 @@ def _acr(split_metrics: dict, variant: str) -> Any:
     return None
 
 
+def _count_label(k: int) -> str:
+    return f"pc@{int(k)}"
+
+
+def _poison_curve(summary: dict, split: str, variant: str) -> tuple[list[int], list[float]] | None:
+    """Certified accuracy against k poisoned samples (``curves.<split>.poison_count``) for the
+    sound variants (``joint``, ``joint_memory``); None for the others or when absent."""
+    pc = ((summary.get("curves") or {}).get(split) or {}).get("poison_count") or {}
+    counts = pc.get("counts")
+    values = (pc.get("certified_accuracy") or {}).get(variant)
+    if counts is None or values is None or len(values) != len(counts):
+        return None
+    return [int(k) for k in counts], [float("nan") if v is None else float(v) for v in values]
+
+
 def _covered_exact(split_metrics: dict) -> Any:
     """Share of inputs whose sound certificate covers the realised attack (exact ellipsoid test;
     the storage-update memory's final certificate when the memory ran)."""
@@ -277,6 +301,7 @@ def _table(records: list[dict], split: str, variant: str) -> tuple[pd.DataFrame,
     missing: list[dict] = []
     curves: dict[str, tuple[list[float], list[float]]] = {}
     all_radii: set[float] = set()
+    all_counts: set[int] = set()
     for rec in records:
         run_dir, overrides, summary = rec["run_dir"], rec["overrides"], rec["summary"]
         config = None
@@ -312,6 +337,12 @@ def _table(records: list[dict], split: str, variant: str) -> tuple[pd.DataFrame,
             for r, v in zip(*curve):
                 all_radii.add(r)
                 row[_radius_label(r)] = v
+        poison = _poison_curve(summary, split, variant)
+        if poison is not None:
+            for k, v in zip(*poison):
+                all_counts.add(k)
+                row[_count_label(k)] = v
+        timings = summary.get("timings") or {}
         row.update(
             accuracy=split_metrics.get("accuracy"),
             certified_ratio=split_metrics.get("certified_ratio"),
@@ -322,18 +353,21 @@ def _table(records: list[dict], split: str, variant: str) -> tuple[pd.DataFrame,
             undefended_clean_accuracy=metrics.get("undefended_clean_accuracy"),
             undefended_asr=metrics.get("undefended_asr"),
             attack_joint_l2=metrics.get("attack_joint_l2"),
-            total_s=(summary.get("timings") or {}).get("total_s"),
+            sigma_s=timings.get("sigma_s"),
+            train_s=timings.get("train_s"),
+            total_s=timings.get("total_s"),
         )
         rows.append(row)
 
     radii = sorted(all_radii)
     base = [c for c in BASE_COLUMNS if c not in params]
-    columns = base + params + [_radius_label(r) for r in radii] + METRIC_COLUMNS
+    counts = sorted(all_counts)
+    columns = base + params + [_radius_label(r) for r in radii] + [_count_label(k) for k in counts] + METRIC_COLUMNS
     df = pd.DataFrame(rows, columns=columns)
     for col in ("seed", "n_members"):
         if col not in params and df[col].notna().all() and len(df):
             df[col] = df[col].astype("int64")
-    df.attrs.update(params=params, radii=radii, curves=curves, split=split, variant=variant)
+    df.attrs.update(params=params, radii=radii, counts=counts, curves=curves, split=split, variant=variant)
     return df, missing
 
 
@@ -517,6 +551,11 @@ def write_report(
         lines.append("No complete run.")
     if plotted:
         lines += ["", "## Certified accuracy", "", f"![certified accuracy]({png.name})"]
+    if len(df):
+        seeds = aggregate_over_seeds(df, [p for p in varying if p != "seed"])
+        files["seeds"] = out / "seeds.csv"
+        seeds.to_csv(files["seeds"], index=False)
+        lines += ["", "## Mean over seeds", ""] + _seed_tables(seeds, [p for p in varying if p != "seed"])
     lines += ["", "## Missing or failed", ""]
     if missing:
         recs = [dict(m, run_dir=_relative(m["run_dir"], base)) for m in missing]
@@ -525,6 +564,34 @@ def write_report(
         lines.append("None.")
     files["md"].write_text("\n".join(lines) + "\n")
     return files
+
+
+def _seed_tables(seeds: pd.DataFrame, keys: Sequence[str]) -> list[str]:
+    """Markdown: mean ± std over seeds of the ACR and ca@<r>, pc@<k> and the timings."""
+    head = list(dict.fromkeys(list(keys) + ["method", "n_seeds"]))
+
+    def table(metrics: list[str], labels: list[str]) -> list[str]:
+        recs = []
+        for rec in seeds.to_dict("records"):
+            out = {c: rec.get(c) for c in head}
+            for m, label in zip(metrics, labels):
+                out[label] = mean_std_cell(rec.get(f"{m}_mean"), rec.get(f"{m}_std"))
+            recs.append(out)
+        return _md_table(recs, head + labels)
+
+    cols = [c[: -len("_mean")] for c in seeds.columns if c.endswith("_mean")]
+    ca = [c for c in cols if c.startswith("ca@")]
+    pc = [c for c in cols if c.startswith("pc@")]
+    lines = ["Mean ± sample standard deviation over the seeds (`seeds.csv` has full precision).", ""]
+    lines += table(["acr"] + ca, ["acr"] + [c.replace("ca@", "r=") for c in ca])
+    if pc:
+        lines += ["", "Certified accuracy against k poisoned training samples (`pc@k`):", ""]
+        lines += table(pc, [c.replace("pc@", "k=") for c in pc])
+    timing = [m for m in ("sigma_s", "train_s", "total_s") if m in cols]
+    if timing:
+        lines += ["", "Time per run in seconds (choosing the sigmas, training the members, total):", ""]
+        lines += table(timing, timing)
+    return lines
 
 
 # --------------------------------------------------------------------------- CLI
