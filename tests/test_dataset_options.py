@@ -60,7 +60,7 @@ def test_option_composes_parses_and_loads_what_it_declares(option, tmp_path, mon
     ds = run.dataset
     assert ds.name == option and type(ds).__module__ == f"certssb.dataset.{option}"
     assert tuple(ds.input_shape) == shape and ds.num_classes() == n_classes == len(ds.class_names)
-    expected_model = "preact_resnet32"  # the 32 px sets' model; also the 224 px default until a ResNet-18 exists
+    expected_model = "resnet18" if option in ("imagenette", "image_folder") else "preact_resnet32"  # 224 px vs 32 px
     assert run.model.name == expected_model
     splits = load_dataset(ds, seed=0)  # load_dataset rejects images whose shape differs from input_shape
     assert splits.input_shape == shape and splits.num_classes == n_classes

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from certssb import pipeline
+from certssb.sigma_optimiser import cache as sigma_cache
 from certssb.errors import CertSSBError
 from conftest import FAST, compose_cfg
 
@@ -102,7 +103,7 @@ def test_corrupt_sigma_cache_is_recomputed(reference, tmp_path, caplog, damage):
     _one_line(caplog, "sigma cache")
     assert summary["members"]["trained_now"] == 0  # same sigmas again: the members are reused
     _same_certificates(run, reference)
-    assert pipeline.sigma_cache.load_sigmas(cache, *_fp_and_lengths(cache)) is not None  # rewritten
+    assert sigma_cache.load_sigmas(cache, *_fp_and_lengths(cache)) is not None  # rewritten
 
 
 def _fp_and_lengths(cache):
