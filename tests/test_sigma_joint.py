@@ -10,7 +10,6 @@ tests/test_sigma_toy.py, where the last iterate fluctuates because the objective
 its maximum) and never sit well above the floor, while the paper objective goes to ~0.58.
 """
 
-import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -18,36 +17,15 @@ import pytest
 import torch
 from scipy.special import expit, ndtri
 from scipy.stats import norm
-from torch import nn
 
 from certssb.errors import ConfigError
 from certssb.sigma_optimiser import (certificate_train_sigmas, optimise_sigmas, parse_sigma_config,
                                      training_sigmas)
 from certssb.sigma_optimiser.design import data_independent, method_name
 
-DIM = 4
-OFFSETS = (0.0, 0.3, 0.5)
-CLIP = (0.02, 0.98)
+from test_sigma_toy import CLIP, OFFSETS, Band, _samples  # the same toy with a closed-form optimum
+
 FLOOR = 0.3
-
-
-class Band(nn.Module):
-    def __init__(self, k):
-        super().__init__()
-        self.k = k
-        self.lin = nn.Linear(DIM, 1)
-        with torch.no_grad():
-            self.lin.weight.fill_(1 / math.sqrt(DIM))
-            self.lin.bias.zero_()
-
-    def forward(self, x):
-        la = self.k * (1 - self.lin(x.flatten(1)).abs())
-        return torch.cat([la, torch.zeros_like(la)], 1)
-
-
-def _samples():
-    u = torch.tensor(OFFSETS)
-    return (u[:, None] / math.sqrt(DIM) * torch.ones(1, DIM)).view(len(OFFSETS), 1, 1, DIM)
 
 
 def _exact_gap(sig, u, k):
