@@ -26,6 +26,8 @@ from certssb.model import model_factory
 from certssb.results import certify_sets, format_table, plain_statements, write_outputs
 from certssb.resume import completed_summary, data_fingerprint, member_fingerprint
 from certssb.run_record import mark_running, prepare_output_dir
+from certssb.sigma_optimiser.config import GRID_RULES
+from certssb.sigma_optimiser.design import ensemble_train_sigmas
 from certssb.sigma_optimiser.run_sigmas import run_sigmas
 from certssb.summary import build_summary, method_name
 from certssb.testsets import predicted_sets, rab_triggered
@@ -86,21 +88,26 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
             undefended = undefended_reference(factory, splits, poisoned, replace(ens, epochs=epochs), seed, device)
     with timer.stage("sigma"):
         sigmas = run_sigmas(cfg, factory, poisoned, splits.x_test, device, ckpt_root, data_fp, progress)
-    member_fp = member_fingerprint(cfg, data_fp, sigmas.train.numpy())
-    store = CheckpointStore(ckpt_root / member_fp[:16], member_fp)
     n = int(ens.n_members)
     members = range(n) if ens.member_range is None else range(*ens.member_range)
-    with timer.stage("train"):
-        trained = train_members(factory, poisoned.x_train, poisoned.y_train, sigmas.train, ens, seed, members, store,
-                                device=device, progress=progress)
-    log.info("members: %d trained now, %d reused (checkpoints in %s)", len(trained), len(members) - len(trained),
-             store.directory)
+    stores, trained = [], []
+    with timer.stage("train"):  # one ensemble, or grid_ensembles: one per training sigma
+        for train_sigmas in ensemble_train_sigmas(cfg.sigma_optimiser, sigmas.train):
+            member_fp = member_fingerprint(cfg, data_fp, train_sigmas.numpy())
+            stores.append(CheckpointStore(ckpt_root / member_fp[:16], member_fp))
+            now = train_members(factory, poisoned.x_train, poisoned.y_train, train_sigmas, ens, seed, members,
+                                stores[-1], device=device, progress=progress)
+            trained += now
+            log.info("members: %d trained now, %d reused (checkpoints in %s)", len(now), len(members) - len(now),
+                     stores[-1].directory)
+    store = stores[0]
     if ens.member_range is not None:
         return _members_only(out, list(members), store, trained, device_info, timer)
-    _require_all_members(store, n)
+    for st in stores:
+        _require_all_members(st, n)
     sets = predicted_sets(splits, poisoned, sigmas.test_clean, sigmas.test_triggered)
     with timer.stage("predict"):
-        votes = {name: _predict(cfg, factory, store, ts, seed, device, progress) for name, ts in sets.items()}
+        votes = {name: _predict(cfg, factory, stores, ts, seed, device, progress) for name, ts in sets.items()}
     sets["triggered"] = rab_triggered(splits, poisoned, sigmas.test_triggered)
     joint_l2 = poisoned.joint_l2().numpy().astype(np.float64)
     attack = RealisedAttack(poisoned.changed_index().numpy(), poisoned.changed_delta_l2().numpy(),
@@ -109,24 +116,25 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
     with timer.stage("certify"):
         results = certify_sets(sets, votes, certificate_train_sigmas, cfg.certifier, attack,
                                poisoned.attack_labels(splits.y_test).numpy())
-    if cfg.sigma_optimiser.name == "grid":  # the test sigma each input was certified with
+    if cfg.sigma_optimiser.name in GRID_RULES:  # the test sigma each input was certified with
         sigmas = replace(sigmas, test_clean=_table_sigmas(results["clean"]),
                          test_triggered=_table_sigmas(results["triggered_all"]))
-    summary = build_summary(cfg, splits, poisoned, sigmas, results, undefended, joint_l2, trained, store,
+    summary = build_summary(cfg, splits, poisoned, sigmas, results, undefended, joint_l2, trained, stores,
                             device_info, timer.timings())
     summary["certified_statement"] = plain_statements(summary)
     write_outputs(out, summary, results, sigmas.arrays())
     return summary
 
 
-def _predict(cfg: RunSettings, factory, store, ts, seed: int, device, progress: bool):
-    """The members' votes on a test set (``grid``: at every grid sigma; the choice is made when certifying)."""
+def _predict(cfg: RunSettings, factory, stores: list, ts, seed: int, device, progress: bool):
+    """The members' votes on a test set (``grid`` / ``grid_ensembles``: at every grid sigma of every
+    ensemble; the choice is made when certifying)."""
     n, indices = int(cfg.ensemble.n_members), torch.from_numpy(ts.indices)
-    if cfg.sigma_optimiser.name == "grid":
-        return predict_grid(factory, store, ts.x, indices, cfg.sigma_optimiser, cfg.ensemble, seed, n,
+    if cfg.sigma_optimiser.name in GRID_RULES:
+        return predict_grid(factory, stores, ts.x, indices, cfg.sigma_optimiser, cfg.ensemble, seed, n,
                             device=device, progress=progress)
-    return predict_members(factory, store, ts.x, ts.sigmas, indices, cfg.ensemble, seed, range(n), device=device,
-                           progress=progress)
+    return predict_members(factory, stores[0], ts.x, ts.sigmas, indices, cfg.ensemble, seed, range(n),
+                           device=device, progress=progress)
 
 
 def _table_sigmas(result) -> torch.Tensor:

@@ -81,27 +81,34 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, certificate_trai
     labels = np.asarray(labels, dtype=np.int64)
     indices = np.asarray(indices, dtype=np.int64)
     train_sigmas = np.asarray(certificate_train_sigmas, dtype=np.float64).reshape(-1)
+    per_input_train = None  # grid_ensembles: the training sigma of the ensemble each input was certified with
     if isinstance(votes, GridVotes):
         selected = certify_grid_cfg(votes, cert_cfg)
         bounds, sigmas = selected.bounds, selected.sigma
+        if votes.candidate_train is not None:
+            per_input_train = selected.train_sigma
     else:
         bounds = certify_scores_cfg(votes.prob_sum, votes.votes, votes.n_members, cert_cfg)
+    by_train = _ByTrainSigma(per_input_train, train_sigmas)
     radii = radius_variants(bounds.gap, sigmas, train_sigmas)
+    if per_input_train is not None:
+        radii["joint"] = np.minimum(sigmas, per_input_train) * bounds.gap / 2.0
     prediction = bounds.prediction
     correct = prediction == labels
     grid = [float(r) for r in cert_cfg.radii]
     joint_l2 = attack.joint_l2(indices)
     test_delta = attack.test_delta_l2[indices]
-    whitened = attack.whitened(indices, sigmas, train_sigmas)
+    whitened = by_train(lambda m, ts: attack.whitened(indices[m], sigmas[m], ts))
     sizes = resolve_poison_sizes(attack, cert_cfg.poison_eta, cert_cfg.poison_eps)
     budget = radii["budget"]
-    poison_count = certified_poison_count(budget, sigmas, train_sigmas, sizes.eps, sizes.eta)
+    poison_count = by_train(lambda m, ts: certified_poison_count(budget[m], sigmas[m], ts, sizes.eps, sizes.eta))
     table = pd.DataFrame({
         "split": name,
         "index": indices,
         "label": labels,
         "prediction": prediction,
         "sigma": sigmas,
+        "sigma_train_certified": by_train(lambda m, ts: np.full(len(labels), ts.min())[m]),  # what `joint` uses
         "p_a_lower": bounds.p_a_lower,
         "p_b_upper": bounds.p_b_upper,
         "p_a_mean": bounds.p_a_mean,
@@ -165,8 +172,8 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, certificate_trai
             if variant == "joint":  # the attacker's-terms certificates are reported for the sound variant only
                 covered_m = covered_after_memory(action_m, radii["joint"], radius_m, budget, whitened, test_delta,
                                                  joint_l2)
-                count_m = poison_count_after_memory(action_m, radii["joint"], radius_m, budget, sigmas, train_sigmas,
-                                                    sizes.eps, sizes.eta)
+                count_m = by_train(lambda m, ts: poison_count_after_memory(
+                    action_m[m], radii["joint"][m], radius_m[m], budget[m], sigmas[m], ts, sizes.eps, sizes.eta))
                 table["covered_exact_joint_memory"] = covered_m
                 table["certified_poison_count_joint_memory"] = count_m
                 covered["exact_memory"] = float(np.mean(covered_m))
@@ -187,6 +194,30 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, certificate_trai
     curves["certified_accuracy"] = {k: curves["certified_accuracy"][k] for k in order_keys}
     metrics["acr_by_variant"] = {k: acr[k] for k in order_keys}
     return SplitResult(name, table, metrics, curves, memory_info, bounds.alpha_per_bound)
+
+
+class _ByTrainSigma:
+    """Evaluates ``fn(mask, certificate_train_sigmas)`` per group of inputs that share a training
+    sigma (``grid_ensembles``: the ensemble each input was certified with), and scatters the
+    parts back; with one set of training sigmas for every input, a single call over all inputs."""
+
+    def __init__(self, per_input, train_sigmas: np.ndarray) -> None:
+        self.per_input = None if per_input is None else np.asarray(per_input, dtype=np.float64)
+        self.train_sigmas = train_sigmas
+
+    def __call__(self, fn) -> np.ndarray:
+        if self.per_input is None or self.per_input.size == 0:
+            n = 0 if self.per_input is None else self.per_input.size
+            return np.asarray(fn(np.ones(n, dtype=bool) if self.per_input is not None else slice(None),
+                                 self.train_sigmas))
+        out = None
+        for value in np.unique(self.per_input):
+            mask = self.per_input == value
+            part = np.asarray(fn(mask, np.full(self.train_sigmas.shape, value)))
+            if out is None:
+                out = np.empty(self.per_input.shape, dtype=part.dtype)
+            out[mask] = part
+        return out
 
 
 def _median_count(correct, counts) -> int | None:

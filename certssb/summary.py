@@ -15,7 +15,7 @@ def method_name(run: RunSettings) -> str:
 
 
 def build_summary(run: RunSettings, splits, poisoned, sigmas, results: dict, undefended: dict,
-                  joint_l2: np.ndarray, trained: list, store, device: dict, timings: dict) -> dict:
+                  joint_l2: np.ndarray, trained: list, stores, device: dict, timings: dict) -> dict:
     """Everything a complete run reports (keys documented in README, "Reading the results")."""
     y_test = splits.y_test.numpy()
     metrics = {
@@ -27,6 +27,7 @@ def build_summary(run: RunSettings, splits, poisoned, sigmas, results: dict, und
     }
     for name, res in results.items():
         metrics[name] = res.metrics
+    stores = list(stores) if isinstance(stores, (list, tuple)) else [stores]  # one store per ensemble
     return {
         "status": "complete",
         "config_fingerprint": config_fingerprint(run),
@@ -56,7 +57,8 @@ def build_summary(run: RunSettings, splits, poisoned, sigmas, results: dict, und
         "metrics": metrics,
         "curves": {name: res.curves for name, res in results.items()},
         "memory": {name: res.memory for name, res in results.items() if res.memory},
-        "members": {"trained_now": len(trained), "checkpoint_dir": str(store.directory)},
+        "members": {"trained_now": len(trained), "checkpoint_dir": str(stores[0].directory),
+                    **({"checkpoint_dirs": [str(st.directory) for st in stores]} if len(stores) > 1 else {})},
         "device": device,
         "timings": timings,
     }

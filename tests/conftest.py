@@ -52,7 +52,7 @@ def run_pipeline():
     from certssb import pipeline
 
     def _run(out_dir: Path, overrides: list[str]) -> dict:
-        grid = "sigma_optimiser=grid" in overrides  # the grid option has no SGA knobs
+        grid = any(o in overrides for o in ("sigma_optimiser=grid", "sigma_optimiser=grid_ensembles"))  # no SGA knobs
         cfg = compose_cfg([*(o for o in FAST if not (grid and o.startswith("sigma_optimiser."))), *overrides])
         return pipeline.run(cfg, output_dir=out_dir, progress=False)
 

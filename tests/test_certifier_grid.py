@@ -107,3 +107,31 @@ def test_bad_grid_input_is_a_config_error(kwargs, message):
     votes = np.array([[[90, 10]]])
     with pytest.raises(ConfigError, match=message):
         certify_grid(None, votes, 100, alpha=0.001, mode="hard", **kwargs)
+
+
+def test_union_over_several_training_sigmas_keeps_coverage():
+    """grid_ensembles: one ensemble per training sigma, each at its own sigma (s = sigma_T at every
+    position). Same worst case and tolerance as above: the corrected rate stays below alpha,
+    the uncorrected one does not."""
+    rng = np.random.default_rng(3)
+    votes = _votes(rng, N)
+    kw = dict(alpha=ALPHA, mode="hard", pb_mode="complement", selection="union")
+    corrected = certify_grid(None, votes, N, GRID, GRID, **kw)
+    naive = certify_grid(None, votes, N, GRID, GRID, grid_correction=False, **kw)
+    assert np.array_equal(corrected.train_sigma, GRID[corrected.choice])
+    assert _false_rate(corrected) <= ALPHA + 3 * SE
+    assert _false_rate(naive) > ALPHA + 3 * SE
+
+
+def test_several_training_sigmas_radius_uses_each_positions_training_sigma():
+    # positions (sigma_T, s): (0.5, 0.25), (0.5, 0.5), (1.0, 1.0); one input, unanimous votes everywhere
+    votes = np.array([[[100, 0]], [[100, 0]], [[100, 0]]])
+    sel = certify_grid(None, votes, 100, (0.25, 0.5, 1.0), (0.5, 0.5, 1.0), alpha=0.001, mode="hard",
+                       pb_mode="complement")
+    assert sel.choice.tolist() == [2] and sel.train_sigma.tolist() == [1.0]
+    per = certify_grid(None, votes[2:], 100, (1.0,), 1.0, alpha=0.001 / 3, mode="hard", pb_mode="complement")
+    assert np.allclose(sel.radius, per.radius)  # min(1.0, 1.0) * G / 2 with the bounds at alpha / 3
+    with pytest.raises(ConfigError, match="<= sigma_train"):
+        certify_grid(None, votes, 100, (0.25, 0.75, 1.0), (0.5, 0.5, 1.0), alpha=0.001, mode="hard")
+    with pytest.raises(ConfigError, match="one per test sigma"):
+        certify_grid(None, votes, 100, (0.25, 0.5, 1.0), (0.5, 1.0), alpha=0.001, mode="hard")

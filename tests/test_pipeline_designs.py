@@ -52,3 +52,37 @@ def test_joint_aware_sga_floors_training_sigmas(tmp_path, run_pipeline):
     assert sig["objective"] == "joint" and sig["certificate_data_independent"] is True
     table = pd.read_csv(tmp_path / "certificates.csv")
     assert np.allclose(table["radius_joint"], np.minimum(table["sigma"], 0.3) * table["whitened_budget"], rtol=1e-6)
+
+
+def test_grid_ensembles_reuses_rab_members_and_pays_the_union_bound(tmp_path, run_pipeline):
+    """grid_ensembles over RAB's ensembles: with one training sigma it IS RAB (same members, same
+    votes, |S| = 1); with two it certifies each input with one of them at alpha / 2."""
+    # two classes and 40 members: radii > 0, so the choice between the ensembles is a real one
+    common = ["undefended.enabled=false", "dataset.classes=[1,7]", "ensemble.n_members=40", "certifier=rab",
+              f"ensemble.checkpoint_dir={tmp_path / 'members'}"]
+    rab = {s: run_pipeline(tmp_path / f"rab{s}", [*common, "sigma_optimiser=fixed", f"sigma_optimiser.sigma_0={s}"])
+           for s in (0.25, 0.5)}
+    tables = {s: pd.read_csv(tmp_path / f"rab{s}" / "certificates.csv") for s in rab}
+    one = run_pipeline(tmp_path / "one", [*common, "sigma_optimiser=grid_ensembles", "sigma_optimiser.sigma_trains=[0.25]"])
+    assert one["method"] == "cert-ssb-grid-ensembles" and one["members"]["trained_now"] == 0
+    t1 = pd.read_csv(tmp_path / "one" / "certificates.csv")
+    assert np.array_equal(t1["prediction"], tables[0.25]["prediction"])
+    assert np.allclose(t1["radius_joint"], tables[0.25]["radius_joint"], rtol=0, atol=1e-12)
+
+    two = run_pipeline(tmp_path / "two", [*common, "sigma_optimiser=grid_ensembles",
+                                          "sigma_optimiser.sigma_trains=[0.25,0.5]"])
+    assert two["members"]["trained_now"] == 0 and len(two["members"]["checkpoint_dirs"]) == 2
+    assert two["certifier"]["alpha_per_bound"] == pytest.approx(rab[0.25]["certifier"]["alpha_per_bound"] / 2)
+    assert two["sigma"]["grid"]["candidates"] == [[0.25, 0.25], [0.5, 0.5]]
+    t2 = pd.read_csv(tmp_path / "two" / "certificates.csv")
+    chosen = np.round(t2["sigma_train_certified"].to_numpy(), 6)
+    assert set(chosen) == {0.25, 0.5}  # both ensembles are chosen for some inputs (the test has power)
+    assert np.allclose(t2["sigma"], t2["sigma_train_certified"])  # test_sigmas null: each at its own sigma
+    assert np.allclose(t2["radius_joint"], t2["sigma"] * t2["whitened_budget"], rtol=1e-9)
+    # the chosen ensemble's prediction, and bounds at alpha / 2 never certify more than RAB at alpha
+    for s in (0.25, 0.5):
+        rows = (chosen == s) & (t2["radius_joint"] > 0).to_numpy()
+        assert np.array_equal(t2["prediction"][rows], tables[s]["prediction"][rows])
+        assert np.all(t2["radius_joint"][rows] <= tables[s]["radius_joint"][rows] + 1e-12)
+    best = np.maximum(tables[0.25]["radius_joint"], tables[0.5]["radius_joint"])
+    assert np.all(t2["radius_joint"] <= best + 1e-12)

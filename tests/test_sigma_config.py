@@ -98,3 +98,13 @@ def test_sigma_stats_plain_floats():
     assert st["q25"] == pytest.approx(0.2) and st["frac_at_max"] == pytest.approx(0.2)
     assert sigma_stats(np.array([0.5]))["q95"] == pytest.approx(0.5)
     assert sigma_stats([])["n"] == 0
+
+
+def test_grid_ensembles_candidates():
+    base = dict(name="grid_ensembles", sigma_0=0.25, sigma_trains=[0.25, 0.5, 1.0], selection="union")
+    sc = parse_sigma_config(SimpleNamespace(**base, test_sigmas=None))
+    assert sc.candidates == ((0.25, 0.25), (0.5, 0.5), (1.0, 1.0)) and sc.sigma_train == 0.25
+    sc = parse_sigma_config(SimpleNamespace(**base, test_sigmas=[0.25, 0.5]))
+    assert sc.candidates == ((0.25, 0.25), (0.5, 0.25), (0.5, 0.5), (1.0, 0.25), (1.0, 0.5))
+    grid = parse_sigma_config(SimpleNamespace(name="grid", sigma_0=0.5, sigma_train=0.5, test_sigmas=[0.25, 0.5]))
+    assert grid.candidates == ((0.5, 0.25), (0.5, 0.5))

@@ -15,6 +15,11 @@ votes must be paid for:
   own training and test noise), so the estimating votes are independent of the choice (Cohen et
   al.'s ``n0`` idea) and no ``|S|`` factor is needed, at the price of fewer estimating members.
 
+Several training sigmas (``grid_ensembles``): one ensemble per data-independent ``sigma_T``, each
+evaluated at its test sigmas; the grid is then the set of (``sigma_T``, ``s``) pairs, the radius of
+a pair ``min(s, sigma_T) * G / 2``, and the union bound runs over all pairs. The ensembles are
+different smoothed classifiers; the union bound needs no independence between them either.
+
 Pure numpy/scipy, like the rest of the certifier.
 """
 
@@ -39,7 +44,8 @@ class GridVotes:
 
     ``prob_sum`` / ``votes``: [|S|, m, C] of the estimating members (``n_members`` of them);
     ``select_prob_sum`` / ``select_votes``: the same of the ``n_select`` selection members
-    (``selection == "separate"`` only, else None).
+    (``selection == "separate"`` only, else None). ``candidate_train``: the training sigma of each
+    grid position when the positions come from several ensembles (else ``sigma_train`` for all).
     """
 
     test_sigmas: tuple
@@ -51,12 +57,18 @@ class GridVotes:
     select_prob_sum: np.ndarray | None = None
     select_votes: np.ndarray | None = None
     n_select: int = 0
+    candidate_train: tuple | None = None
+
+    def train_sigmas(self):
+        """The training sigma of every grid position."""
+        return self.candidate_train if self.candidate_train is not None else (self.sigma_train,) * len(self.test_sigmas)
 
     def subset(self, positions) -> "GridVotes":
         """The votes of the inputs at ``positions`` (a sub-test-set)."""
         pick = (lambda a: None if a is None else a[:, positions])
         return GridVotes(self.test_sigmas, self.sigma_train, self.selection, pick(self.prob_sum), pick(self.votes),
-                         self.n_members, pick(self.select_prob_sum), pick(self.select_votes), self.n_select)
+                         self.n_members, pick(self.select_prob_sum), pick(self.select_votes), self.n_select,
+                         self.candidate_train)
 
 
 @dataclass
@@ -69,6 +81,7 @@ class GridSelection:
     radius: np.ndarray  # float64 [m]: min(s, sigma_train) * G_s / 2 at the chosen s
     selection: str
     grid_size: int
+    train_sigma: np.ndarray | None = None  # float64 [m]: the training sigma of the chosen position
 
 
 def _take(all_bounds: list[ScoreBounds], choice: np.ndarray) -> ScoreBounds:
@@ -91,14 +104,15 @@ def _best(radius: np.ndarray, p_a_lower: np.ndarray) -> np.ndarray:
     return np.where(none, np.argmax(p_a_lower, axis=0), best).astype(np.int64)
 
 
-def certify_grid(prob_sum, votes, n, test_sigmas, sigma_train: float, *, alpha: float, mode: str = "soft",
+def certify_grid(prob_sum, votes, n, test_sigmas, sigma_train, *, alpha: float, mode: str = "soft",
                  pb_mode: str = "auto", selection_correction: bool = True, selection: str = "union",
                  select_prob_sum=None, select_votes=None, n_select: int = 0,
                  grid_correction: bool = True) -> GridSelection:
     """Choose a test sigma per input and bound its scores soundly.
 
     prob_sum, votes: [|S|, m, C] of the ``n`` estimating members (see :func:`certify_scores`).
-    test_sigmas: the grid S (each <= sigma_train). selection: ``union`` or ``separate`` (then
+    test_sigmas: the grid S (each <= its training sigma). sigma_train: one training sigma, or one
+    per grid position (positions from several ensembles). selection: ``union`` or ``separate`` (then
     ``select_prob_sum`` / ``select_votes`` [|S|, m, C] of ``n_select`` other members choose s).
     grid_correction: False runs the ``union`` bounds at ``alpha`` instead of ``alpha / |S|``.
     UNSOUND, for the coverage test and as a labelled diagnostic only.
@@ -106,14 +120,19 @@ def certify_grid(prob_sum, votes, n, test_sigmas, sigma_train: float, *, alpha: 
     sig = np.asarray(test_sigmas, dtype=np.float64).reshape(-1)
     if sig.size == 0 or np.any(~np.isfinite(sig)) or np.any(sig <= 0):
         raise ConfigError("test_sigmas must be a non-empty list of numbers > 0")
-    if not sigma_train > 0 or np.any(sig > sigma_train):
-        raise ConfigError(f"test_sigmas must all be <= sigma_train ({sigma_train:g})")
+    st = np.asarray(sigma_train, dtype=np.float64)
+    if st.ndim == 0:
+        st = np.full(sig.shape, float(st))
+    if st.shape != sig.shape or np.any(~np.isfinite(st)) or np.any(st <= 0):
+        raise ConfigError(f"sigma_train must be one number > 0 or one per test sigma ({sig.size}), got {st.tolist()}")
+    if np.any(sig > st):
+        raise ConfigError(f"test_sigmas must all be <= sigma_train (per position {st.tolist()}), got {sig.tolist()}")
     if selection not in SELECTIONS:
         raise ConfigError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
     src = np.asarray(prob_sum if mode == "soft" else votes)
     if src.ndim != 3 or src.shape[0] != sig.size:
         raise ConfigError(f"grid scores must have shape [|S|={sig.size}, m, C], got {src.shape}")
-    scale = np.minimum(sig, float(sigma_train))
+    scale = np.minimum(sig, st)
 
     def bounds_at(ps, vs, n_m, a):
         return [certify_scores(None if ps is None else ps[j], None if vs is None else vs[j], n_m, alpha=a,
@@ -134,12 +153,12 @@ def certify_grid(prob_sum, votes, n, test_sigmas, sigma_train: float, *, alpha: 
         est = bounds_at(prob_sum, votes, n, alpha)
     chosen = _take(est, choice)
     return GridSelection(bounds=chosen, sigma=sig[choice], choice=choice, radius=scale[choice] * chosen.gap / 2.0,
-                         selection=selection, grid_size=int(sig.size))
+                         selection=selection, grid_size=int(sig.size), train_sigma=st[choice])
 
 
 def certify_grid_cfg(grid: GridVotes, cert_cfg) -> GridSelection:
     """:func:`certify_grid` with the certifier options read from ``cert_cfg``."""
-    return certify_grid(grid.prob_sum, grid.votes, grid.n_members, grid.test_sigmas, grid.sigma_train,
+    return certify_grid(grid.prob_sum, grid.votes, grid.n_members, grid.test_sigmas, grid.train_sigmas(),
                         alpha=float(cert_cfg.alpha), mode=str(cert_cfg.mode), pb_mode=str(cert_cfg.pb_mode),
                         selection_correction=bool(cert_cfg.selection_correction), selection=grid.selection,
                         select_prob_sum=grid.select_prob_sum, select_votes=grid.select_votes,

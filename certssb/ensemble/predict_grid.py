@@ -5,15 +5,18 @@ SAME sample index on every tile, so member ``k`` sees ``x + s_j * u_k`` with one
 (member, input) from the seeded per-member noise (:mod:`certssb.ensemble.noise`). Reusing
 ``u_k`` across the grid is sound for the union bound of :mod:`certssb.certifier.grid`, which needs
 no independence between grid values. Each member is loaded once; the cost is ``|S|`` forward
-passes per member and input.
+passes per member and input. With several ensembles (``grid_ensembles``) each ensemble is
+evaluated at its own test sigmas and the grid positions are stacked ensemble by ensemble.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from certssb.certifier.grid import GridVotes
 from certssb.ensemble.predict import MemberVotes, predict_members
+from certssb.errors import CertSSBError
 
 
 def _predict_tiled(factory, store, x, test_sigmas, indices, cfg, seed, members, device, progress) -> MemberVotes:
@@ -31,14 +34,31 @@ def predict_grid(factory, store, x: torch.Tensor, indices, sig_settings, cfg, se
     """Votes of the members at every grid sigma: members ``0..n-1``, or with ``selection=separate``
     the first ``selection_members`` as selection members and the rest as estimating members.
 
-    sig_settings: the parsed ``sigma_optimiser`` settings (``test_sigmas``, ``sigma_train``,
-    ``selection``, ``selection_members``); cfg: the ensemble config.
+    store: the members' checkpoint store, or (``grid_ensembles``) a list of stores, one per
+    ``sigma_trains`` value in that order. sig_settings: the ``sigma_optimiser`` settings
+    (``grid`` or ``grid_ensembles``); cfg: the ensemble config.
     """
-    grid = tuple(float(s) for s in sig_settings.test_sigmas)
-    n_sel = int(sig_settings.selection_members) if sig_settings.selection == "separate" else 0
-    est = _predict_tiled(factory, store, x, grid, indices, cfg, seed, range(n_sel, n_members), device, progress)
-    sel = _predict_tiled(factory, store, x, grid, indices, cfg, seed, range(n_sel), device, progress) if n_sel else None
-    return GridVotes(test_sigmas=grid, sigma_train=float(sig_settings.sigma_train), selection=sig_settings.selection,
-                     prob_sum=est.prob_sum, votes=est.votes, n_members=est.n_members,
-                     select_prob_sum=None if sel is None else sel.prob_sum,
-                     select_votes=None if sel is None else sel.votes, n_select=n_sel)
+    from certssb.sigma_optimiser.config import parse_sigma_config
+
+    sc = parse_sigma_config(sig_settings)
+    stores = list(store) if isinstance(store, (list, tuple)) else [store]
+    trains = sc.sigma_trains or (float(sc.sigma_train),)
+    if len(stores) != len(trains):
+        raise CertSSBError(f"{len(trains)} training sigma(s) {list(trains)} need as many member stores; got {len(stores)}")
+    n_sel = int(sc.selection_members) if sc.selection == "separate" else 0
+    est, sel, grid, cand = [], [], [], []
+    for st, t in zip(stores, trains):
+        tests = tuple(s for tt, s in sc.candidates if tt == t)
+        est.append(_predict_tiled(factory, st, x, tests, indices, cfg, seed, range(n_sel, n_members), device, progress))
+        if n_sel:
+            sel.append(_predict_tiled(factory, st, x, tests, indices, cfg, seed, range(n_sel), device, progress))
+        grid += tests
+        cand += [t] * len(tests)
+
+    def stack(parts, field):
+        return np.concatenate([getattr(p, field) for p in parts], axis=0) if parts else None
+
+    return GridVotes(test_sigmas=tuple(grid), sigma_train=float(sc.sigma_train), selection=sc.selection,
+                     prob_sum=stack(est, "prob_sum"), votes=stack(est, "votes"), n_members=est[0].n_members,
+                     select_prob_sum=stack(sel, "prob_sum"), select_votes=stack(sel, "votes"), n_select=n_sel,
+                     candidate_train=tuple(cand) if sc.name == "grid_ensembles" else None)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from certssb.errors import ConfigError
 
 GROUP = "sigma_optimiser"
-RULES = ("fixed", "sga", "released", "grid")
+RULES = ("fixed", "sga", "released", "grid", "grid_ensembles")
+GRID_RULES = ("grid", "grid_ensembles")  # the test sigma (and training sigma) is chosen per input when certifying
 OBJECTIVES = ("paper", "joint")
 SELECTIONS = ("union", "separate")
 
@@ -51,6 +52,17 @@ class SigmaSettings:
     test_sigmas: tuple[float, ...] = ()  # grid: candidate test sigmas, each <= sigma_train
     selection: str = "union"  # grid: union (alpha / |S|) | separate (disjoint selection members)
     selection_members: int = 0  # grid, selection=separate: the first members, used only to choose s
+    sigma_trains: tuple[float, ...] = ()  # grid_ensembles: one ensemble trained at each of these sigmas
+
+    @property
+    def candidates(self) -> tuple[tuple[float, float], ...]:
+        """grid / grid_ensembles: the (training sigma, test sigma) pairs every input is evaluated
+        at, in prediction order (ensemble by ensemble); the union bound runs over all of them."""
+        if self.name == "grid":
+            return tuple((float(self.sigma_train), float(s)) for s in self.test_sigmas)
+        if self.name == "grid_ensembles":
+            return tuple((t, s) for t in self.sigma_trains for s in (self.test_sigmas or (t,)) if s <= t)
+        return ()
 
 
 def _read(cfg, key: str):
@@ -124,6 +136,8 @@ def parse_sigma_config(cfg) -> SigmaSettings:
         return SigmaSettings(name=name, sigma_0=sigma_0, sigma_min=None, sigma_max=None)
     if name == "grid":
         return _parse_grid(cfg, sigma_0)
+    if name == "grid_ensembles":
+        return _parse_grid_ensembles(cfg, sigma_0)
     sigma_min = _float(cfg, "sigma_min")
     sigma_max = _float(cfg, "sigma_max")
     if sigma_min <= 0:
@@ -190,25 +204,32 @@ def parse_sigma_config(cfg) -> SigmaSettings:
     )
 
 
+def _sigma_list(cfg, key: str) -> list[float]:
+    """A non-empty list of distinct finite numbers > 0."""
+    raw = _read(cfg, key)
+    if raw is None or isinstance(raw, (str, bytes)) or not hasattr(raw, "__iter__"):
+        raise ConfigError(f"{GROUP}.{key} must be a non-empty list of numbers, got {raw!r}")
+    values = []
+    for v in raw:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)) or float(v) <= 0:
+            raise ConfigError(f"{GROUP}.{key} must hold finite numbers > 0, got {list(raw)!r}")
+        values.append(float(v))
+    if not values:
+        raise ConfigError(f"{GROUP}.{key} must list at least one sigma")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{GROUP}.{key} must not repeat a value, got {values}")
+    return values
+
+
 def _parse_grid(cfg, sigma_0: float) -> SigmaSettings:
     """``grid``: one data-independent training sigma and a finite grid of test sigmas below it."""
     sigma_train = _float(cfg, "sigma_train", required=True)
     if sigma_train <= 0:
         raise ConfigError(f"{GROUP}.sigma_train must be > 0, got {sigma_train:g}")
-    raw = _read(cfg, "test_sigmas")
-    if raw is None or isinstance(raw, (str, bytes)) or not hasattr(raw, "__iter__"):
-        raise ConfigError(f"{GROUP}.test_sigmas must be a non-empty list of numbers, got {raw!r}")
-    values = []
-    for v in raw:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)) or float(v) <= 0:
-            raise ConfigError(f"{GROUP}.test_sigmas must hold finite numbers > 0, got {list(raw)!r}")
-        if float(v) > sigma_train:
-            raise ConfigError(f"{GROUP}.test_sigmas must all be <= sigma_train ({sigma_train:g}), got {float(v):g}")
-        values.append(float(v))
-    if not values:
-        raise ConfigError(f"{GROUP}.test_sigmas must list at least one sigma")
-    if len(set(values)) != len(values):
-        raise ConfigError(f"{GROUP}.test_sigmas must not repeat a value, got {values}")
+    values = _sigma_list(cfg, "test_sigmas")
+    for v in values:
+        if v > sigma_train:
+            raise ConfigError(f"{GROUP}.test_sigmas must all be <= sigma_train ({sigma_train:g}), got {v:g}")
     selection = _read(cfg, "selection")
     selection = "union" if selection is None else selection
     if selection not in SELECTIONS:
@@ -221,3 +242,23 @@ def _parse_grid(cfg, sigma_0: float) -> SigmaSettings:
         raise ConfigError(f"{GROUP}.selection_members must be >= 1 with selection=separate, got {n_sel}")
     return SigmaSettings(name="grid", sigma_0=sigma_0, sigma_min=None, sigma_max=None, sigma_train=sigma_train,
                          test_sigmas=tuple(values), selection=selection, selection_members=n_sel)
+
+
+def _parse_grid_ensembles(cfg, sigma_0: float) -> SigmaSettings:
+    """``grid_ensembles``: one ensemble per data-independent training sigma; each ensemble tested at
+    its own sigma (``test_sigmas`` null) or at every listed test sigma <= its training sigma."""
+    trains = _sigma_list(cfg, "sigma_trains")
+    tests: list[float] = []
+    if _read(cfg, "test_sigmas") is not None:
+        tests = _sigma_list(cfg, "test_sigmas")
+        for t in trains:
+            if not any(s <= t for s in tests):
+                raise ConfigError(f"{GROUP}.test_sigmas has no value <= the training sigma {t:g} of sigma_trains")
+    selection = _read(cfg, "selection")
+    selection = "union" if selection is None else selection
+    if selection != "union":
+        raise ConfigError(f"{GROUP}.selection must be union for grid_ensembles (every ensemble estimates), "
+                          f"got {selection!r}")
+    return SigmaSettings(name="grid_ensembles", sigma_0=sigma_0, sigma_min=None, sigma_max=None,
+                         sigma_train=min(trains), sigma_trains=tuple(trains), test_sigmas=tuple(tests),
+                         selection="union", selection_members=0)

@@ -11,16 +11,20 @@ training sigmas", is decided here and nowhere else:
 - ``sga`` / ``released`` with ``sigma_train_floor = f``: every training sigma is clamped to
   ``>= f`` and the certificate uses ``f`` everywhere (data-independent). Sigmas above the floor
   change accuracy only, never the certified ball;
-- ``grid``: ``sigma_train`` for every sample (data-independent).
+- ``grid``: ``sigma_train`` for every sample (data-independent);
+- ``grid_ensembles``: one ensemble per ``sigma_trains`` value, each with that sigma for every
+  sample (data-independent); the certificate of an input uses the training sigma of the ensemble
+  it was certified with (chosen per input when certifying), at least ``min(sigma_trains)``.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .config import SigmaSettings, parse_sigma_config
+from .config import GRID_RULES, SigmaSettings, parse_sigma_config
 
-__all__ = ["certificate_train_sigmas", "data_independent", "method_name", "summary_fields", "training_sigmas"]
+__all__ = ["certificate_train_sigmas", "data_independent", "ensemble_train_sigmas", "method_name", "summary_fields",
+           "training_sigmas"]
 
 
 def _settings(cfg) -> SigmaSettings:
@@ -44,7 +48,7 @@ def certificate_train_sigmas(cfg, train: torch.Tensor) -> torch.Tensor:
     n = train.shape[0]
     if sc.name == "fixed":
         return torch.full((n,), sc.sigma_0, dtype=torch.float32)
-    if sc.name == "grid":
+    if sc.name in GRID_RULES:  # grid_ensembles: the smallest; each input's own is set when certifying
         return torch.full((n,), sc.sigma_train, dtype=torch.float32)
     if sc.sigma_train_floor is not None:
         if bool((train < sc.sigma_train_floor - 1e-7).any()):
@@ -56,7 +60,16 @@ def certificate_train_sigmas(cfg, train: torch.Tensor) -> torch.Tensor:
 def data_independent(cfg) -> bool:
     """True when the certificate's training sigmas do not depend on the training data."""
     sc = _settings(cfg)
-    return sc.name in ("fixed", "grid") or sc.sigma_train_floor is not None
+    return sc.name in ("fixed", *GRID_RULES) or sc.sigma_train_floor is not None
+
+
+def ensemble_train_sigmas(cfg, train: torch.Tensor) -> list[torch.Tensor]:
+    """The training-sigma vectors of the run's ensembles, one ensemble each: ``train`` alone, or
+    for ``grid_ensembles`` one constant vector per ``sigma_trains`` value (in that order)."""
+    sc = _settings(cfg)
+    if sc.name == "grid_ensembles":
+        return [torch.full((train.shape[0],), t, dtype=torch.float32) for t in sc.sigma_trains]
+    return [train]
 
 
 def method_name(cfg) -> str:
@@ -68,6 +81,8 @@ def method_name(cfg) -> str:
         return "rab"
     if sc.name == "grid":
         return "cert-ssb-grid"
+    if sc.name == "grid_ensembles":
+        return "cert-ssb-grid-ensembles"
     if sc.name == "released":
         return "cert-ssb-released" + ("-floor" if sc.sigma_train_floor is not None else "")
     if sc.objective == "joint":
@@ -84,6 +99,10 @@ def summary_fields(cfg, alpha_per_bound: float | None = None) -> dict:
                          "selection": sc.selection,
                          "selection_members": sc.selection_members if sc.selection == "separate" else 0,
                          "alpha_per_bound": alpha_per_bound}}
+    if sc.name == "grid_ensembles":
+        return {"grid": {"sigma_trains": list(sc.sigma_trains), "test_sigmas": list(sc.test_sigmas) or None,
+                         "candidates": [list(c) for c in sc.candidates], "selection": sc.selection,
+                         "selection_members": 0, "alpha_per_bound": alpha_per_bound}}
     if sc.name == "fixed":
         return {}
     return {"objective": sc.objective, "sigma_train_floor": sc.sigma_train_floor}

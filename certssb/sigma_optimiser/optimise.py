@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from certssb.ensemble.noise import member_noise
 from certssb.errors import ConfigError
 
-from .config import SigmaSettings, parse_sigma_config
+from .config import GRID_RULES, SigmaSettings, parse_sigma_config
 from .proxy import radius_from_probs, smoothed_probs
 
 from certssb.progress import progress_bar
@@ -170,7 +170,7 @@ def optimise_sigmas(
     idx = _check_inputs(x, indices)
     n = x.shape[0]
 
-    if sc.name == "grid":  # one data-independent training sigma; test sigmas are chosen per input later
+    if sc.name in GRID_RULES:  # data-independent training sigma(s); test sigmas are chosen per input later
         sigmas = torch.full((n,), sc.sigma_train, dtype=torch.float32)
         return (sigmas, sigmas.unsqueeze(0).clone()) if return_trajectory else sigmas
     if sc.name == "fixed" or n == 0:

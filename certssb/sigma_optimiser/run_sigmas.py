@@ -20,6 +20,7 @@ from certssb.resume import training_settings
 
 from . import cache as sigma_cache
 from . import design
+from .config import GRID_RULES, parse_sigma_config
 from .optimise import optimise_sigmas
 
 log = logging.getLogger("certssb")
@@ -51,8 +52,8 @@ def run_sigmas(cfg, factory, poisoned, x_test, device, cache_dir: Path, data_fp:
     """
     sig = cfg.sigma_optimiser
     n_train, n_test = len(poisoned.x_train), len(x_test)
-    if sig.name in ("fixed", "grid"):
-        s0 = float(sig.sigma_0 if sig.name == "fixed" else max(sig.test_sigmas))
+    if sig.name in ("fixed", *GRID_RULES):
+        s0 = float(sig.sigma_0 if sig.name == "fixed" else max(s for _, s in parse_sigma_config(sig).candidates))
         train = optimise_sigmas(sig, None, poisoned.x_train, cfg.seed, "train")
         return _with_design(sig, Sigmas(train, torch.full((n_test,), s0), torch.full((n_test,), s0)))
     fp = fingerprint_of({"data": data_fp, "sigma": to_plain(sig), "model": to_plain(cfg.model),

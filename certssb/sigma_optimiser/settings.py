@@ -84,3 +84,16 @@ class GridSettings(SigmaOptimiserSettings):
         n = run.ensemble.n_members if run is not None else None
         if self.selection == "separate" and n is not None and self.selection_members >= n:
             self.fail("selection_members", f"must be < ensemble.n_members ({n}); got {self.selection_members}")
+
+
+@dataclass
+class GridEnsemblesSettings(SigmaOptimiserSettings):
+    """Sound design 1 over several training sigmas: one ensemble (``ensemble.n_members`` members)
+    per data-independent sigma in ``sigma_trains``; each test input certified by the (ensemble,
+    test sigma) pair with the largest sound radius, the choice paid for by a union bound over
+    all pairs."""
+
+    sigma_trains: List[float] = MISSING
+    test_sigmas: Optional[List[float]] = MISSING  # null: each ensemble at its own training sigma
+    selection: str = MISSING                      # union (the only choice: every ensemble estimates)
+    device: str = MISSING
