@@ -115,7 +115,7 @@ def test_results_sweep_methods_are_distinct_and_valid(name):
     from omegaconf import OmegaConf
 
     methods = _choices(_sweep_params(name).hydra.sweeper.params["method"])
-    assert len(methods) == 9, methods
+    assert len(methods) == 10, methods
     seen: dict[str, str] = {}
     for method in methods:
         GlobalHydra.instance().clear()
@@ -135,6 +135,8 @@ def test_results_sweep_methods_are_distinct_and_valid(name):
             assert sig.sigma_0 == value
         elif sig.name == "grid":
             assert sig.sigma_train == value and max(sig.test_sigmas) == value
+        elif sig.name == "grid_ensembles":  # RAB's four sigmas, each ensemble at its own
+            assert list(sig.sigma_trains) == [0.12, 0.25, 0.5, 1.0] and sig.test_sigmas is None
         elif sig.objective == "joint":
             assert sig.sigma_train_floor == value and sig.sigma_0 == value
         else:
