@@ -101,6 +101,30 @@ def test_sound_designs_no_flip_within_half_radius_and_power_check_flips(tmp_path
     assert report["power"][-1]["flipped"] >= 1, "the power check never flips: no power"
 
 
+@pytest.mark.slow
+def test_grid_ensembles_no_flip_within_half_radius_and_power_check_flips(tmp_path):
+    """grid_ensembles: each attacked input is retrained and attacked on the ensemble (training
+    sigma) that certified it, within half of ITS radius min(s, sigma_T) * G / 2."""
+    trains, tests = (0.25, 0.5), (0.25, 0.35, 0.5)
+    cfg = FalsifyConfig(members=40, attacks=8, seed=0, epochs=6, k_poison=4, inputs_per_delta=1,
+                        test_attack="pgd", power_scales=(10.0,), threads=1, sigma="grid_ensembles",
+                        sigma_trains=trains, test_sigmas=tests)
+    report = run_falsification(cfg, out=tmp_path)
+    sig = report["sigma"]
+    assert sig["sigma_trains"] == pytest.approx(list(trains)) and sig["train_min"] == pytest.approx(0.25)
+    assert sum(sig["inputs_by_train_sigma"].values()) == report["dataset"]["n_test"]
+    assert report["control_votes_identical"] is True
+    within = report["within"]
+    assert within["tried"] >= 6
+    for p in within["pairs"]:
+        assert min(abs(p["sigma_train"] - t) for t in trains) < 1e-6
+        assert min(abs(p["sigma_x"] - s) for s in tests) < 1e-6 and p["sigma_x"] <= p["sigma_train"] + 1e-6
+        assert p["joint_l2"] <= 0.5 * p["r_joint"] + 1e-12
+    assert all(n >= 1 for n in sig["inputs_by_train_sigma"].values())  # both ensembles certify inputs
+    assert within["flipped"] == 0, [p for p in within["pairs"] if p["flipped"]]
+    assert report["power"][-1]["flipped"] >= 1, "the power check never flips: no power"
+
+
 def test_bad_design_options_are_one_line_errors(tmp_path, capsys):
     rc = main(["--sigma", "grid", "--sigma-0", "0.3", "--test-sigmas", "0.5", "--out", str(tmp_path)])
     assert rc == 2

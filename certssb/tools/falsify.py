@@ -7,11 +7,14 @@ with ``sqrt(||delta||^2 + sum_i ||delta_i||^2) < R_joint(x)``. This module tries
 
 1. digits, classes [0, 1]; per-sample sigmas (SGA through a surrogate trained with ``sigma_0``:
    Cert-SSB, with ``objective`` paper or joint and an optional training ``floor``; one fixed sigma:
-   RAB; or ``grid``: members trained at ``sigma_0`` and each input's test sigma chosen from
-   ``test_sigmas`` with the union bound) computed ONCE on the clean data and then held fixed; N
-   members trained on the clean set; test inputs certified (hard votes, Clopper-Pearson) with
+   RAB; ``grid``: members trained at ``sigma_0`` and each input's test sigma chosen from
+   ``test_sigmas`` with the union bound; or ``grid_ensembles``: one ensemble per value of
+   ``sigma_trains`` and each input's (training sigma, test sigma) pair chosen with the union bound)
+   computed ONCE on the clean data and then held fixed; N members (per ensemble) trained on the
+   clean set; test inputs certified (hard votes, Clopper-Pearson) with
    ``R_joint = min(sigma_x, s_train) * G / 2``, ``s_train`` the certificate's training sigma
-   (``min_i sigma_i``, or the floor / ``sigma_0`` where it is data-independent).
+   (``min_i sigma_i``, or the floor / ``sigma_0`` where it is data-independent, or the training
+   sigma of the ensemble that certified the input).
 2. real clean-label poisoning (feature collision): for each target class t (the runner-up of the
    attacked inputs), the class-t training samples nearest to the attacked inputs are moved TOWARDS
    them (``Delta``), and every attacked input is moved towards its nearest poisoned class-t
@@ -24,7 +27,8 @@ with ``sqrt(||delta||^2 + sum_i ||delta_i||^2) < R_joint(x)``. This module tries
    the RETRAINED ensemble (white box, expectation over fresh noise draws, never the evaluation
    noise), projected onto the same per-input budget and onto [0, 1].
 3. the N members are retrained on ``D + Delta`` with the same seeds and sigmas (the same
-   ``train_members`` call, a new checkpoint directory) and predict on ``x + delta_x`` with the
+   ``train_members`` call, a new checkpoint directory; ``grid_ensembles``: the ensemble that certified
+   the attacked input) and predict on ``x + delta_x`` with the
    clean ``sigma_x`` and the same test-noise indices; a pair "flips" when the smoothed prediction
    (argmax of the votes, ties to the lowest class) differs from the clean one. A control retrain
    on the unchanged data must reproduce the clean votes exactly (the coupling the check needs).
@@ -55,7 +59,7 @@ from certssb.certifier import certify_grid, certify_scores, radius_variants
 from certssb.config import load_option
 from certssb.dataset import load_dataset
 from certssb.ensemble.checkpoints import CheckpointStore, fingerprint_of
-from certssb.ensemble.predict import _load, predict_members
+from certssb.ensemble.predict import MemberVotes, _load, predict_members
 from certssb.ensemble.predict_grid import predict_grid
 from certssb.ensemble.train import train_members, train_single
 from certssb.ensemble.vectorised import stack_models
@@ -68,6 +72,7 @@ from certssb.sigma_optimiser import (certificate_train_sigmas, optimise_sigmas, 
 __all__ = ["FalsifyConfig", "ScaleResult", "build_attack", "main", "run_falsification"]
 
 IN_RADIUS_SCALE = 0.5
+SIGMA_RULES = ("sga", "fixed", "grid", "grid_ensembles")
 
 
 @dataclass
@@ -76,10 +81,13 @@ class FalsifyConfig:
     attacks: int = 24  # (Delta, x) pairs per scale, at most (split over the target classes)
     seed: int = 0
     sigma: str = "sga"  # sga (Cert-SSB) | fixed (RAB) | grid (train at sigma_0, test sigma chosen from test_sigmas)
+    #                     | grid_ensembles (one ensemble per sigma_trains value, the pair chosen per input)
     sigma_0: float = 0.5
     objective: str = "paper"  # sga: paper | joint (needs floor)
     floor: float | None = None  # sga: sigma_train_floor (training sigmas >= floor, certified with it)
-    test_sigmas: tuple = (0.25, 0.35, 0.5)  # grid: candidate test sigmas, each <= sigma_0
+    test_sigmas: tuple | None = (0.25, 0.35, 0.5)  # grid: candidate test sigmas, each <= sigma_0;
+    #   grid_ensembles: each ensemble at every listed sigma <= its training sigma (None: at its own)
+    sigma_trains: tuple = (0.25, 0.5)  # grid_ensembles: one ensemble per training sigma
     sga_iterations: int = 40
     sga_draws: int = 16
     epochs: int = 8
@@ -108,9 +116,15 @@ class FalsifyConfig:
 
     def sigma_cfg(self):
         """The ``sigma_optimiser`` option's settings (its yaml's values) with this check's knobs."""
+        tests = None if self.test_sigmas is None else [float(s) for s in self.test_sigmas]
         if self.sigma == "grid":
             return load_option("sigma_optimiser", "grid", sigma_train=float(self.sigma_0), sigma_0=float(self.sigma_0),
-                               test_sigmas=list(self.test_sigmas), device=self.device)
+                               test_sigmas=tests, device=self.device)
+        if self.sigma == "grid_ensembles":
+            trains = [float(t) for t in self.sigma_trains]
+            return load_option("sigma_optimiser", "grid_ensembles", sigma_trains=trains,
+                               sigma_0=min(trains) if trains else float(self.sigma_0), test_sigmas=tests,
+                               device=self.device)
         extra = {"device": self.device}
         if self.sigma != "fixed":
             extra.update(n_draws=int(self.sga_draws), iterations=int(self.sga_iterations), objective=self.objective,
@@ -120,8 +134,8 @@ class FalsifyConfig:
     def validate(self) -> None:
         if self.test_attack not in ("path", "pgd"):
             raise ConfigError(f"--test-attack must be path or pgd, got {self.test_attack!r}")
-        if self.sigma not in ("sga", "fixed", "grid"):
-            raise ConfigError(f"--sigma must be sga, fixed or grid, got {self.sigma!r}")
+        if self.sigma not in SIGMA_RULES:
+            raise ConfigError(f"--sigma must be one of {', '.join(SIGMA_RULES)}, got {self.sigma!r}")
         parse_sigma_config(self.sigma_cfg())  # objective / floor / test_sigmas, one-line errors
         if self.members < 1 or self.attacks < 1 or self.k_poison < 1 or self.inputs_per_delta < 1:
             raise ConfigError("--members, --attacks, --k-poison and --inputs-per-delta must be >= 1")
@@ -272,7 +286,8 @@ class _Runner:
         self.ens = cfg.ensemble_cfg()
         # Sigmas: computed once from the clean data, then held fixed for every retrain.
         s = cfg.sigma_cfg()
-        if cfg.sigma in ("fixed", "grid"):
+        sc = parse_sigma_config(s)
+        if cfg.sigma in ("fixed", "grid", "grid_ensembles"):
             self.sig_train = optimise_sigmas(s, None, self.splits.x_train, cfg.seed, "train")
             self.sig_test = optimise_sigmas(s, None, self.splits.x_test, cfg.seed, "test-clean")
         else:
@@ -283,20 +298,31 @@ class _Runner:
             self.sig_test = optimise_sigmas(s, surrogate, self.splits.x_test, cfg.seed, "test-clean",
                                             device=cfg.device, progress=cfg.progress).float()
         self.sig_train = training_sigmas(s, self.sig_train)  # floored if a floor is set
+        # One set of training sigmas per ensemble (grid_ensembles: one constant per sigma_trains
+        # value), and per test input the ensemble that certifies it (0 unless grid_ensembles).
+        n_train = len(self.splits.x_train)
+        self.ensemble_sigmas = ([torch.full((n_train,), float(t)) for t in sc.sigma_trains]
+                                if cfg.sigma == "grid_ensembles" else [self.sig_train])
+        self.ens_of = np.zeros(len(self.splits.x_test), dtype=np.int64)
         self.timings["sigma"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         test_index = np.arange(len(self.splits.x_test))
-        if cfg.sigma == "grid":
-            # every grid sigma; each input keeps the chosen one (union bound over the grid) for the retrains
-            store = self._train("clean", self.splits.x_train)
-            gv = predict_grid(self.factory, store, self.splits.x_test, torch.from_numpy(test_index),
-                              parse_sigma_config(s), self.ens, cfg.seed, cfg.members, device=cfg.device,
+        per_input_train = None
+        if cfg.sigma in ("grid", "grid_ensembles"):
+            # every grid pair; each input keeps the chosen one (union bound over the grid) for the retrains
+            stores = {e: self._train("clean", self.splits.x_train, e) for e in range(len(self.ensemble_sigmas))}
+            gv = predict_grid(self.factory, [stores[e] for e in sorted(stores)], self.splits.x_test,
+                              torch.from_numpy(test_index), s, self.ens, cfg.seed, cfg.members, device=cfg.device,
                               progress=cfg.progress)
-            sel = certify_grid(gv.prob_sum, gv.votes, gv.n_members, gv.test_sigmas, gv.sigma_train, alpha=cfg.alpha,
-                               mode="hard")
+            sel = certify_grid(gv.prob_sum, gv.votes, gv.n_members, gv.test_sigmas, gv.train_sigmas(),
+                               alpha=cfg.alpha, mode="hard")
             b = sel.bounds
             self.sig_test = torch.from_numpy(sel.sigma).float()
-            self.clean_votes = self._predict(store, self.splits.x_test, test_index)  # at the chosen sigmas
+            if cfg.sigma == "grid_ensembles":
+                per_input_train = np.asarray(sel.train_sigma, dtype=np.float64)
+                self.ens_of = np.array([list(sc.sigma_trains).index(float(t)) for t in per_input_train],
+                                       dtype=np.int64)
+            self.clean_votes = self._predict(stores, self.splits.x_test, test_index)  # at the chosen pairs
         else:
             self.clean_votes = self._train_predict("clean", self.splits.x_train, self.splits.x_test, test_index)
             b = certify_scores(self.clean_votes.prob_sum, self.clean_votes.votes, self.clean_votes.n_members,
@@ -306,6 +332,9 @@ class _Runner:
         # the training-side sigma the certificate may assume (the floor / sigma_train when data-independent)
         self.sigma_train_min = float(certificate_train_sigmas(s, self.sig_train).min())
         self.radii = radius_variants(b.gap, self.sig_test.numpy().astype(np.float64), self.sigma_train_min)
+        if per_input_train is not None:  # each input's own ensemble's training sigma
+            self.radii["joint"] = np.minimum(self.sig_test.numpy().astype(np.float64), per_input_train) * b.gap / 2.0
+        self.per_input_train = per_input_train
         self.r_joint = self.radii["joint"]
         self.prediction = b.prediction
 
@@ -315,22 +344,42 @@ class _Runner:
                              "x": fingerprint_of(np.round(x_train.numpy().astype(np.float64), 7).ravel().tolist())})
         return CheckpointStore(self.workdir / "members" / f"{tag}-{fp[:12]}", fp)
 
-    def _train(self, tag: str, x_train: torch.Tensor) -> CheckpointStore:
-        """The SAME train_members call as the clean run (seed, members, sigmas, labels), new store."""
-        store = self._store(tag, x_train)
-        train_members(self.factory, x_train, self.splits.y_train, self.sig_train, self.ens, self.cfg.seed,
-                      range(self.cfg.members), store, device=self.cfg.device, progress=self.cfg.progress)
+    def _train(self, tag: str, x_train: torch.Tensor, ensemble: int = 0) -> CheckpointStore:
+        """The SAME train_members call as the clean run (seed, members, sigmas, labels), new store;
+        ``ensemble``: which set of training sigmas (grid_ensembles: which sigma_trains value)."""
+        store = self._store(f"{tag}-e{ensemble}" if len(self.ensemble_sigmas) > 1 else tag, x_train)
+        train_members(self.factory, x_train, self.splits.y_train, self.ensemble_sigmas[ensemble], self.ens,
+                      self.cfg.seed, range(self.cfg.members), store, device=self.cfg.device, progress=self.cfg.progress)
         return store
 
-    def _discard(self, store: CheckpointStore) -> None:
-        if not self.cfg.keep_checkpoints:
-            shutil.rmtree(store.directory, ignore_errors=True)
+    def _train_for(self, tag: str, x_train: torch.Tensor, eval_index: np.ndarray) -> dict[int, CheckpointStore]:
+        """The ensembles that certify the inputs ``eval_index``, retrained on ``x_train``."""
+        return {int(e): self._train(tag, x_train, int(e)) for e in np.unique(self.ens_of[eval_index])}
 
-    def _predict(self, store: CheckpointStore, x_eval: torch.Tensor, eval_index: np.ndarray):
-        """Votes on ``x_eval`` with the CLEAN inputs' sigma_x and test-noise indices."""
-        idx = torch.as_tensor(eval_index, dtype=torch.int64)
-        return predict_members(self.factory, store, x_eval, self.sig_test[idx], idx, self.ens, self.cfg.seed,
-                               range(self.cfg.members), device=self.cfg.device, progress=self.cfg.progress)
+    def _discard(self, stores) -> None:
+        if not self.cfg.keep_checkpoints:
+            for store in (stores.values() if isinstance(stores, dict) else [stores]):
+                shutil.rmtree(store.directory, ignore_errors=True)
+
+    def _predict(self, stores, x_eval: torch.Tensor, eval_index: np.ndarray) -> MemberVotes:
+        """Votes on ``x_eval`` with the CLEAN inputs' sigma_x and test-noise indices, each input by
+        the ensemble that certifies it (``stores``: one store, or ensemble -> store)."""
+        stores = stores if isinstance(stores, dict) else {0: stores}
+        eval_index = np.asarray(eval_index, dtype=np.int64)
+        ens = self.ens_of[eval_index]
+        prob = votes = None
+        n_members = 0
+        for e in np.unique(ens):
+            pos = np.nonzero(ens == e)[0]
+            idx = torch.as_tensor(eval_index[pos], dtype=torch.int64)
+            v = predict_members(self.factory, stores[int(e)], x_eval[torch.from_numpy(pos)], self.sig_test[idx], idx,
+                                self.ens, self.cfg.seed, range(self.cfg.members), device=self.cfg.device,
+                                progress=self.cfg.progress)
+            if prob is None:
+                prob = np.zeros((len(eval_index), v.prob_sum.shape[1]), dtype=v.prob_sum.dtype)
+                votes = np.zeros((len(eval_index), v.votes.shape[1]), dtype=v.votes.dtype)
+            prob[pos], votes[pos], n_members = v.prob_sum, v.votes, v.n_members
+        return MemberVotes(prob_sum=prob, votes=votes, n_members=n_members)
 
     def _train_predict(self, tag: str, x_train: torch.Tensor, x_eval: torch.Tensor, eval_index: np.ndarray):
         return self._predict(self._train(tag, x_train), x_eval, eval_index)
@@ -402,7 +451,6 @@ class _Runner:
     def run_scale(self, scale: float, groups: dict[int, np.ndarray]) -> ScaleResult:
         res = ScaleResult(scale=float(scale))
         sig_x = self.sig_test.numpy().astype(np.float64)
-        sig_tr = self.sig_train.numpy().astype(np.float64)
         chunks = []
         for t, idx in groups.items():
             idx = idx[np.argsort(-self.r_joint[idx], kind="stable")]  # similar radii share a Delta
@@ -423,20 +471,24 @@ class _Runner:
                     or float(atk.x_test.max()) > 1:
                 raise AssertionError("perturbed inputs left [0, 1]")
             tag = f"s{scale:g}-d{n_delta}"
-            store = self._train(tag, atk.x_train)
+            stores = self._train_for(tag, atk.x_train, idx)
             if self.cfg.test_attack == "pgd":
                 x0 = self.splits.x_test[torch.from_numpy(idx)]
                 eps_test = np.sqrt(np.maximum(0.0, (budget * (1 - 1e-4) - 1e-5) ** 2 - atk.train_l2 ** 2))
-                atk.x_test = self._pgd(store, tag, x0, atk.x_test, eps_test, self.sig_test[torch.from_numpy(idx)],
-                                       t, self.prediction[idx])
+                x_new = atk.x_test.clone()
+                for e, store in stores.items():  # each input against the ensemble that certifies it
+                    pos = np.nonzero(self.ens_of[idx] == e)[0]
+                    p = torch.from_numpy(pos)
+                    x_new[p] = self._pgd(store, f"{tag}-e{e}", x0[p], atk.x_test[p], eps_test[pos],
+                                         self.sig_test[torch.from_numpy(idx[pos])], t, self.prediction[idx[pos]])
+                atk.x_test = x_new
                 atk.test_delta_l2 = _flat(atk.x_test - x0).norm(dim=1).numpy()
                 joint = atk.joint_l2()
                 if np.any(joint > budget) or (scale <= IN_RADIUS_SCALE and np.any(joint >= self.r_joint[idx])):
                     raise AssertionError(f"PGD attack exceeds its budget: {joint} > {budget}")
-            votes = self._predict(store, atk.x_test, idx)
-            self._discard(store)
+            votes = self._predict(stores, atk.x_test, idx)
+            self._discard(stores)
             pred_new = votes.votes.argmax(axis=1)
-            whitened_train = float(np.sqrt(((atk.train_delta_l2 / sig_tr[atk.poisoned_index]) ** 2).sum()))
             res.deltas.append({"target": t, "poisoned_index": atk.poisoned_index.tolist(),
                                "train_delta_l2": atk.train_delta_l2.tolist(), "train_l2": atk.train_l2,
                                "n_inputs": int(len(idx))})
@@ -444,12 +496,15 @@ class _Runner:
                 flipped = bool(pred_new[j] != self.prediction[i])
                 res.tried += 1
                 res.flipped += int(flipped)
+                sig_tr = self.ensemble_sigmas[int(self.ens_of[i])].numpy().astype(np.float64)
+                whitened_train = float(np.sqrt(((atk.train_delta_l2 / sig_tr[atk.poisoned_index]) ** 2).sum()))
                 whitened = math.sqrt((atk.test_delta_l2[j] / sig_x[i]) ** 2 + whitened_train ** 2)
                 res.pairs.append({
                     "test_index": int(i), "target": t, "clean_prediction": int(self.prediction[i]),
                     "new_prediction": int(pred_new[j]), "flipped": flipped,
                     "clean_votes": self.clean_votes.votes[i].tolist(), "new_votes": votes.votes[j].tolist(),
                     "r_joint": float(self.r_joint[i]), "r_paper": float(self.radii["paper"][i]),
+                    "sigma_train": float(sig_tr.min()),
                     "budget_gap_half": float(self.radii["budget"][i]), "sigma_x": float(sig_x[i]),
                     "budget": float(budget[j]), "test_delta_l2": float(atk.test_delta_l2[j]),
                     "train_l2": atk.train_l2, "joint_l2": float(joint[j]),
@@ -483,9 +538,9 @@ def run_falsification(cfg: FalsifyConfig, out: Path | None = None, workdir: Path
         ctrl_idx = np.concatenate([g for g in groups.values()]) if groups else np.zeros(0, np.int64)
         control = None
         if len(ctrl_idx):
-            store = r._train("control", r.splits.x_train)
-            cv = r._predict(store, r.splits.x_test[torch.from_numpy(ctrl_idx)], ctrl_idx)
-            r._discard(store)
+            stores = r._train_for("control", r.splits.x_train, ctrl_idx)
+            cv = r._predict(stores, r.splits.x_test[torch.from_numpy(ctrl_idx)], ctrl_idx)
+            r._discard(stores)
             control = bool(np.array_equal(cv.votes, r.clean_votes.votes[ctrl_idx]))
         r.timings["control"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -497,16 +552,20 @@ def run_falsification(cfg: FalsifyConfig, out: Path | None = None, workdir: Path
             power.append(r.run_scale(float(s), groups))
             r.timings[f"power_{s:g}"] = time.perf_counter() - t0
         y_test = r.splits.y_test.numpy()
+        trained = torch.cat(r.ensemble_sigmas)
         certified = r.r_joint > 0
         report = {
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
             "dataset": {"n_train": int(len(r.splits.x_train)), "n_test": int(len(y_test)),
                         "classes": list(cfg.classes)},
             "sigma": {"rule": cfg.sigma, "objective": cfg.objective, "floor": cfg.floor,
-                      "train_min": r.sigma_train_min, "trained_min": float(r.sig_train.min()),
-                      "train_median": float(r.sig_train.median()), "train_max": float(r.sig_train.max()),
+                      "train_min": r.sigma_train_min, "trained_min": float(trained.min()),
+                      "train_median": float(trained.median()), "train_max": float(trained.max()),
                       "test_min": float(r.sig_test.min()), "test_median": float(r.sig_test.median()),
-                      "test_max": float(r.sig_test.max())},
+                      "test_max": float(r.sig_test.max()),
+                      "sigma_trains": [float(t.min()) for t in r.ensemble_sigmas],
+                      "inputs_by_train_sigma": {f"{float(t.min()):g}": int((r.ens_of == e).sum())
+                                                for e, t in enumerate(r.ensemble_sigmas)}},
             "clean": {"accuracy": float(np.mean(r.prediction == y_test)),
                       "certified_fraction": float(np.mean(certified)),
                       "r_joint_median": float(np.median(r.r_joint[certified])) if certified.any() else 0.0,
@@ -546,14 +605,18 @@ def _parse(argv) -> tuple[FalsifyConfig, Path]:
     p.add_argument("--attacks", type=int, default=d.attacks, help="(Delta, x) pairs per scale, at most")
     p.add_argument("--out", type=Path, default=Path("falsify-out"), help="output directory")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--sigma", choices=("sga", "fixed", "grid"), default=d.sigma,
-                   help="sga (Cert-SSB), fixed (RAB) or grid (train at --sigma-0, test sigma from --test-sigmas)")
+    p.add_argument("--sigma", choices=SIGMA_RULES, default=d.sigma,
+                   help="sga (Cert-SSB), fixed (RAB), grid (train at --sigma-0, test sigma from --test-sigmas) or "
+                        "grid_ensembles (one ensemble per --sigma-trains value)")
     p.add_argument("--sigma-0", type=float, default=d.sigma_0)
     p.add_argument("--objective", choices=("paper", "joint"), default=d.objective,
                    help="sga objective: paper (sigma_x G/2) or joint (min(sigma_x, floor) G/2; needs --floor)")
     p.add_argument("--floor", type=float, default=d.floor, help="sga: training sigmas >= floor, certified with it")
-    p.add_argument("--test-sigmas", type=float, nargs="+", default=list(d.test_sigmas),
-                   help="grid: candidate test sigmas, each <= --sigma-0")
+    p.add_argument("--test-sigmas", type=float, nargs="+", default=None,
+                   help="grid: candidate test sigmas, each <= --sigma-0 (default 0.25 0.35 0.5); grid_ensembles: "
+                        "each ensemble at every listed sigma <= its training sigma (default: at its own)")
+    p.add_argument("--sigma-trains", type=float, nargs="+", default=list(d.sigma_trains),
+                   help="grid_ensembles: one ensemble per training sigma")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--sga-iterations", type=int, default=d.sga_iterations)
     p.add_argument("--k-poison", type=int, default=d.k_poison, help="poisoned training samples per Delta")
@@ -572,7 +635,9 @@ def _parse(argv) -> tuple[FalsifyConfig, Path]:
                    help="keep every retrained ensemble under OUT/work (about 2.6 MB per retrain at N=100)")
     a = p.parse_args(argv)
     cfg = FalsifyConfig(members=a.members, attacks=a.attacks, seed=a.seed, sigma=a.sigma, sigma_0=a.sigma_0,
-                        objective=a.objective, floor=a.floor, test_sigmas=tuple(a.test_sigmas),
+                        objective=a.objective, floor=a.floor, sigma_trains=tuple(a.sigma_trains),
+                        test_sigmas=(tuple(a.test_sigmas) if a.test_sigmas is not None
+                                     else (None if a.sigma == "grid_ensembles" else d.test_sigmas)),
                         epochs=a.epochs, surrogate_epochs=a.epochs, sga_iterations=a.sga_iterations,
                         k_poison=a.k_poison, inputs_per_delta=a.inputs_per_delta,
                         test_attack=a.test_attack, pgd_steps=a.pgd_steps, train_share=a.train_share,
