@@ -26,18 +26,23 @@ $(STAMP): setup.cfg pyproject.toml
 run: $(STAMP)
 	$(PY) -m certssb.run $(ARGS)
 
+# pytest-xdist workers: one per CPU core, at most 4 (each test uses one torch thread; whole
+# files go to one worker, so module-scoped fixtures are built once). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= auto
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile)
+
 test: $(STAMP)
-	WANDB_MODE=disabled $(PY) -m pytest -q $(PYTEST_ARGS)
+	WANDB_MODE=disabled $(PY) -m pytest -q $(XDIST) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	WANDB_MODE=disabled $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	WANDB_MODE=disabled $(PY) -m pytest -q $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 # The tests whose results go through float kernels (training paths, sigmas, certificates);
 # CI reruns them with ATEN_CPU_CAPABILITY=default and CERTSSB_TEST_THREADS=2.
 NUMERICS_TESTS := tests/test_ensemble_train.py tests/test_ensemble_precision.py tests/test_sigma_repro.py \
 	tests/test_sigma_toy.py tests/test_certifier_scores.py tests/test_pipeline.py
 test-numerics: $(STAMP)
-	WANDB_MODE=disabled $(PY) -m pytest -q -m "not slow" $(NUMERICS_TESTS) $(PYTEST_ARGS)
+	WANDB_MODE=disabled $(PY) -m pytest -q $(XDIST) -m "not slow" $(NUMERICS_TESTS) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m certssb.tools.bench --setting digits --quick
