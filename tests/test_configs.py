@@ -115,7 +115,7 @@ def test_results_sweep_methods_are_distinct_and_valid(name):
     from omegaconf import OmegaConf
 
     methods = _choices(_sweep_params(name).hydra.sweeper.params["method"])
-    assert len(methods) == 10, methods
+    assert len(methods) == 11, methods
     seen: dict[str, str] = {}
     for method in methods:
         GlobalHydra.instance().clear()
