@@ -82,8 +82,9 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, certificate_trai
     indices = np.asarray(indices, dtype=np.int64)
     train_sigmas = np.asarray(certificate_train_sigmas, dtype=np.float64).reshape(-1)
     per_input_train = None  # grid_ensembles: the training sigma of the ensemble each input was certified with
+    sizes = resolve_poison_sizes(attack, cert_cfg.poison_eta, cert_cfg.poison_eps)
     if isinstance(votes, GridVotes):
-        selected = certify_grid_cfg(votes, cert_cfg)
+        selected = certify_grid_cfg(votes, cert_cfg, poison=(sizes.eps, sizes.eta, train_sigmas.size))
         bounds, sigmas = selected.bounds, selected.sigma
         if votes.candidate_train is not None:
             per_input_train = selected.train_sigma
@@ -99,7 +100,6 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, certificate_trai
     joint_l2 = attack.joint_l2(indices)
     test_delta = attack.test_delta_l2[indices]
     whitened = by_train(lambda m, ts: attack.whitened(indices[m], sigmas[m], ts))
-    sizes = resolve_poison_sizes(attack, cert_cfg.poison_eta, cert_cfg.poison_eps)
     budget = radii["budget"]
     poison_count = by_train(lambda m, ts: certified_poison_count(budget[m], sigmas[m], ts, sizes.eps, sizes.eta))
     table = pd.DataFrame({

@@ -37,7 +37,7 @@ def build_summary(run: RunSettings, splits, poisoned, sigmas, results: dict, und
         "n_members": int(run.ensemble.n_members),
         "sigma_0": float(run.sigma_optimiser.sigma_0),
         "alpha": float(run.certifier.alpha),
-        "certifier": {"name": run.certifier.name, "mode": run.certifier.mode,
+        "certifier": {"name": run.certifier.name, "mode": run.certifier.mode, "grid_select": run.certifier.grid_select,
                       "alpha_per_bound": results["clean"].alpha_per_bound,
                       "memory": to_plain(run.certifier.memory)},
         "dataset": {"name": splits.name, "n_train": len(splits.x_train), "n_test": len(y_test),

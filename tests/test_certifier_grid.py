@@ -89,12 +89,60 @@ def test_cfg_wrapper_and_subset():
     gv = GridVotes((0.2, 0.25), 0.25, "union", votes.astype(float), votes, 100)
 
     class C:
-        alpha, mode, pb_mode, selection_correction = 0.001, "hard", "auto", True
+        alpha, mode, pb_mode, selection_correction, grid_select = 0.001, "hard", "auto", True, "radius"
 
     full = certify_grid_cfg(gv, C)
     part = certify_grid_cfg(gv.subset(np.array([2, 0])), C)
     assert np.allclose(part.radius, full.radius[[2, 0]])
     assert full.bounds.prediction.tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize("selection", ["union", "separate"])
+def test_poison_count_selection_keeps_the_false_certificate_rate_below_alpha(selection):
+    """Choosing s by the certified poisoned-sample count (a different function of the same bounds)
+    is covered by the same union bound / selection members."""
+    rng = np.random.default_rng(3)
+    est = _votes(rng, N)
+    kw = dict(alpha=ALPHA, mode="hard", pb_mode="complement", selection=selection, select="poison_count",
+              poison=(0.05, 0.02, 50))
+    if selection == "separate":
+        kw.update(select_votes=_votes(rng, 20), n_select=20)
+    sel = certify_grid(None, est, N, GRID, 1.0, **kw)
+    assert len(np.unique(sel.choice)) >= 3  # the count rule really varies with the votes
+    assert _false_rate(sel) <= ALPHA + 3 * SE  # measured (seeds 3-5): union 0.015-0.018, separate 0.022-0.024
+    if selection == "union":  # and the correction is what holds it there (uncorrected: 0.155)
+        naive = certify_grid(None, est, N, GRID, 1.0, grid_correction=False, **kw)
+        assert _false_rate(naive) > ALPHA + 3 * SE
+
+
+def test_poison_count_selection_maximises_the_count_then_the_radius():
+    """Members trained at 1.0, tested at 0.25 or 1.0: input 0 is confident at both, with the larger
+    radius at 1.0 but more certified poisoned samples at 0.25 (the training-side ellipsoid is set by
+    sigma_train, the test trigger by s); input 1 is certified at 1.0 only."""
+    from certssb.certifier.ellipsoid import certified_poison_count
+
+    grid, alpha, n_train, eps, eta = (0.25, 1.0), 0.001, 200, 0.1, 0.1
+    votes = np.array([[[1000, 0], [510, 490]], [[900, 100], [990, 10]]])  # [|S|, m, C]
+    kw = dict(alpha=alpha, mode="hard", pb_mode="complement")
+    by_radius = certify_grid(None, votes, 1000, grid, 1.0, **kw)
+    by_count = certify_grid(None, votes, 1000, grid, 1.0, select="poison_count", poison=(eps, eta, n_train), **kw)
+    # independent computation: each position's bounds alone at alpha / |S|, its count from the ellipsoid
+    per_s = [certify_grid(None, votes[j:j + 1], 1000, grid[j:j + 1], 1.0, alpha=alpha / 2, mode="hard",
+                          pb_mode="complement") for j in range(2)]
+    counts = np.stack([certified_poison_count(p.bounds.gap / 2, grid[j], np.ones(n_train), eps, eta)
+                       for j, p in enumerate(per_s)])
+    radii = np.stack([p.radius for p in per_s])
+    assert by_radius.choice.tolist() == radii.argmax(axis=0).tolist() == [1, 1]
+    assert by_count.choice[0] == counts[:, 0].argmax() == 0  # more poisoned samples at s = 0.25 ...
+    assert radii[0, 0] < radii[1, 0]  # ... although the radius there is smaller
+    assert by_count.choice[1] == 1 and counts[1, 1] >= counts[0, 1]
+    chosen = counts[by_count.choice, [0, 1]]
+    assert np.all(chosen >= counts[by_radius.choice, [0, 1]]) and chosen[0] > counts[1, 0]
+    assert by_count.bounds.alpha_per_bound == by_radius.bounds.alpha_per_bound  # the same union bound
+    with pytest.raises(ConfigError, match="needs the poisoned-sample sizes"):
+        certify_grid(None, votes, 1000, grid, 1.0, select="poison_count", **kw)
+    with pytest.raises(ConfigError, match="grid_select must be one of"):
+        certify_grid(None, votes, 1000, grid, 1.0, select="best", **kw)
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -41,6 +41,7 @@ def _run_main(capsys, args):
         ("certifier.poison_eta=-1", "certifier.poison_eta"),
         ("certifier.poison_eps=-0.5", "certifier.poison_eps"),
         ("certifier.poison_eta=abc", "certifier.poison_eta"),
+        ("certifier.grid_select=best", "certifier.grid_select"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_key(capsys, override, key):

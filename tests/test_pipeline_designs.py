@@ -86,3 +86,24 @@ def test_grid_ensembles_reuses_rab_members_and_pays_the_union_bound(tmp_path, ru
         assert np.all(t2["radius_joint"][rows] <= tables[s]["radius_joint"][rows] + 1e-12)
     best = np.maximum(tables[0.25]["radius_joint"], tables[0.5]["radius_joint"])
     assert np.all(t2["radius_joint"] <= best + 1e-12)
+
+
+def test_grid_select_poison_count_certifies_at_least_as_many_poisoned_samples(tmp_path, run_pipeline):
+    """The same members and bounds, two selection rules: ``poison_count`` picks, per input, the grid
+    position with the most certified poisoned samples, so its count is never below the ``radius``
+    rule's and its radius never above it."""
+    common = [*SMALL, "sigma_optimiser=grid", "sigma_optimiser.sigma_train=0.5", "certifier=rab",
+              "sigma_optimiser.test_sigmas=[0.12,0.25,0.5]", "certifier.poison_eps=0.05", "certifier.poison_eta=0.02",
+              "ensemble.n_members=60", "certifier.mode=hard", f"ensemble.checkpoint_dir={tmp_path / 'members'}"]
+    by_radius = run_pipeline(tmp_path / "radius", common)
+    by_count = run_pipeline(tmp_path / "count", [*common, "certifier.grid_select=poison_count"])
+    assert (by_radius["certifier"]["grid_select"], by_count["certifier"]["grid_select"]) == ("radius", "poison_count")
+    assert by_count["certifier"]["alpha_per_bound"] == by_radius["certifier"]["alpha_per_bound"]
+    r = pd.read_csv(tmp_path / "radius" / "certificates.csv")
+    c = pd.read_csv(tmp_path / "count" / "certificates.csv")
+    assert (r["index"].to_numpy() == c["index"].to_numpy()).all()
+    assert (c["certified_poison_count"].to_numpy() >= r["certified_poison_count"].to_numpy()).all()
+    assert (c["radius_joint"].to_numpy() <= r["radius_joint"].to_numpy() + 1e-12).all()
+    changed = c["sigma"].to_numpy() != r["sigma"].to_numpy()
+    assert changed.any(), "the two rules never disagree: the test has no power"
+    assert (c["certified_poison_count"].to_numpy()[changed] > r["certified_poison_count"].to_numpy()[changed]).all()

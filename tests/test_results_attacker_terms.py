@@ -13,7 +13,7 @@ from certssb.results import certify_split
 
 CERT = OmegaConf.create({"name": "rab", "mode": "soft", "alpha": 0.001, "pb_mode": "auto",
                          "selection_correction": True, "radii": [0.0, 0.25, 0.5],
-                         "poison_eta": None, "poison_eps": None,
+                         "poison_eta": None, "poison_eps": None, "grid_select": "radius",
                          "memory": {"enabled": False, "order": "index", "order_seed": 0, "shared": False}})
 
 

@@ -20,6 +20,13 @@ evaluated at its test sigmas; the grid is then the set of (``sigma_T``, ``s``) p
 a pair ``min(s, sigma_T) * G / 2``, and the union bound runs over all pairs. The ensembles are
 different smoothed classifiers; the union bound needs no independence between them either.
 
+What "best" means (``certifier.grid_select``): ``radius``, the largest sound L2 radius; or
+``poison_count``, the most poisoned training samples of size ``eta`` certified together with a
+test trigger of size ``eps`` (:func:`certssb.certifier.ellipsoid.certified_poison_count` at the
+position's test and training sigma), ties broken by the radius. Any rule that looks only at the
+bounds is covered by the union bound, and with ``separate`` it looks only at the selection
+members' bounds.
+
 Pure numpy/scipy, like the rest of the certifier.
 """
 
@@ -31,11 +38,13 @@ import numpy as np
 
 from certssb.errors import ConfigError
 
+from .ellipsoid import certified_poison_count
 from .scores import ScoreBounds, certify_scores
 
-__all__ = ["GridSelection", "GridVotes", "certify_grid", "certify_grid_cfg", "SELECTIONS"]
+__all__ = ["GridSelection", "GridVotes", "certify_grid", "certify_grid_cfg", "GRID_SELECTS", "SELECTIONS"]
 
 SELECTIONS = ("union", "separate")
+GRID_SELECTS = ("radius", "poison_count")
 
 
 @dataclass
@@ -104,10 +113,25 @@ def _best(radius: np.ndarray, p_a_lower: np.ndarray) -> np.ndarray:
     return np.where(none, np.argmax(p_a_lower, axis=0), best).astype(np.int64)
 
 
+def _choose(bounds: list[ScoreBounds], sig: np.ndarray, scale: np.ndarray, train: np.ndarray, select: str,
+            poison) -> np.ndarray:
+    """The grid position per input under ``select`` (see the module docstring)."""
+    radius = np.stack([scale[j] * b.gap / 2.0 for j, b in enumerate(bounds)])
+    p_a = np.stack([b.p_a_lower for b in bounds])
+    if select == "radius":
+        return _best(radius, p_a)
+    eps, eta, n_train = poison
+    counts = np.stack([certified_poison_count(b.gap / 2.0, sig[j], np.full(int(n_train), train[j]), eps, eta)
+                       for j, b in enumerate(bounds)])
+    # the most poisoned samples, then the largest radius among the positions that certify that many
+    ranked = np.where(counts == counts.max(axis=0), radius, -np.inf)
+    return _best(np.where(np.isfinite(ranked), ranked, -1.0), p_a)
+
+
 def certify_grid(prob_sum, votes, n, test_sigmas, sigma_train, *, alpha: float, mode: str = "soft",
                  pb_mode: str = "auto", selection_correction: bool = True, selection: str = "union",
                  select_prob_sum=None, select_votes=None, n_select: int = 0,
-                 grid_correction: bool = True) -> GridSelection:
+                 grid_correction: bool = True, select: str = "radius", poison=None) -> GridSelection:
     """Choose a test sigma per input and bound its scores soundly.
 
     prob_sum, votes: [|S|, m, C] of the ``n`` estimating members (see :func:`certify_scores`).
@@ -115,7 +139,9 @@ def certify_grid(prob_sum, votes, n, test_sigmas, sigma_train, *, alpha: float, 
     per grid position (positions from several ensembles). selection: ``union`` or ``separate`` (then
     ``select_prob_sum`` / ``select_votes`` [|S|, m, C] of ``n_select`` other members choose s).
     grid_correction: False runs the ``union`` bounds at ``alpha`` instead of ``alpha / |S|``.
-    UNSOUND, for the coverage test and as a labelled diagnostic only.
+    UNSOUND, for the coverage test and as a labelled diagnostic only. select: ``radius`` or
+    ``poison_count`` (then ``poison = (eps, eta, n_train)``: trigger size, per-sample size and
+    training-set size of the certified poisoned-sample count).
     """
     sig = np.asarray(test_sigmas, dtype=np.float64).reshape(-1)
     if sig.size == 0 or np.any(~np.isfinite(sig)) or np.any(sig <= 0):
@@ -129,6 +155,10 @@ def certify_grid(prob_sum, votes, n, test_sigmas, sigma_train, *, alpha: float, 
         raise ConfigError(f"test_sigmas must all be <= sigma_train (per position {st.tolist()}), got {sig.tolist()}")
     if selection not in SELECTIONS:
         raise ConfigError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
+    if select not in GRID_SELECTS:
+        raise ConfigError(f"grid_select must be one of {', '.join(GRID_SELECTS)}, got {select!r}")
+    if select == "poison_count" and (poison is None or len(poison) != 3):
+        raise ConfigError("grid_select=poison_count needs the poisoned-sample sizes (eps, eta, n_train)")
     src = np.asarray(prob_sum if mode == "soft" else votes)
     if src.ndim != 3 or src.shape[0] != sig.size:
         raise ConfigError(f"grid scores must have shape [|S|={sig.size}, m, C], got {src.shape}")
@@ -142,24 +172,23 @@ def certify_grid(prob_sum, votes, n, test_sigmas, sigma_train, *, alpha: float, 
     if selection == "union":
         a = alpha / sig.size if grid_correction else alpha
         est = bounds_at(prob_sum, votes, n, a)
-        radius = np.stack([scale[j] * b.gap / 2.0 for j, b in enumerate(est)])
-        choice = _best(radius, np.stack([b.p_a_lower for b in est]))
+        choice = _choose(est, sig, scale, st, select, poison)
     else:
         if int(n_select) < 1 or (select_prob_sum is None and select_votes is None):
             raise ConfigError("selection=separate needs the selection members' scores (selection_members >= 1)")
         sel = bounds_at(select_prob_sum, select_votes, n_select, alpha)
-        sel_radius = np.stack([scale[j] * b.gap / 2.0 for j, b in enumerate(sel)])
-        choice = _best(sel_radius, np.stack([b.p_a_lower for b in sel]))
+        choice = _choose(sel, sig, scale, st, select, poison)
         est = bounds_at(prob_sum, votes, n, alpha)
     chosen = _take(est, choice)
     return GridSelection(bounds=chosen, sigma=sig[choice], choice=choice, radius=scale[choice] * chosen.gap / 2.0,
                          selection=selection, grid_size=int(sig.size), train_sigma=st[choice])
 
 
-def certify_grid_cfg(grid: GridVotes, cert_cfg) -> GridSelection:
-    """:func:`certify_grid` with the certifier options read from ``cert_cfg``."""
+def certify_grid_cfg(grid: GridVotes, cert_cfg, poison=None) -> GridSelection:
+    """:func:`certify_grid` with the certifier options read from ``cert_cfg``; ``poison``:
+    ``(eps, eta, n_train)`` of the poisoned-sample count (needed by ``grid_select=poison_count``)."""
     return certify_grid(grid.prob_sum, grid.votes, grid.n_members, grid.test_sigmas, grid.train_sigmas(),
                         alpha=float(cert_cfg.alpha), mode=str(cert_cfg.mode), pb_mode=str(cert_cfg.pb_mode),
                         selection_correction=bool(cert_cfg.selection_correction), selection=grid.selection,
                         select_prob_sum=grid.select_prob_sum, select_votes=grid.select_votes,
-                        n_select=grid.n_select)
+                        n_select=grid.n_select, select=str(cert_cfg.grid_select), poison=poison)

@@ -10,6 +10,8 @@ from omegaconf import MISSING
 
 from certssb.config import Option
 
+from .grid import GRID_SELECTS
+
 BOUND_MODES = ("soft", "hard")
 PB_MODES = ("auto", "complement", "bonferroni")
 MEMORY_ORDERS = ("index", "shuffle")
@@ -35,11 +37,13 @@ class CertifierSettings(Option):
     radii: List[float] = MISSING
     poison_eta: Optional[float] = MISSING   # null: the attack's own maximum per-sample size
     poison_eps: Optional[float] = MISSING
+    grid_select: str = MISSING              # grid designs: radius | poison_count
     memory: MemorySettings = field(default_factory=MemorySettings)
 
     def check(self, run) -> None:
         self.require_choice("mode", BOUND_MODES)
         self.require_choice("pb_mode", PB_MODES)
+        self.require_choice("grid_select", GRID_SELECTS)
         if self.memory.order not in MEMORY_ORDERS:
             self.fail("memory.order", f"must be one of {', '.join(MEMORY_ORDERS)}; got {self.memory.order!r}")
         self.require_range("alpha", 0.0, 1.0, low_open=True, high_open=True)
