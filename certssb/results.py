@@ -35,6 +35,7 @@ from certssb.certifier import (
     summary_metrics,
 )
 from certssb.console import format_table, plain_statements  # noqa: F401  (the run's console output)
+from certssb.dataset.batched import as_images
 from certssb.plots import plot_curves, plot_poison_count, plot_sigma_histogram
 
 # Radius variants the storage-update memory is run for (distances live in raw input space,
@@ -65,10 +66,22 @@ class SharedMemories:
         self.memories = {v: CertifiedMemory(dim) for v in MEMORY_VARIANTS}
 
 
+def flat_float64(x) -> np.ndarray:
+    """Inputs as float64 ``[m, d]`` (the storage-update memory's vectors): an array [m, d] as it
+    is; images (``BatchedImages`` or a float tensor ``[m, C, H, W]``) read batch by batch."""
+    if isinstance(x, np.ndarray):
+        return x.reshape(len(x), -1).astype(np.float64)
+    parts = [b.reshape(len(b), -1).numpy().astype(np.float64) for b in as_images(x).batches(1024)]
+    return np.concatenate(parts) if parts else np.zeros((0, int(np.prod(x.shape[1:]))), dtype=np.float64)
+
+
 def certify_split(name, x_flat, labels, indices, votes, sigmas, certificate_train_sigmas, cert_cfg,
                   attack: RealisedAttack, target, shared: SharedMemories | None = None,
                   copy_memory_from=None) -> SplitResult:
     """Bounds, radius variants, optional storage-update memory, metrics and curves for one set.
+
+    ``x_flat``: the inputs, only read by the storage-update memory (``flat_float64``: an array
+    [m, d], or images converted batch by batch when the memory needs them).
 
     ``certificate_train_sigmas`` [n_train]: the per-training-sample sigmas the certificate may
     assume; the ``joint`` radius uses their minimum, the exact ellipsoid (coverage of the realised
@@ -159,6 +172,8 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, certificate_trai
                 radius_m = src[f"radius_{key}"].to_numpy()
                 action_m = src[f"action_{key}"].to_numpy()
             else:
+                if not isinstance(x_flat, np.ndarray):
+                    x_flat = flat_float64(x_flat)
                 mem = shared.memories[variant] if shared is not None else None
                 res = storage_update(x_flat, prediction, radii[variant], order, memory=mem)
                 label_m, radius_m, action_m = res.label, res.radius, res.action
@@ -241,13 +256,13 @@ def certify_sets(sets: dict, votes: dict, certificate_train_sigmas: np.ndarray, 
     votes["triggered"] = votes["triggered_all"].subset(positions)
     shared = None
     if cert_cfg.memory.enabled and cert_cfg.memory.shared:
-        shared = SharedMemories(int(np.prod(sets["clean"].x.shape[1:])))
+        shared = SharedMemories(int(np.prod(tuple(sets["clean"].x.shape[1:]))))
     results = {}
     for name in ("clean", "triggered_all", "triggered"):
         ts = sets[name]
         copy_from = (results["triggered_all"], positions) if shared is not None and name == "triggered" else None
         results[name] = certify_split(
-            name, ts.x.reshape(len(ts.x), -1).numpy().astype(np.float64), ts.labels, ts.indices, votes[name],
+            name, ts.x, ts.labels, ts.indices, votes[name],
             ts.sigmas.numpy().astype(np.float64), certificate_train_sigmas, cert_cfg, attack, targets[ts.indices],
             shared=shared, copy_memory_from=copy_from)
     return {name: results[name] for name in ("clean", "triggered", "triggered_all")}

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from certssb.dataset.batched import BatchedImages
+
 
 @dataclass
 class TestSet:
-    """Inputs certified together: ``indices`` index the test set (they key the test noise)."""
+    """Inputs certified together: ``indices`` index the test set (they key the test noise);
+    ``x`` is images read per batch (``BatchedImages``) or a float tensor."""
 
     name: str
-    x: torch.Tensor
+    x: torch.Tensor | BatchedImages
     labels: np.ndarray
     indices: np.ndarray
     sigmas: torch.Tensor
@@ -42,5 +45,7 @@ def rab_triggered(splits, poisoned, sig_trig: torch.Tensor) -> TestSet:
     every one for all-to-all) with the trigger and their TRUE labels."""
     y_test = splits.y_test.numpy()
     counted = np.arange(len(y_test))[poisoned.counts_for_asr(splits.y_test).numpy()]
-    return TestSet("triggered", poisoned.x_test_triggered[counted], y_test[counted], counted,
+    x = poisoned.x_test_triggered
+    x = x[torch.from_numpy(counted)] if isinstance(x, torch.Tensor) else x.subset(torch.from_numpy(counted))
+    return TestSet("triggered", x, y_test[counted], counted,
                    sig_trig[counted])

@@ -6,7 +6,11 @@ import torch
 
 
 class Trigger:
-    """A backdoor trigger for images of one shape ``(C, H, W)``; ``apply`` returns a triggered copy."""
+    """A backdoor trigger for images of one shape ``(C, H, W)``; ``apply`` returns a triggered copy.
+
+    ``apply`` must treat each image on its own (the same values whichever batch it is in): the
+    triggered test set is triggered batch by batch (``certssb.attack.triggered``).
+    """
 
     name: str = "trigger"
 

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from omegaconf import MISSING
 from torch import nn
 
+from certssb.dataset.batched import as_images
 from certssb.errors import ConfigError
 
 from .base import Trigger
@@ -177,7 +178,7 @@ def train_clean_model(splits, context, seed: int, epochs: int | None = None) -> 
              context.model.name, ensemble.epochs)
     model = train_single(factory, splits.x_train, splits.y_train, 0.0, ensemble, seed, "label-consistent-clean", device)
     with torch.no_grad():
-        pred = torch.cat([model(xb.to(device)).argmax(1).cpu() for xb in splits.x_test.split(1024)])
+        pred = torch.cat([model(xb.to(device)).argmax(1).cpu() for xb in as_images(splits.x_test).batches(1024)])
     log.info("label_consistent: clean model test accuracy %.3f", float((pred == splits.y_test).float().mean()))
     return model
 

@@ -9,7 +9,9 @@ target; all-to-all: every sample; clean-label: those OF the target class); they 
 and the policy's label. An attack may first prepare the chosen inputs (label-consistent's PGD)
 and add WaNet's noise-mode samples. Every test input gets the trigger too (labels untouched:
 the evaluation decides which convention to use, ``PoisonedData.attack_labels``). Realised sizes
-are ``||x' - x||_2`` after clipping, against the clean inputs, in float64.
+are ``||x' - x||_2`` after clipping, against the clean inputs, in float64. uint8 splits stay
+uint8: the changed training rows are kept as float32 (re-quantising them would change their
+realised sizes) and the test set is triggered per batch (``certssb.attack.triggered``).
 """
 
 from __future__ import annotations
@@ -21,20 +23,31 @@ from typing import Callable
 
 import torch
 
+from certssb.dataset.batched import BatchedImages
+from certssb.dataset.patched import PatchedImages
 from certssb.errors import ConfigError
 from certssb.seeding import make_generator
 
 from .base import Trigger
 from .policy import LabelPolicy, attack_labels, attack_success_mask, parse_policy, poison_candidates
+from .triggered import TriggeredImages
 
 
 @dataclass
 class PoisonedData:
-    x_train: torch.Tensor  # poisoned training images (a copy when anything was poisoned)
+    """A poisoned dataset and the realised trigger sizes.
+
+    With uint8 splits (what ``load_dataset`` returns) ``x_train`` is a ``PatchedImages`` (clean
+    rows uint8, poisoned and cross rows the exact float32 values the attack produced) and
+    ``x_test_triggered`` a ``TriggeredImages`` (the trigger applied per batch when read); both
+    are read as float32 batches (``x[idx]``). With float tensor splits both are float tensors.
+    """
+
+    x_train: torch.Tensor | BatchedImages  # poisoned training images (never the clean set modified in place)
     y_train: torch.Tensor  # labels, poisoned samples relabelled to ``target``
     poisoned_index: torch.Tensor  # int64 sorted indices into the training set
     train_delta_l2: torch.Tensor  # float64 realised ||x'_i - x_i||_2, aligned with poisoned_index
-    x_test_triggered: torch.Tensor  # every test input with the trigger (x_test itself for ``none``)
+    x_test_triggered: torch.Tensor | BatchedImages  # every test input with the trigger (x_test itself for ``none``)
     test_delta_l2: torch.Tensor  # float64 realised ||delta||_2 per test input
     target: int
     name: str = "none"
@@ -84,6 +97,35 @@ class PoisonedData:
 def realised_l2(triggered: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
     """``||triggered_i - clean_i||_2`` per sample, float64."""
     return (triggered.to(torch.float64) - clean.to(torch.float64)).flatten(1).norm(dim=1)
+
+
+def _with_rows(x_train, changed: list, rows: list):
+    """The poisoned training set: a float tensor gets a patched copy; uint8 images keep their
+    untouched rows as uint8 and the changed rows as the exact float32 values (``PatchedImages``)."""
+    if isinstance(x_train, torch.Tensor):
+        new_x = x_train.clone()
+        for index, values in zip(changed, rows):
+            new_x[index] = values
+        return new_x
+    if not changed:
+        return x_train
+    return PatchedImages(x_train, torch.cat(changed), torch.cat(rows).to(torch.float32))
+
+
+TEST_L2_BATCH = 256  # images per batch when the realised test sizes are measured batch by batch
+
+
+def _triggered_test_set(x_test, trigger: Trigger):
+    """The triggered test set and its realised sizes: a float tensor is triggered whole; uint8
+    images become :class:`TriggeredImages` (triggered per batch when read) and the sizes are
+    measured batch by batch (each is a function of its image alone)."""
+    if isinstance(x_test, torch.Tensor):
+        triggered = trigger.apply(x_test)
+        return triggered, realised_l2(triggered, x_test)
+    triggered = TriggeredImages(x_test, trigger)
+    sizes = [realised_l2(triggered.batch(part), x_test.batch(part))
+             for part in (slice(s, s + TEST_L2_BATCH) for s in range(0, len(x_test), TEST_L2_BATCH))]
+    return triggered, (torch.cat(sizes) if sizes else torch.zeros(0, dtype=torch.float64))
 
 
 def unpoisoned(splits, target: int, name: str = "none") -> PoisonedData:
@@ -149,14 +191,16 @@ def poison_with_policy(splits, trigger: Trigger, *, target: int, poison_rate: fl
     count = int(math.floor(poison_rate * n_train + 0.5))
     target, poison_rate, cross_ratio = int(target), float(poison_rate), float(cross_ratio)
     index = _draw(poison_candidates(y_train, target, policy), count, make_generator(seed, "poison"), "poisoned")
-    new_x, new_y = x_train.clone(), y_train.clone()
+    new_y = y_train.clone()
+    changed, rows = [], []
     train_l2 = torch.zeros(0, dtype=torch.float64)
     if count:
         source = x_train[index]
         if prepare_train is not None:
-            source = prepare_train(source, y_train[index]).to(x_train.dtype)
+            source = prepare_train(source, y_train[index]).to(torch.float32)
         triggered = trigger.apply(source)
-        new_x[index] = triggered
+        changed.append(index)
+        rows.append(triggered)
         if policy is not LabelPolicy.CLEAN_LABEL:
             new_y[index] = attack_labels(y_train[index], target, num_classes, policy)
         train_l2 = realised_l2(triggered, x_train[index])
@@ -168,16 +212,18 @@ def poison_with_policy(splits, trigger: Trigger, *, target: int, poison_rate: fl
         free[index] = False
         cross_index = _draw(torch.nonzero(free).flatten(), n_cross, make_generator(seed, "cross"), "cross")
         noised = cross(x_train[cross_index], make_generator(seed, "cross-noise"))
-        new_x[cross_index] = noised
+        changed.append(cross_index)
+        rows.append(noised)
         cross_l2 = realised_l2(noised, x_train[cross_index])
-    x_test_triggered = trigger.apply(x_test)
+    new_x = _with_rows(x_train, changed, rows)
+    x_test_triggered, test_l2 = _triggered_test_set(x_test, trigger)
     return PoisonedData(
         x_train=new_x,
         y_train=new_y,
         poisoned_index=index,
         train_delta_l2=train_l2,
         x_test_triggered=x_test_triggered,
-        test_delta_l2=realised_l2(x_test_triggered, x_test),
+        test_delta_l2=test_l2,
         target=int(target),
         name=name or trigger.name,
         trigger=trigger,

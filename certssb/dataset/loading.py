@@ -8,10 +8,12 @@ from certssb.errors import DataNotFoundError
 
 from .settings import DatasetSettings
 from .splits import DatasetSplits, parse_classes, select_classes, subsample
+from .uint8_batches import Uint8Images
 
 
 def load_dataset(settings: DatasetSettings, seed: int) -> DatasetSplits:
-    """Load the dataset ``settings`` describe as float32 ``[n, C, H, W]`` in [0, 1], int64 labels.
+    """Load the dataset ``settings`` describe: images as :class:`Uint8Images` (the loader's
+    integers, read as float32 batches in [0, 1]), int64 labels.
 
     ``settings.classes`` (original ids) are kept and relabelled 0..k-1 in the given order;
     ``settings.train_size`` / ``test_size`` then draw a subset with
@@ -34,15 +36,11 @@ def load_dataset(settings: DatasetSettings, seed: int) -> DatasetSplits:
         class_names, num_classes = [names_all[c] for c in classes], len(classes)
     x_tr, y_tr = subsample(x_tr, y_tr, train_size, seed, "train", name)
     x_te, y_te = subsample(x_te, y_te, test_size, seed, "test", name)
-
-    def to_float(x: torch.Tensor) -> torch.Tensor:
-        return (x.to(torch.float32) / raw.scale).contiguous()
-
     return DatasetSplits(
         name=name,
-        x_train=to_float(x_tr),
+        x_train=Uint8Images(x_tr.contiguous(), raw.scale),
         y_train=y_tr.to(torch.int64).contiguous(),
-        x_test=to_float(x_te),
+        x_test=Uint8Images(x_te.contiguous(), raw.scale),
         y_test=y_te.to(torch.int64).contiguous(),
         num_classes=num_classes,
         class_names=class_names,

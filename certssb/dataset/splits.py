@@ -10,15 +10,22 @@ import torch
 from certssb.errors import ConfigError
 from certssb.seeding import make_generator
 
+from .batched import BatchedImages
+
 
 @dataclass
 class DatasetSplits:
-    """A loaded dataset: float32 images ``[n, C, H, W]`` in [0, 1] and int64 labels 0..k-1."""
+    """A loaded dataset: images ``[n, C, H, W]`` and int64 labels 0..k-1.
+
+    ``load_dataset`` holds the images as ``Uint8Images`` (a quarter of float32's memory), read as
+    float32 batches in [0, 1] (``x[idx]``, ``x.batch(idx, device)``); a float32 tensor in [0, 1]
+    works too (small hand-made sets).
+    """
 
     name: str
-    x_train: torch.Tensor
+    x_train: torch.Tensor | BatchedImages
     y_train: torch.Tensor
-    x_test: torch.Tensor
+    x_test: torch.Tensor | BatchedImages
     y_test: torch.Tensor
     num_classes: int
     class_names: list[str]

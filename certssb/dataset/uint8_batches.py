@@ -7,19 +7,19 @@ returns (:class:`~certssb.dataset.splits.RawSplits`) and hands out float batches
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import torch
 
-from certssb.errors import ConfigError
+from .batched import BatchedImages
 
 
-class Uint8Images:
+class Uint8Images(BatchedImages):
     """Integer images ``[n, C, H, W]`` (values ``0..scale``) read as float32 batches in [0, 1].
 
-    ``images[idx]`` with an int, a slice, a list or an index tensor returns
-    ``images.data[idx].to(float32) / scale`` (an int gives one ``[C, H, W]`` image);
-    ``device`` moves each batch before the conversion, so only uint8 crosses the bus.
+    ``images[idx]`` returns ``images.data[idx].to(float32) / scale``, bit for bit, wherever the
+    data live: on the CPU that division runs per batch; elsewhere (uint8 data moved to a GPU with
+    ``to``) a 256-entry table computed by that same CPU division is indexed, so a GPU never
+    rounds differently. ``device`` moves each batch before the conversion (only integers cross
+    the bus); another ``dtype`` casts the float32 values.
     """
 
     def __init__(self, data: torch.Tensor, scale: float = 255.0) -> None:
@@ -31,43 +31,45 @@ class Uint8Images:
             raise ValueError(f"scale must be > 0; got {scale}")
         self.data = data
         self.scale = float(scale)
-
-    def __len__(self) -> int:
-        return int(self.data.shape[0])
+        self._table: torch.Tensor | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(int(s) for s in self.data.shape)
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return tuple(int(s) for s in self.data.shape[1:])  # type: ignore[return-value]
+    def nbytes(self) -> int:
+        return self.data.numel() * self.data.element_size()
 
-    def __getitem__(self, index) -> torch.Tensor:
-        return self.batch(index)
+    def _convert(self, part: torch.Tensor) -> torch.Tensor:
+        if part.device.type == "cpu" or part.dtype != torch.uint8:
+            return part.to(torch.float32) / self.scale
+        return self._by_table(part)
+
+    def _by_table(self, part: torch.Tensor) -> torch.Tensor:
+        """uint8 ``part`` converted by indexing the CPU-computed table (bit-identical to the CPU)."""
+        if self._table is None or self._table.device != part.device:
+            table = torch.arange(256, dtype=torch.uint8).to(torch.float32) / self.scale
+            self._table = table.to(part.device)
+        return self._table[part.to(torch.int32)]
 
     def batch(self, index, device: torch.device | str | None = None,
               dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Images ``index`` as ``dtype`` in [0, 1], converted on ``device`` (default: where they are)."""
+        """Images ``index`` as float32 in [0, 1] (cast to ``dtype``), converted on ``device``."""
         if isinstance(index, torch.Tensor) and index.device != self.data.device:
             index = index.to(self.data.device)
         part = self.data[index]
         if device is not None:
             part = part.to(device, non_blocking=True)
-        return part.to(dtype) / self.scale
-
-    def batches(self, batch_size: int, device: torch.device | str | None = None,
-                dtype: torch.dtype = torch.float32) -> Iterator[torch.Tensor]:
-        """Consecutive float batches of at most ``batch_size`` images, in order."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"batch_size must be an integer >= 1; got {batch_size!r}")
-        for start in range(0, len(self), batch_size):
-            yield self.batch(slice(start, start + batch_size), device, dtype)
+        out = self._convert(part)
+        return out if dtype == torch.float32 else out.to(dtype)
 
     def subset(self, index) -> "Uint8Images":
         """The images ``index`` as a new (uint8) container: class selection, subsampling."""
-        return Uint8Images(self.data[index], self.scale)
+        if isinstance(index, torch.Tensor) and index.device != self.data.device:
+            index = index.to(self.data.device)
+        return Uint8Images(self.data[index].contiguous(), self.scale)
 
-    def to_float(self) -> torch.Tensor:
-        """All images as one float32 tensor (what ``load_dataset`` holds today)."""
-        return self.batch(slice(None))
+    def to(self, device) -> "Uint8Images":
+        """The same images with their integers on ``device`` (converted there per batch)."""
+        return Uint8Images(self.data.to(device), self.scale)

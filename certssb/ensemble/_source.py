@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from certssb.dataset.batched import BatchedImages, as_images
 from certssb.ensemble.noise import member_noise
 from certssb.errors import ConfigError
 from certssb.seeding import make_generator
@@ -153,16 +154,19 @@ def init_model(factory, init_seed: int, device) -> nn.Module:
     return model.to(device)
 
 
-def check_tensors(x, y, sigmas=None) -> None:
-    if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
-        raise ConfigError(f"x must be a float tensor [n, C, H, W], got {getattr(x, 'shape', type(x))}")
-    if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
+def check_tensors(x, y, sigmas=None) -> BatchedImages:
+    """Validate images ``x`` (uint8 images or a float tensor ``[n, C, H, W]``), labels ``y`` [n]
+    (None: not checked) and ``sigmas`` [n]; returns ``x`` as :class:`BatchedImages`."""
+    x = as_images(x)
+    n = len(x)
+    if y is not None and (not isinstance(y, torch.Tensor) or tuple(y.shape) != (n,)):
         raise ConfigError(f"y must be a tensor [n] matching x, got {getattr(y, 'shape', type(y))}")
     if sigmas is not None:
-        if not isinstance(sigmas, torch.Tensor) or sigmas.shape != (x.shape[0],):
+        if not isinstance(sigmas, torch.Tensor) or tuple(sigmas.shape) != (n,):
             raise ConfigError(f"sigmas must be a tensor [n] matching x, got {getattr(sigmas, 'shape', type(sigmas))}")
         if not bool(torch.isfinite(sigmas).all()) or bool((sigmas < 0).any()):
             raise ConfigError("sigmas must be finite and non-negative")
+    return x
 
 
 def cache_budget_bytes(device: torch.device) -> int:
@@ -181,26 +185,28 @@ def cache_budget_bytes(device: torch.device) -> int:
 class NoisySource:
     """Noisy training inputs ``x_i + sigma_i * member_noise(seed, k, i, "train")`` for a group.
 
-    The values are a pure function of (member, index), so they are either materialised once per
+    ``x`` (images, see :class:`BatchedImages`) is read as float32 batches; the noise is added
+    after the conversion. The values are a pure function of (member, index), so they are either materialised once per
     group (when they fit ``cache_budget_bytes``; the same numbers every epoch, computed once) or
     generated per batch. Both give bit-identical batches.
     """
 
     def __init__(self, x, sigmas, jobs: list[Job], device, chunk_elems: int = 1 << 21):
+        x = as_images(x)
         self.x, self.sigmas, self.jobs = x, sigmas, jobs
         self.shape = tuple(x.shape[1:])
         self.device = device
         self.zero = bool((sigmas == 0).all())
-        n = x.shape[0]
+        n = len(x)
         self.members = torch.tensor([j.noise_member for j in jobs], dtype=torch.int64, device=device)
         self.seeds = {j.noise_seed for j in jobs}
         if len(self.seeds) != 1:
             raise ValueError("a group must share one noise seed")
         self.seed = next(iter(self.seeds))
         self.cache = None
-        need = len(jobs) * x.numel() * x.element_size()
+        need = len(jobs) * n * math.prod(self.shape) * 4  # float32 copies
         if not self.zero and need <= cache_budget_bytes(device):
-            self.cache = torch.empty((len(jobs), n) + self.shape, dtype=x.dtype, device=device)
+            self.cache = torch.empty((len(jobs), n) + self.shape, dtype=torch.float32, device=device)
             per = max(1, chunk_elems // max(1, math.prod(self.shape)))
             for g, job in enumerate(jobs):
                 for s in range(0, n, per):
@@ -208,13 +214,13 @@ class NoisySource:
                     self.cache[g, s:s + per] = self._compute(job.noise_member, idx)
 
     def _compute(self, members, idx: torch.Tensor) -> torch.Tensor:
-        noise = member_noise(self.seed, members, idx, self.shape, "train", device=self.device, dtype=self.x.dtype)
-        return self.x[idx] + self.sigmas[idx].view(idx.shape + (1,) * len(self.shape)) * noise
+        noise = member_noise(self.seed, members, idx, self.shape, "train", device=self.device, dtype=torch.float32)
+        return self.x.batch(idx) + self.sigmas[idx].view(idx.shape + (1,) * len(self.shape)) * noise
 
     def batch(self, idx: torch.Tensor) -> torch.Tensor:
         """``idx`` [G, b] (row g = member g's sample indices) -> noisy inputs [G, b, *shape]."""
         if self.zero:
-            return self.x[idx]
+            return self.x.batch(idx)
         if self.cache is not None:
             rows = torch.arange(len(self.jobs), device=idx.device).view(-1, 1)
             return self.cache[rows, idx]
@@ -223,7 +229,7 @@ class NoisySource:
     def batch_one(self, g: int, idx: torch.Tensor) -> torch.Tensor:
         """Member ``g`` of the group: ``idx`` [b] -> [b, *shape]."""
         if self.zero:
-            return self.x[idx]
+            return self.x.batch(idx)
         if self.cache is not None:
             return self.cache[g, idx]
         return self._compute(self.jobs[g].noise_member, idx)

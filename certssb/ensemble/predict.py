@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from certssb.progress import progress_bar
 
+from certssb.dataset.batched import as_images
 from certssb.ensemble._source import (FP32, Precision, cfg_get, cfg_int, check_tensors, precision_mode,
                                       resolve_precision)
 from certssb.ensemble.determinism import deterministic_kernels, is_deterministic
@@ -40,7 +41,10 @@ def _load(factory, store, k: int, device, precision: Precision = FP32) -> nn.Mod
 
 def predict_members(factory, store, x, sigmas_x, indices, cfg, seed: int, members, device=None,
                     progress: bool = True) -> MemberVotes:
-    """Noisy predictions of ``members`` on ``x`` (global sample ``indices`` key the noise).
+    """Noisy predictions of ``members`` on images ``x`` (global sample ``indices`` key the noise).
+
+    ``x`` is uint8 images or any :class:`~certssb.dataset.batched.BatchedImages` (or a float
+    tensor); each batch is converted to float32 before its noise is added.
 
     The forward passes run in ``cfg.precision`` (see ``resolve_precision``); the softmax is taken
     of the logits in float64 and summed in float64, whatever the forward precision, so the
@@ -52,20 +56,20 @@ def predict_members(factory, store, x, sigmas_x, indices, cfg, seed: int, member
     if not members:
         raise ConfigError("predict_members needs at least one member")
     precision_mode(cfg)  # validate before anything else
-    check_tensors(x, torch.zeros(x.shape[0]) if isinstance(x, torch.Tensor) else None, sigmas_x)
+    x = check_tensors(x, None, sigmas_x)
     indices = torch.as_tensor(indices)
-    if indices.shape != (x.shape[0],) or indices.is_floating_point():
+    if indices.shape != (len(x),) or indices.is_floating_point():
         raise ConfigError(f"indices must be integers [n] matching x, got shape {tuple(indices.shape)}")
     missing = store.missing(members)
     if missing:
         raise CertSSBError(f"{len(missing)} of {len(members)} member checkpoints missing in {store.directory} "
                            f"(first: {missing[:5]}); run training first")
     eval_bs = cfg_int(cfg, "eval_batch_size", 256)
-    x = x.to(device, torch.float32)  # once per call
+    x = x.to(device)  # once per call, as held (uint8 stays uint8); x[sl] is a float32 batch
     sig = sigmas_x.to(device, torch.float32).view(-1, *([1] * (x.dim() - 1)))
     idx = indices.to(device, torch.int64)
     shape = tuple(x.shape[1:])
-    n = x.shape[0]
+    n = len(x)
     probe = factory().to(device)
     vectorise = choose_vectorise(cfg, probe, shape, device)
     precision = resolve_precision(cfg, probe, device)
@@ -112,15 +116,16 @@ def predict_members(factory, store, x, sigmas_x, indices, cfg, seed: int, member
     return MemberVotes(prob_sum=prob_sum.cpu().numpy(), votes=votes.cpu().numpy(), n_members=len(members))
 
 
-def predict_single(model: nn.Module, x: torch.Tensor, batch_size: int = 256, device=None) -> np.ndarray:
-    """Argmax predictions of one model on ``x`` (no noise), as int64 numpy [n].
+def predict_single(model: nn.Module, x, batch_size: int = 256, device=None) -> np.ndarray:
+    """Argmax predictions of one model on images ``x`` (no noise), as int64 numpy [n].
 
-    ``x`` goes to the device once and the predictions come back once (no copies per batch)."""
+    ``x`` goes to the device once, as held, and is converted per batch; the predictions come
+    back once (no copies per batch)."""
     device = resolve_device(device)
     model = model.to(device).eval()
-    x = x.to(device, torch.float32)
+    x = as_images(x).to(device)
     out = []
     with torch.no_grad():
-        for s in range(0, x.shape[0], int(batch_size)):
-            out.append(model(x[s:s + int(batch_size)]).argmax(-1))
+        for xb in x.batches(int(batch_size)):
+            out.append(model(xb).argmax(-1))
     return (torch.cat(out).cpu() if out else torch.zeros(0, dtype=torch.int64)).numpy().astype(np.int64)

@@ -15,13 +15,44 @@ import numpy as np
 import torch
 
 from certssb.certifier.grid import GridVotes
+from certssb.dataset.batched import BatchedImages, as_images
 from certssb.ensemble.predict import MemberVotes, predict_members
 from certssb.errors import CertSSBError
 
 
+class TiledImages(BatchedImages):
+    """Images ``x`` repeated ``s`` times along the first axis (image ``j`` is ``x[j mod n]``),
+    without a copy."""
+
+    def __init__(self, x: BatchedImages, s: int) -> None:
+        self.x, self.s = x, int(s)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.s * len(self.x),) + tuple(self.x.input_shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.x.nbytes
+
+    def _positions(self, index) -> torch.Tensor:
+        index = index.cpu() if isinstance(index, torch.Tensor) else index
+        return torch.arange(len(self), dtype=torch.int64)[index] % len(self.x)
+
+    def batch(self, index, device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return self.x.batch(self._positions(index), device, dtype)
+
+    def subset(self, index) -> BatchedImages:
+        return self.x.subset(self._positions(index))
+
+    def to(self, device) -> "TiledImages":
+        return TiledImages(self.x.to(device), self.s)
+
+
 def _predict_tiled(factory, store, x, test_sigmas, indices, cfg, seed, members, device, progress) -> MemberVotes:
-    s, n = len(test_sigmas), x.shape[0]
-    xt = x.unsqueeze(0).expand(s, *x.shape).reshape(s * n, *x.shape[1:])
+    x = as_images(x)
+    s, n = len(test_sigmas), len(x)
+    xt = TiledImages(x, s)
     sig = torch.tensor(test_sigmas, dtype=torch.float32).repeat_interleave(n)
     idx = torch.as_tensor(indices, dtype=torch.int64).repeat(s)
     v = predict_members(factory, store, xt, sig, idx, cfg, seed, members, device=device, progress=progress)
@@ -29,7 +60,7 @@ def _predict_tiled(factory, store, x, test_sigmas, indices, cfg, seed, members, 
                        n_members=v.n_members)
 
 
-def predict_grid(factory, store, x: torch.Tensor, indices, sig_settings, cfg, seed: int, n_members: int,
+def predict_grid(factory, store, x, indices, sig_settings, cfg, seed: int, n_members: int,
                  device=None, progress: bool = True) -> GridVotes:
     """Votes of the members at every grid sigma: members ``0..n-1``, or with ``selection=separate``
     the first ``selection_members`` as selection members and the rest as estimating members.

@@ -53,7 +53,7 @@ def _fit_one(factory, job: Job, x, y, sigmas, epochs: int, batch_size: int, lr: 
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     src = NoisySource(x, sigmas, [job], device)
-    n = x.shape[0]
+    n = len(x)
     starts = _batch_starts(n, batch_size, model)
     for epoch in range(epochs):
         perm = host_to_device(job.permutation(epoch, n), device)
@@ -124,10 +124,10 @@ def _group_size(cfg, factory, x, y, sigmas, batch_size, device, n_todo, precisio
 
 def _prepare(x, y, sigmas, device):
     """Validate and move the training data to the device, once per run (a one-off copy: pinning
-    it first would only add a host copy)."""
-    check_tensors(x, y, sigmas)
-    return (x.to(device, torch.float32).contiguous(), y.to(device, torch.int64),
-            sigmas.to(device, torch.float32))
+    it first would only add a host copy). Images move as they are held (uint8 stays uint8) and
+    are converted to float32 batch by batch."""
+    x = check_tensors(x, y, sigmas)
+    return x.to(device), y.to(device, torch.int64), sigmas.to(device, torch.float32)
 
 
 def train_members(factory, x, y, sigmas, cfg, seed: int, members, store, device=None,

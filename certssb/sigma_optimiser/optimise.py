@@ -36,6 +36,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from certssb.dataset.batched import BatchedImages
 from certssb.ensemble.noise import member_noise
 from certssb.errors import ConfigError
 
@@ -62,8 +63,8 @@ def _resolve_device(device, cfg: SigmaSettings, model: nn.Module | None) -> torc
 
 
 def _check_inputs(x: Tensor, indices: Tensor | None) -> Tensor:
-    if not torch.is_tensor(x) or x.dim() < 2:
-        raise ValueError(f"x must be a tensor [n, C, H, W], got {type(x).__name__}")
+    if not (torch.is_tensor(x) or isinstance(x, BatchedImages)) or x.dim() < 2:
+        raise ValueError(f"x must be images or a tensor [n, C, H, W], got {type(x).__name__}")
     n = x.shape[0]
     if indices is None:
         return torch.arange(n, dtype=torch.int64)
@@ -142,7 +143,7 @@ def _optimise_batch(
 def optimise_sigmas(
     cfg,
     model: nn.Module | None,
-    x: Tensor,
+    x: Tensor | BatchedImages,
     seed: int,
     purpose: str,
     device=None,
@@ -158,7 +159,8 @@ def optimise_sigmas(
     model: the surrogate returning logits (None allowed for ``fixed``). It is used frozen: put
     in eval mode with ``requires_grad`` off for the call, and both restored afterwards; its
     weights are never changed (if it lives on another device, a copy is moved).
-    x: float32 [n, C, H, W]. seed, purpose: key the draws (see the module docstring).
+    x: images (uint8 images, any ``BatchedImages``) or a float32 tensor [n, C, H, W], read one
+    float32 batch at a time. seed, purpose: key the draws (see the module docstring).
     device: overrides ``cfg.device``; default: the model's device, else CPU.
     progress: a tqdm bar on a terminal, log lines elsewhere, over batches of ``cfg.batch_size`` samples (each batch runs
     ``batch_size * n_draws`` forward passes per iteration).

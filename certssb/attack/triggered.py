@@ -1,0 +1,50 @@
+"""The triggered test set, triggered one batch at a time.
+
+Every trigger's ``apply`` is a deterministic function of each image alone (the same values
+whichever batch an image is in), so the triggered test set need not be held as float:
+:class:`TriggeredImages` converts a batch of the clean (uint8) test set and applies the trigger.
+The trigger always runs on the CPU, where ``poison`` measured the realised sizes, and the
+triggered batch then moves to the requested device: a GPU never rounds the trigger differently.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from certssb.dataset.batched import BatchedImages
+
+from .base import Trigger
+
+
+class TriggeredImages(BatchedImages):
+    """``trigger.apply(clean[idx])`` for every batch ``idx`` of the clean images ``clean``."""
+
+    def __init__(self, clean: BatchedImages, trigger: Trigger, device=None) -> None:
+        self.clean = clean
+        self.trigger = trigger
+        self.device = torch.device(device) if device is not None else None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.clean.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.clean.nbytes
+
+    def batch(self, index, device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        x = self.clean.batch(index.cpu() if isinstance(index, torch.Tensor) else index)
+        lead = tuple(x.shape[:-3])
+        out = self.trigger.apply(x.reshape((-1,) + tuple(x.shape[-3:]))).reshape(lead + tuple(x.shape[-3:]))
+        target = device if device is not None else self.device
+        if target is not None:
+            out = out.to(target, non_blocking=True)
+        return out if dtype == torch.float32 else out.to(dtype)
+
+    def subset(self, index) -> "TriggeredImages":
+        return TriggeredImages(self.clean.subset(index.cpu() if isinstance(index, torch.Tensor) else index),
+                               self.trigger, self.device)
+
+    def to(self, device) -> "TriggeredImages":
+        """The same set, its batches delivered on ``device`` (the clean images stay on the CPU)."""
+        return TriggeredImages(self.clean, self.trigger, device)
