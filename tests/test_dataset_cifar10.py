@@ -75,7 +75,8 @@ def test_cifar10_loads_written_batches(tmp_path, trust_written_files):
     trust_written_files(tmp_path)
     d = load_dataset(cfg(tmp_path), seed=0)
     assert d.x_train.shape == (30, 3, 32, 32) and d.x_test.shape == (8, 3, 32, 32)
-    assert d.x_train.dtype == torch.float32 and d.y_train.dtype == torch.int64
+    assert d.x_train.data.dtype == torch.uint8 and d.y_train.dtype == torch.int64  # held as uint8
+    d = d.to_float()
     train_x = torch.cat([as_images(batches[f"data_batch_{k}"][0]) for k in range(1, 6)])
     train_y = sum((batches[f"data_batch_{k}"][1] for k in range(1, 6)), [])
     assert torch.equal(d.x_train, train_x)  # channel-first layout preserved exactly

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from certssb.config import load_option
-from certssb.dataset import DatasetSplits, load_dataset
+from certssb.dataset import DatasetSplits, Uint8Images, load_dataset
 from certssb.errors import ConfigError
 
 
@@ -15,7 +15,7 @@ def cfg(**kw):
 
 @pytest.fixture(scope="module")
 def digits():
-    return load_dataset(cfg(), seed=0)
+    return load_dataset(cfg(), seed=0).to_float()  # the values as float32 tensors
 
 
 def test_digits_shapes_dtypes_ranges(digits):
@@ -23,6 +23,9 @@ def test_digits_shapes_dtypes_ranges(digits):
     assert digits.name == "digits"
     assert digits.x_train.shape == (1438, 1, 8, 8) and digits.x_test.shape == (359, 1, 8, 8)
     assert digits.x_train.dtype == torch.float32 and digits.y_train.dtype == torch.int64
+    held = load_dataset(cfg(), seed=0)  # as load_dataset holds them: uint8, 0..16
+    assert isinstance(held.x_train, Uint8Images) and held.x_train.data.dtype == torch.uint8
+    assert held.x_train.scale == 16.0 and torch.equal(held.x_train.to_float(), digits.x_train)
     assert digits.y_test.dtype == torch.int64
     for x in (digits.x_train, digits.x_test):
         assert x.min() >= 0.0 and x.max() <= 1.0
@@ -35,7 +38,7 @@ def test_digits_shapes_dtypes_ranges(digits):
 
 
 def test_digits_test_set_fixed_across_run_seeds(digits):
-    other = load_dataset(cfg(), seed=123)
+    other = load_dataset(cfg(), seed=123).to_float()
     assert torch.equal(other.x_test, digits.x_test) and torch.equal(other.y_test, digits.y_test)
     assert torch.equal(other.x_train, digits.x_train)
 
@@ -59,7 +62,7 @@ def test_digits_test_fraction(digits):
 
 
 def test_class_selection_and_remap(digits):
-    d = load_dataset(cfg(classes=[3, 1]), seed=0)
+    d = load_dataset(cfg(classes=[3, 1]), seed=0).to_float()
     assert d.num_classes == 2 and d.class_names == ["3", "1"]
     assert set(d.y_train.tolist()) == {0, 1}
     assert (d.y_train == 0).sum() == (digits.y_train == 3).sum()
@@ -77,9 +80,9 @@ def test_bad_classes_raise_config_error(classes):
 
 
 def test_subsampling_seeded_and_reproducible(digits):
-    a = load_dataset(cfg(train_size=100, test_size=50), seed=7)
-    b = load_dataset(cfg(train_size=100, test_size=50), seed=7)
-    c = load_dataset(cfg(train_size=100, test_size=50), seed=8)
+    a = load_dataset(cfg(train_size=100, test_size=50), seed=7).to_float()
+    b = load_dataset(cfg(train_size=100, test_size=50), seed=7).to_float()
+    c = load_dataset(cfg(train_size=100, test_size=50), seed=8).to_float()
     assert a.x_train.shape == (100, 1, 8, 8) and a.x_test.shape == (50, 1, 8, 8)
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
     assert not torch.equal(a.x_train, c.x_train)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import torchvision
 from PIL import Image
 
@@ -65,7 +66,8 @@ def test_option_composes_parses_and_loads_what_it_declares(option, tmp_path, mon
     splits = load_dataset(ds, seed=0)  # load_dataset rejects images whose shape differs from input_shape
     assert splits.input_shape == shape and splits.num_classes == n_classes
     assert (len(splits.y_train), len(splits.y_test)) == (n_train, n_test)
-    assert splits.x_train.dtype.is_floating_point and 0.0 <= float(splits.x_train.min()) <= float(splits.x_train.max()) <= 1.0
+    x = splits.x_train.to_float()
+    assert splits.x_train.data.dtype == torch.uint8 and 0.0 <= float(x.min()) <= float(x.max()) <= 1.0
 
 
 def test_class_selection_relabels_in_the_given_order(tmp_path, monkeypatch):

@@ -3,8 +3,6 @@ batches on other devices and a run whose certificates equal those of the float p
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 from PIL import Image
@@ -23,7 +21,7 @@ def _digits() -> DatasetSplits:
 
 def _as_float(splits: DatasetSplits) -> DatasetSplits:
     """The same splits as float32 tensors (what ``load_dataset`` held before)."""
-    return dataclasses.replace(splits, x_train=splits.x_train.to_float(), x_test=splits.x_test.to_float())
+    return splits.to_float()
 
 
 def test_loaded_splits_hold_uint8_a_quarter_of_float():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -33,6 +33,12 @@ class DatasetSplits:
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(int(s) for s in self.x_train.shape[1:])  # type: ignore[return-value]
+
+    def to_float(self) -> "DatasetSplits":
+        """These splits with both image sets converted once to float32 tensors (small sets, tools)."""
+        def conv(x):
+            return x.to_float() if isinstance(x, BatchedImages) else x
+        return replace(self, x_train=conv(self.x_train), x_test=conv(self.x_test))
 
 
 @dataclass

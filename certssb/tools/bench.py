@@ -66,15 +66,15 @@ SETTINGS = {
 
 def load_data(setting: str, n: int | None, seed: int = 0):
     """(x [n, C, H, W] float32 in [0, 1], y int64, num_classes, description), read with the
-    pipeline's loaders; synthetic data of the same shape (said so) where the files are absent."""
+    pipeline's loaders (small sets: converted to float32 once); synthetic data of the same shape (said so) where the files are absent."""
     if setting in ("digits", "digits_cnn"):
         d = load_dataset(load_option("dataset", "digits", test_fraction=0.0001), seed)
-        return d.x_train, d.y_train, d.num_classes, f"sklearn digits, {len(d.x_train)} images 8x8"
+        return d.x_train.to_float(), d.y_train, d.num_classes, f"sklearn digits, {len(d.x_train)} images 8x8"
     name, classes, shape, what = (("fashion_mnist", [0, 1], (1, 28, 28), "Fashion-MNIST T-shirt/top vs trouser")
                                   if setting == "mnist_cnn" else ("cifar10", [0, 1], (3, 32, 32), "CIFAR-10 airplane vs automobile"))
     try:
         d = load_dataset(load_option("dataset", name, classes=classes, train_size=n), seed)
-        return d.x_train, d.y_train, 2, f"{what} ({len(d.x_train)} training images)"
+        return d.x_train.to_float(), d.y_train, 2, f"{what} ({len(d.x_train)} training images)"
     except DataNotFoundError as exc:
         print(f"note: {name} not found ({str(exc)[:80]}...); using SYNTHETIC data", flush=True)
     gen = torch.Generator().manual_seed(seed)

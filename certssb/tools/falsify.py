@@ -280,7 +280,8 @@ class _Runner:
         self.workdir = workdir
         self.timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        self.splits = load_dataset(load_option("dataset", "digits", classes=list(cfg.classes)), cfg.seed)
+        # a small set: converted to float32 once (the attacks here edit whole tensors)
+        self.splits = load_dataset(load_option("dataset", "digits", classes=list(cfg.classes)), cfg.seed).to_float()
         self.factory = model_factory(load_option("model", "mlp", hidden=list(cfg.hidden)),
                                      tuple(self.splits.x_train.shape[1:]), self.splits.num_classes)
         self.ens = cfg.ensemble_cfg()
