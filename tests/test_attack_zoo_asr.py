@@ -52,7 +52,7 @@ def train_mlp(x, y, num_classes, seed=0, epochs=20):
 @pytest.fixture(scope="module")
 def digits():
     torch.set_num_threads(1)
-    d = load_dataset(load_option("dataset", "digits"), seed=0)
+    d = load_dataset(load_option("dataset", "digits"), seed=0).to_float()  # whole-tensor models below
     clean = train_mlp(d.x_train, d.y_train, d.num_classes)
     with torch.no_grad():
         acc = float((clean(d.x_test).argmax(1) == d.y_test).float().mean())

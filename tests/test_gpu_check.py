@@ -22,7 +22,7 @@ def test_synthetic_fashion_files_load_with_the_pipeline_loader(tmp_path):
     assert d.x_train.shape == (12, 1, 28, 28) and d.x_test.shape == (6, 1, 28, 28)
     assert set(d.y_train.tolist()) == {0, 1}
     # learnable: class 1's band (rows 4..7) is brighter than class 0's there
-    band = d.x_train[:, 0, 4:8, 4:24].mean((1, 2))
+    band = d.x_train.to_float()[:, 0, 4:8, 4:24].mean((1, 2))
     assert band[d.y_train == 1].min() > band[d.y_train == 0].max()
 
 

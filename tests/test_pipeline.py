@@ -198,7 +198,7 @@ def test_shared_memory_across_test_sets(tmp_path, run_pipeline):
     from conftest import FAST, compose_cfg
 
     cfg = parse_run(compose_cfg([*FAST, "sigma_optimiser=fixed", "certifier=storage_update"]))
-    splits = load_dataset(cfg.dataset, 0)
+    splits = load_dataset(cfg.dataset, 0).to_float()  # float splits: whole triggered tensors below
     poisoned = poison(splits, cfg.attack, 0)
     clean = table[table.split == "clean"].sort_values("index")
     t_all = table[table.split == "triggered_all"].sort_values("index")

@@ -60,7 +60,7 @@ def _sga_train_sigmas(factory, x, y):
 @pytest.mark.slow
 def test_poisons_lower_the_paper_certificate_but_not_floored_or_grid():
     torch.set_num_threads(1)
-    data = load_dataset(load_option("dataset", "digits", classes=[0, 1]), 0)
+    data = load_dataset(load_option("dataset", "digits", classes=[0, 1]), 0).to_float()
     x, y = data.x_train, data.y_train
     factory = model_factory(load_option("model", "mlp", hidden=[128]), tuple(x.shape[1:]), 2)
     xp, yp = _band_poisons(x, y)

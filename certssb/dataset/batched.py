@@ -44,6 +44,11 @@ class BatchedImages:
     def nbytes(self) -> int:  # pragma: no cover - interface
         raise NotImplementedError
 
+    @property
+    def float_dtype(self) -> torch.dtype:
+        """The dtype batches come in by default (float32; a wrapped float tensor keeps its own)."""
+        return torch.float32
+
     def __len__(self) -> int:
         return int(self.shape[0])
 
@@ -84,16 +89,25 @@ class FloatImages(BatchedImages):
     def nbytes(self) -> int:
         return self.x.numel() * self.x.element_size()
 
-    def batch(self, index, device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    @property
+    def float_dtype(self) -> torch.dtype:
+        return self.x.dtype
+
+    def batch(self, index, device=None, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """``x[index]`` on ``device``, as ``dtype`` (default: the tensor's own)."""
         if isinstance(index, torch.Tensor) and index.device != self.x.device:
             index = index.to(self.x.device)
         part = self.x[index]
-        return part.to(device if device is not None else part.device, dtype)
+        return part.to(device if device is not None else part.device, dtype or part.dtype)
+
+    def __getitem__(self, index) -> torch.Tensor:
+        return self.batch(index)
 
     def subset(self, index) -> "FloatImages":
         return FloatImages(self.batch(index))
 
     def to(self, device) -> "FloatImages":
+        """On ``device`` as float32 (what training and prediction run in)."""
         return FloatImages(self.x.to(device, torch.float32).contiguous())
 
 

@@ -204,9 +204,10 @@ class NoisySource:
             raise ValueError("a group must share one noise seed")
         self.seed = next(iter(self.seeds))
         self.cache = None
-        need = len(jobs) * n * math.prod(self.shape) * 4  # float32 copies
+        self.dtype = x.float_dtype  # float32 (a float64 tensor stays float64)
+        need = len(jobs) * n * math.prod(self.shape) * self.dtype.itemsize
         if not self.zero and need <= cache_budget_bytes(device):
-            self.cache = torch.empty((len(jobs), n) + self.shape, dtype=torch.float32, device=device)
+            self.cache = torch.empty((len(jobs), n) + self.shape, dtype=self.dtype, device=device)
             per = max(1, chunk_elems // max(1, math.prod(self.shape)))
             for g, job in enumerate(jobs):
                 for s in range(0, n, per):
@@ -214,13 +215,13 @@ class NoisySource:
                     self.cache[g, s:s + per] = self._compute(job.noise_member, idx)
 
     def _compute(self, members, idx: torch.Tensor) -> torch.Tensor:
-        noise = member_noise(self.seed, members, idx, self.shape, "train", device=self.device, dtype=torch.float32)
-        return self.x.batch(idx) + self.sigmas[idx].view(idx.shape + (1,) * len(self.shape)) * noise
+        noise = member_noise(self.seed, members, idx, self.shape, "train", device=self.device, dtype=self.dtype)
+        return self.x.batch(idx, dtype=self.dtype) + self.sigmas[idx].view(idx.shape + (1,) * len(self.shape)) * noise
 
     def batch(self, idx: torch.Tensor) -> torch.Tensor:
         """``idx`` [G, b] (row g = member g's sample indices) -> noisy inputs [G, b, *shape]."""
         if self.zero:
-            return self.x.batch(idx)
+            return self.x.batch(idx, dtype=self.dtype)
         if self.cache is not None:
             rows = torch.arange(len(self.jobs), device=idx.device).view(-1, 1)
             return self.cache[rows, idx]
@@ -229,7 +230,7 @@ class NoisySource:
     def batch_one(self, g: int, idx: torch.Tensor) -> torch.Tensor:
         """Member ``g`` of the group: ``idx`` [b] -> [b, *shape]."""
         if self.zero:
-            return self.x.batch(idx)
+            return self.x.batch(idx, dtype=self.dtype)
         if self.cache is not None:
             return self.cache[g, idx]
         return self._compute(self.jobs[g].noise_member, idx)
