@@ -197,7 +197,7 @@ def poison_with_policy(splits, trigger: Trigger, *, target: int, poison_rate: fl
     if count:
         source = x_train[index]
         if prepare_train is not None:
-            source = prepare_train(source, y_train[index]).to(torch.float32)
+            source = prepare_train(source, y_train[index]).to(source.dtype)
         triggered = trigger.apply(source)
         changed.append(index)
         rows.append(triggered)
