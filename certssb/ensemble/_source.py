@@ -186,9 +186,9 @@ class NoisySource:
     """Noisy training inputs ``x_i + sigma_i * member_noise(seed, k, i, "train")`` for a group.
 
     ``x`` (images, see :class:`BatchedImages`) is read as float32 batches; the noise is added
-    after the conversion. The values are a pure function of (member, index), so they are either materialised once per
-    group (when they fit ``cache_budget_bytes``; the same numbers every epoch, computed once) or
-    generated per batch. Both give bit-identical batches.
+    after the conversion. The values are a pure function of (member, index), so they are either
+    materialised once per group (when they fit ``cache_budget_bytes``; the same numbers every
+    epoch, computed once) or generated per batch. Both give bit-identical batches.
     """
 
     def __init__(self, x, sigmas, jobs: list[Job], device, chunk_elems: int = 1 << 21):
