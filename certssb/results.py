@@ -66,13 +66,14 @@ class SharedMemories:
         self.memories = {v: CertifiedMemory(dim) for v in MEMORY_VARIANTS}
 
 
-def flat_float64(x) -> np.ndarray:
-    """Inputs as float64 ``[m, d]`` (the storage-update memory's vectors): an array [m, d] as it
-    is; images (``BatchedImages`` or a float tensor ``[m, C, H, W]``) read batch by batch."""
+def flat_vectors(x) -> np.ndarray:
+    """Inputs as ``[m, d]`` vectors for the storage-update memory: an array as it is; images
+    (``BatchedImages`` or a float tensor ``[m, C, H, W]``) read batch by batch, in the batches'
+    own float32 (exact: no float64 copy of the whole set)."""
     if isinstance(x, np.ndarray):
-        return x.reshape(len(x), -1).astype(np.float64)
-    parts = [b.reshape(len(b), -1).numpy().astype(np.float64) for b in as_images(x).batches(1024)]
-    return np.concatenate(parts) if parts else np.zeros((0, int(np.prod(x.shape[1:]))), dtype=np.float64)
+        return x.reshape(len(x), -1)
+    parts = [b.reshape(len(b), -1).numpy() for b in as_images(x).batches(1024)]
+    return np.concatenate(parts) if parts else np.zeros((0, int(np.prod(x.shape[1:]))), dtype=np.float32)
 
 
 def certify_split(name, x_flat, labels, indices, votes, sigmas, certificate_train_sigmas, cert_cfg,
@@ -80,7 +81,7 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, certificate_trai
                   copy_memory_from=None) -> SplitResult:
     """Bounds, radius variants, optional storage-update memory, metrics and curves for one set.
 
-    ``x_flat``: the inputs, only read by the storage-update memory (``flat_float64``: an array
+    ``x_flat``: the inputs, only read by the storage-update memory (``flat_vectors``: an array
     [m, d], or images converted batch by batch when the memory needs them).
 
     ``certificate_train_sigmas`` [n_train]: the per-training-sample sigmas the certificate may
@@ -173,7 +174,7 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, certificate_trai
                 action_m = src[f"action_{key}"].to_numpy()
             else:
                 if not isinstance(x_flat, np.ndarray):
-                    x_flat = flat_float64(x_flat)
+                    x_flat = flat_vectors(x_flat)
                 mem = shared.memories[variant] if shared is not None else None
                 res = storage_update(x_flat, prediction, radii[variant], order, memory=mem)
                 label_m, radius_m, action_m = res.label, res.radius, res.action

@@ -265,3 +265,48 @@ def test_rejects_bad_input(args):
         storage_update(np.zeros((2, 1)), [0, 1], [1.0, 1.0], [0, 0])
     with pytest.raises(ConfigError):
         CertifiedMemory(2).add([0.0, 1.0, 2.0], 0, 1.0)
+
+
+# ------------------------------------------------ compact (float32) centres
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_float32_inputs_are_stored_as_float32_with_the_same_answers(seed, monkeypatch):
+    """Images are float32 batches: the memory keeps them as float32 (half the bytes) and its
+    answers equal the naive reference and the same inputs given as float64, also when the
+    screening product is split into many blocks."""
+    import certssb.certifier.memory as memory_module
+
+    rng = np.random.default_rng(100 + seed)
+    m, dim = 50, 30
+    scale = 1 + 100 * (seed % 2)  # large norms: the screen's rounding matters, exact norms decide
+    x32 = (rng.normal(size=(m, dim)) * scale).astype(np.float32)
+    labels = rng.integers(0, 3, size=m)
+    radii = rng.exponential(1.0, size=m) * np.sqrt(dim) * scale * (rng.random(m) > 0.2)
+    order = processing_order(m, "shuffle", seed)
+    monkeypatch.setattr(memory_module, "BLOCK_VALUES", 7 * dim)  # blocks of 7 rows
+    mem32 = CertifiedMemory(dim)
+    res32 = storage_update(x32, labels, radii, order, memory=mem32)
+    res64 = storage_update(x32.astype(np.float64), labels, radii, order)
+    ref = reference_update(x32.astype(np.float64), labels, radii, order)
+    assert mem32.centre_dtype == np.float32 and mem32.centres.nbytes == m * dim * 4
+    assert np.array_equal(mem32.centres, x32[order])
+    assert (res32.action != "kept").sum() >= 5  # conflicts really happen
+    np.testing.assert_array_equal(res32.label, res64.label)
+    np.testing.assert_array_equal(res32.radius, res64.radius)
+    np.testing.assert_array_equal(res32.action, res64.action)
+    for i in range(m):
+        c, r, act = ref[i]
+        assert res32.label[i] == c and res32.action[i] == act
+        assert res32.radius[i] == pytest.approx(r, rel=1e-12, abs=1e-12)
+
+
+def test_a_centre_that_needs_float64_switches_the_storage():
+    mem = CertifiedMemory(2, capacity=1)
+    mem.add(np.array([0.5, 0.25], dtype=np.float32), 0, 1.0)
+    assert mem.centre_dtype == np.float32
+    third = np.array([1.0 / 3.0, 2.0])  # not a float32 value
+    mem.add(third, 1, 1.0)
+    assert mem.centre_dtype == np.float64
+    np.testing.assert_array_equal(mem.centres, [[0.5, 0.25], third])
+    assert mem.query(third + np.array([1e-9, 0.0])) in (0, 1)  # answered from the exact centre

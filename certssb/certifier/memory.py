@@ -11,7 +11,11 @@ and stored balls (x_j, c_j, R_j) at distance d_j = ||x - x_j||_2:
 
 Invariant: stored balls with different labels never overlap (d_ij >= R_i + R_j), so the
 deployed classifier (answer a query inside a stored open ball with that ball's label) is
-well defined. Distances are Euclidean on flattened float64 vectors.
+well defined. Distances are Euclidean on flattened vectors, computed in float64. The centres
+are stored as float32 while every input is exactly a float32 vector (images read as float32
+batches always are: half the memory, no value changes) and as float64 from the first input that
+is not; float64 arithmetic runs on float64 copies of blocks, so the answers do not depend on
+the storage.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from certssb.errors import ConfigError
 __all__ = ["CertifiedMemory", "MemoryResult", "processing_order", "storage_update"]
 
 KEPT, TRIMMED, RELABELLED = "kept", "trimmed", "relabelled"
+BLOCK_VALUES = 1 << 22  # float64 values upcast at once by the screening product (32 MB)
 
 
 class CertifiedMemory:
@@ -35,7 +40,7 @@ class CertifiedMemory:
             raise ConfigError(f"memory dimension must be >= 1, got {dim!r}")
         self.dim = int(dim)
         cap = max(int(capacity), 1)
-        self._x = np.empty((cap, self.dim), dtype=np.float64)
+        self._x = np.empty((cap, self.dim), dtype=np.float32)  # float64 once an input needs it
         self._sq = np.empty(cap, dtype=np.float64)
         self._label = np.empty(cap, dtype=np.int64)
         self._radius = np.empty(cap, dtype=np.float64)
@@ -47,6 +52,11 @@ class CertifiedMemory:
     @property
     def centres(self) -> np.ndarray:
         return self._x[: self._n]
+
+    @property
+    def centre_dtype(self) -> np.dtype:
+        """float32 while every stored centre is exactly a float32 vector, else float64."""
+        return self._x.dtype
 
     @property
     def labels(self) -> np.ndarray:
@@ -75,17 +85,34 @@ class CertifiedMemory:
         if n == 0:
             return np.empty(0, dtype=np.int64), np.empty(0)
         sq_v = float(v @ v)
-        sq = self._sq[:n] + sq_v - 2.0 * (self._x[:n] @ v)
+        sq = self._sq[:n] + sq_v - 2.0 * self._dot(v)
         err = 4.0 * (self.dim + 4) * np.finfo(np.float64).eps * (self._sq[:n] + sq_v)
         approx = np.sqrt(np.maximum(sq, 0.0))
         screen = np.flatnonzero(approx < reach + np.sqrt(err))
         if screen.size == 0:
             return screen.astype(np.int64), np.empty(0)
-        d = np.linalg.norm(self._x[screen] - v, axis=1)
+        d = np.linalg.norm(self._x[screen].astype(np.float64) - v, axis=1)
         keep = d < reach[screen]
         return screen[keep].astype(np.int64), d[keep]
 
+    def _dot(self, v: np.ndarray) -> np.ndarray:
+        """``centres @ v`` in float64 (float32 centres upcast one block of rows at a time)."""
+        n = self._n
+        if self._x.dtype == np.float64:
+            return self._x[:n] @ v
+        out = np.empty(n, dtype=np.float64)
+        step = max(1, BLOCK_VALUES // self.dim)
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            out[start:stop] = self._x[start:stop].astype(np.float64) @ v
+        return out
+
     def _append(self, v: np.ndarray, label: int, radius: float) -> None:
+        if self._x.dtype == np.float32:
+            with np.errstate(over="ignore", invalid="ignore"):  # beyond float32's range: not exact
+                exact = np.array_equal(v.astype(np.float32).astype(np.float64), v)
+            if not exact:
+                self._x = self._x.astype(np.float64)  # this centre needs float64: store every centre so
         if self._n == self._x.shape[0]:
             cap = 2 * self._x.shape[0]
             for name in ("_x", "_sq", "_label", "_radius"):
@@ -161,10 +188,15 @@ def processing_order(m: int, kind: str = "index", seed: int = 0) -> np.ndarray:
 def storage_update(x_flat, labels, radii, order=None, memory: CertifiedMemory | None = None) -> MemoryResult:
     """Run the storage update over inputs ``x_flat`` [m, d] in ``order`` (default: index order).
 
+    ``x_flat`` float32 is used as it is (no float64 copy of the whole set; each row is read in
+    float64), any other type is converted to float64.
+
     Pass an existing ``memory`` to continue it (e.g. one shared memory for clean and
     triggered inputs); a fresh one is used otherwise.
     """
-    x = np.asarray(x_flat, dtype=np.float64)
+    x = np.asarray(x_flat)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
     if x.ndim == 1:
         x = x.reshape(-1, 1)
     x = x.reshape(x.shape[0], -1)
