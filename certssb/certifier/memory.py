@@ -111,8 +111,10 @@ class CertifiedMemory:
         if self._x.dtype == np.float32:
             with np.errstate(over="ignore", invalid="ignore"):  # beyond float32's range: not exact
                 exact = np.array_equal(v.astype(np.float32).astype(np.float64), v)
-            if not exact:
-                self._x = self._x.astype(np.float64)  # this centre needs float64: store every centre so
+            if not exact:  # this centre needs float64: store every centre so
+                wide = np.empty(self._x.shape, dtype=np.float64)
+                wide[: self._n] = self._x[: self._n]
+                self._x = wide
         if self._n == self._x.shape[0]:
             cap = 2 * self._x.shape[0]
             for name in ("_x", "_sq", "_label", "_radius"):
