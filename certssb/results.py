@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from certssb.certifier import (
+    CentreStore,
     CertifiedMemory,
     GridVotes,
     RealisedAttack,
@@ -60,10 +61,12 @@ class SplitResult:
 
 
 class SharedMemories:
-    """One storage-update memory per radius variant, shared by several test sets."""
+    """One storage-update memory per radius variant, shared by several test sets; the variants
+    share one store of centres (they add the same inputs in the same order)."""
 
-    def __init__(self, dim: int) -> None:
-        self.memories = {v: CertifiedMemory(dim) for v in MEMORY_VARIANTS}
+    def __init__(self, dim: int, capacity: int = 1024) -> None:
+        centres = CentreStore(dim, capacity)
+        self.memories = {v: CertifiedMemory(dim, capacity, centres=centres) for v in MEMORY_VARIANTS}
 
 
 def flat_vectors(x) -> np.ndarray:
@@ -164,6 +167,9 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, certificate_trai
         order = processing_order(len(labels), str(cert_cfg.memory.order), int(cert_cfg.memory.order_seed))
         memory_info = {"order": str(cert_cfg.memory.order), "order_seed": int(cert_cfg.memory.order_seed),
                        "shared": bool(cert_cfg.memory.shared), "processing_order_first": order[:20].tolist()}
+        own = None  # without a shared memory: this set's memories, one store of centres for the variants
+        if shared is None and copy_memory_from is None:
+            own = SharedMemories(int(np.prod(np.shape(x_flat)[1:])) if len(labels) else 1, max(len(labels), 1))
         for variant in MEMORY_VARIANTS:
             key = f"{variant}_memory"
             if copy_memory_from is not None:  # entries of a shared memory, stored with another set
@@ -175,7 +181,7 @@ def certify_split(name, x_flat, labels, indices, votes, sigmas, certificate_trai
             else:
                 if not isinstance(x_flat, np.ndarray):
                     x_flat = flat_vectors(x_flat)
-                mem = shared.memories[variant] if shared is not None else None
+                mem = (shared if shared is not None else own).memories[variant]
                 res = storage_update(x_flat, prediction, radii[variant], order, memory=mem)
                 label_m, radius_m, action_m = res.label, res.radius, res.action
             correct_m = label_m == labels

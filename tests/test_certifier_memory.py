@@ -310,3 +310,31 @@ def test_a_centre_that_needs_float64_switches_the_storage():
     assert mem.centre_dtype == np.float64
     np.testing.assert_array_equal(mem.centres, [[0.5, 0.25], third])
     assert mem.query(third + np.array([1e-9, 0.0])) in (0, 1)  # answered from the exact centre
+
+
+def test_memories_sharing_centres_store_each_input_once_and_answer_alike():
+    """The joint and paper memories of a set add the same inputs in the same order: one store of
+    centres serves both, and each answers exactly as a memory with its own centres."""
+    from certssb.certifier.memory import CentreStore
+
+    rng = np.random.default_rng(7)
+    m, dim = 40, 12
+    x = rng.normal(size=(m, dim)).astype(np.float32)
+    labels = rng.integers(0, 3, size=m)
+    radii_a = rng.exponential(1.5, size=m)
+    radii_b = radii_a * rng.uniform(0.5, 2.0, size=m)
+    order = processing_order(m, "shuffle", 7)
+    store = CentreStore(dim, capacity=4)
+    shared_a, shared_b = CertifiedMemory(dim, 4, centres=store), CertifiedMemory(dim, 4, centres=store)
+    got_a = storage_update(x, labels, radii_a, order, memory=shared_a)
+    got_b = storage_update(x, labels, radii_b, order, memory=shared_b)
+    own_a, own_b = storage_update(x, labels, radii_a, order), storage_update(x, labels, radii_b, order)
+    for got, own in ((got_a, own_a), (got_b, own_b)):
+        np.testing.assert_array_equal(got.label, own.label)
+        np.testing.assert_array_equal(got.radius, own.radius)
+        np.testing.assert_array_equal(got.action, own.action)
+    assert (got_a.action != "kept").sum() >= 3 and not np.array_equal(got_a.radius, got_b.radius)
+    assert len(store) == m and store.nbytes == m * dim * 4  # once, as float32
+    np.testing.assert_array_equal(shared_b.centres, x[order])
+    with pytest.raises(ConfigError, match="same inputs in the same order"):
+        CertifiedMemory(dim, centres=store).add(x[order[0]] + 1.0, 0, 1.0)

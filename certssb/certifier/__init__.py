@@ -21,13 +21,14 @@ from .ellipsoid import (
     whitened_attack_size,
 )
 from .grid import GridSelection, GridVotes, certify_grid, certify_grid_cfg
-from .memory import CertifiedMemory, MemoryResult, processing_order, storage_update
+from .memory import CentreStore, CertifiedMemory, MemoryResult, processing_order, storage_update
 from .metrics import certified_accuracy_curve, covered_fraction, summary_metrics
 from .radius import RADIUS_VARIANTS, radius_variants
 from .realised_attack import PoisonSizes, RealisedAttack, resolve_poison_sizes
 from .scores import ScoreBounds, certify_scores, certify_scores_cfg, expected_gap, per_bound_alpha
 
 __all__ = [
+    "CentreStore",
     "CertifiedMemory",
     "GridSelection",
     "GridVotes",

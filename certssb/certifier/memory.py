@@ -26,22 +26,100 @@ import numpy as np
 
 from certssb.errors import ConfigError
 
-__all__ = ["CertifiedMemory", "MemoryResult", "processing_order", "storage_update"]
+__all__ = ["CentreStore", "CertifiedMemory", "MemoryResult", "processing_order", "storage_update"]
 
 KEPT, TRIMMED, RELABELLED = "kept", "trimmed", "relabelled"
 BLOCK_VALUES = 1 << 22  # float64 values upcast at once by the screening product (32 MB)
 
 
-class CertifiedMemory:
-    """Growing store of certified balls (centre, label, radius) in R^dim."""
+class CentreStore:
+    """The centres of one or more memories, each stored once.
+
+    Memories that add the same inputs in the same order (the ``joint`` and ``paper`` memories of
+    a test set) share one store: the k-th centre of each is row k. Rows are float32 while every
+    centre is exactly a float32 vector, float64 from the first that is not.
+    """
 
     def __init__(self, dim: int, capacity: int = 1024):
         if int(dim) < 1:
             raise ConfigError(f"memory dimension must be >= 1, got {dim!r}")
         self.dim = int(dim)
         cap = max(int(capacity), 1)
-        self._x = np.empty((cap, self.dim), dtype=np.float32)  # float64 once an input needs it
+        self._x = np.empty((cap, self.dim), dtype=np.float32)
         self._sq = np.empty(cap, dtype=np.float64)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._x.dtype
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._n * self.dim * self._x.dtype.itemsize)
+
+    def rows(self, n: int) -> np.ndarray:
+        return self._x[:n]
+
+    def sq(self, n: int) -> np.ndarray:
+        return self._sq[:n]
+
+    def matches(self, i: int, v: np.ndarray) -> bool:
+        """Row ``i`` is exactly ``v``."""
+        return bool(np.array_equal(self._x[i].astype(np.float64), v))
+
+    def append(self, v: np.ndarray) -> None:
+        if self._x.dtype == np.float32:
+            with np.errstate(over="ignore", invalid="ignore"):  # beyond float32's range: not exact
+                exact = np.array_equal(v.astype(np.float32).astype(np.float64), v)
+            if not exact:  # this centre needs float64: store every centre so
+                wide = np.empty(self._x.shape, dtype=np.float64)
+                wide[: self._n] = self._x[: self._n]
+                self._x = wide
+        if self._n == self._x.shape[0]:
+            cap = 2 * self._x.shape[0]
+            for name in ("_x", "_sq"):
+                old = getattr(self, name)
+                grown = np.empty((cap,) + old.shape[1:], dtype=old.dtype)
+                grown[: self._n] = old[: self._n]
+                setattr(self, name, grown)
+        self._x[self._n] = v
+        self._sq[self._n] = v @ v
+        self._n += 1
+
+    def dot(self, v: np.ndarray, n: int) -> np.ndarray:
+        """``rows(n) @ v`` in float64 (float32 rows upcast one block at a time)."""
+        if self._x.dtype == np.float64:
+            return self._x[:n] @ v
+        out = np.empty(n, dtype=np.float64)
+        step = max(1, BLOCK_VALUES // self.dim)
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            out[start:stop] = self._x[start:stop].astype(np.float64) @ v
+        return out
+
+    def distances(self, index: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Exact ``||row_j - v||`` in float64 for the rows ``index``."""
+        return np.linalg.norm(self._x[index].astype(np.float64) - v, axis=1)
+
+
+class CertifiedMemory:
+    """Growing store of certified balls (centre, label, radius) in R^dim.
+
+    ``centres``: a :class:`CentreStore` shared with memories that add the same inputs in the same
+    order (default: a store of its own); a different input at a shared position is an error.
+    """
+
+    def __init__(self, dim: int, capacity: int = 1024, centres: CentreStore | None = None):
+        if int(dim) < 1:
+            raise ConfigError(f"memory dimension must be >= 1, got {dim!r}")
+        self.dim = int(dim)
+        if centres is not None and centres.dim != self.dim:
+            raise ConfigError(f"shared centres have dimension {centres.dim}, the memory {self.dim}")
+        cap = max(int(capacity), 1)
+        self._store = centres if centres is not None else CentreStore(self.dim, cap)
         self._label = np.empty(cap, dtype=np.int64)
         self._radius = np.empty(cap, dtype=np.float64)
         self._n = 0
@@ -51,12 +129,16 @@ class CertifiedMemory:
 
     @property
     def centres(self) -> np.ndarray:
-        return self._x[: self._n]
+        return self._store.rows(self._n)
+
+    @property
+    def centre_store(self) -> CentreStore:
+        return self._store
 
     @property
     def centre_dtype(self) -> np.dtype:
         """float32 while every stored centre is exactly a float32 vector, else float64."""
-        return self._x.dtype
+        return self._store.dtype
 
     @property
     def labels(self) -> np.ndarray:
@@ -85,46 +167,30 @@ class CertifiedMemory:
         if n == 0:
             return np.empty(0, dtype=np.int64), np.empty(0)
         sq_v = float(v @ v)
-        sq = self._sq[:n] + sq_v - 2.0 * self._dot(v)
-        err = 4.0 * (self.dim + 4) * np.finfo(np.float64).eps * (self._sq[:n] + sq_v)
+        sq_x = self._store.sq(n)
+        sq = sq_x + sq_v - 2.0 * self._store.dot(v, n)
+        err = 4.0 * (self.dim + 4) * np.finfo(np.float64).eps * (sq_x + sq_v)
         approx = np.sqrt(np.maximum(sq, 0.0))
         screen = np.flatnonzero(approx < reach + np.sqrt(err))
         if screen.size == 0:
             return screen.astype(np.int64), np.empty(0)
-        d = np.linalg.norm(self._x[screen].astype(np.float64) - v, axis=1)
+        d = self._store.distances(screen, v)
         keep = d < reach[screen]
         return screen[keep].astype(np.int64), d[keep]
 
-    def _dot(self, v: np.ndarray) -> np.ndarray:
-        """``centres @ v`` in float64 (float32 centres upcast one block of rows at a time)."""
-        n = self._n
-        if self._x.dtype == np.float64:
-            return self._x[:n] @ v
-        out = np.empty(n, dtype=np.float64)
-        step = max(1, BLOCK_VALUES // self.dim)
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            out[start:stop] = self._x[start:stop].astype(np.float64) @ v
-        return out
-
     def _append(self, v: np.ndarray, label: int, radius: float) -> None:
-        if self._x.dtype == np.float32:
-            with np.errstate(over="ignore", invalid="ignore"):  # beyond float32's range: not exact
-                exact = np.array_equal(v.astype(np.float32).astype(np.float64), v)
-            if not exact:  # this centre needs float64: store every centre so
-                wide = np.empty(self._x.shape, dtype=np.float64)
-                wide[: self._n] = self._x[: self._n]
-                self._x = wide
-        if self._n == self._x.shape[0]:
-            cap = 2 * self._x.shape[0]
-            for name in ("_x", "_sq", "_label", "_radius"):
-                old = getattr(self, name)
-                new = np.empty((cap,) + old.shape[1:], dtype=old.dtype)
-                new[: self._n] = old[: self._n]
-                setattr(self, name, new)
         i = self._n
-        self._x[i] = v
-        self._sq[i] = v @ v
+        if i < len(self._store):  # a memory sharing the store has added this position already
+            if not self._store.matches(i, v):
+                raise ConfigError("memories sharing their centres must add the same inputs in the same order")
+        else:
+            self._store.append(v)
+        if i == self._label.shape[0]:
+            for name in ("_label", "_radius"):
+                old = getattr(self, name)
+                grown = np.empty(2 * old.shape[0], dtype=old.dtype)
+                grown[:i] = old[:i]
+                setattr(self, name, grown)
         self._label[i] = label
         self._radius[i] = radius
         self._n += 1
