@@ -61,8 +61,9 @@ class SplitResult:
 
 
 class SharedMemories:
-    """One storage-update memory per radius variant, shared by several test sets; the variants
-    share one store of centres (they add the same inputs in the same order)."""
+    """The storage-update memories of the radius variants, one per variant over one store of
+    centres (the variants add the same inputs in the same order). Each test set gets its own,
+    or (``certifier.memory.shared``) one serves every test set."""
 
     def __init__(self, dim: int, capacity: int = 1024) -> None:
         centres = CentreStore(dim, capacity)
