@@ -76,6 +76,21 @@ def test_poisoning_uint8_equals_the_float_path(attack):
     assert torch.equal(torch.cat(list(u8.x_test_triggered.batches(7))), ref.x_test_triggered)
 
 
+def test_a_small_triggered_set_is_triggered_once_when_moved_and_a_large_one_per_batch(monkeypatch):
+    """Prediction reads each batch once per member: a triggered set that fits the budget becomes
+    one float copy on ``to`` (the same values), a larger one stays triggered per batch."""
+    import certssb.attack.triggered as triggered_module
+    from certssb.dataset.batched import FloatImages
+
+    u8 = poison(_digits(), _attack("wanet"), seed=3).x_test_triggered
+    reference = torch.cat(list(u8.batches(7)))
+    moved = u8.to("cpu")
+    assert isinstance(moved, FloatImages) and torch.equal(moved.to_float(), reference)
+    monkeypatch.setattr(triggered_module, "MATERIALISE_BYTES", 4 * reference[0].numel() * (len(u8) - 1))
+    kept = u8.to("cpu")
+    assert isinstance(kept, TriggeredImages) and torch.equal(torch.cat(list(kept.batches(5))), reference)
+
+
 def test_poisoned_rows_stay_float_and_clean_rows_uint8():
     splits = _digits()
     u8 = poison(splits, _attack("wanet"), seed=0)

@@ -5,15 +5,23 @@ whichever batch an image is in), so the triggered test set need not be held as f
 :class:`TriggeredImages` converts a batch of the clean (uint8) test set and applies the trigger.
 The trigger always runs on the CPU, where ``poison`` measured the realised sizes, and the
 triggered batch then moves to the requested device: a GPU never rounds the trigger differently.
+
+Prediction reads every batch once per member (group), so a set whose float32 copy fits
+``MATERIALISE_BYTES`` is triggered once when it is moved for use (``to``) and read from that copy
+(the same values); a larger set (224-px images) is triggered per batch.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from certssb.dataset.batched import BatchedImages
+from certssb.dataset.batched import BatchedImages, FloatImages
 
 from .base import Trigger
+
+MATERIALISE_BYTES = 1 << 30  # a triggered set up to 1 GiB as float32 is triggered once per move
 
 
 class TriggeredImages(BatchedImages):
@@ -45,6 +53,9 @@ class TriggeredImages(BatchedImages):
         return TriggeredImages(self.clean.subset(index.cpu() if isinstance(index, torch.Tensor) else index),
                                self.trigger, self.device)
 
-    def to(self, device) -> "TriggeredImages":
-        """The same set, its batches delivered on ``device`` (the clean images stay on the CPU)."""
+    def to(self, device) -> BatchedImages:
+        """The same set on ``device``: triggered once into a float32 copy there when that copy fits
+        ``MATERIALISE_BYTES``, else batches triggered on the CPU when read and delivered there."""
+        if len(self) * 4 * math.prod(self.input_shape) <= MATERIALISE_BYTES:
+            return FloatImages(self.to_float()).to(device)
         return TriggeredImages(self.clean, self.trigger, device)
