@@ -130,5 +130,9 @@ def test_bad_design_options_are_one_line_errors(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: sigma_optimiser.test_sigmas must all be <= sigma_train") and "\n" not in err
+    rc = main(["--sigma", "grid_ensembles", "--sigma-trains", "-1", "0.5", "--out", str(tmp_path)])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: sigma_optimiser.sigma_trains") and "\n" not in err
     rc = main(["--objective", "joint", "--out", str(tmp_path)])
     assert rc == 2 and "needs sigma_optimiser.sigma_train_floor" in capsys.readouterr().err

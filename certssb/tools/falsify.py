@@ -123,7 +123,8 @@ class FalsifyConfig:
         if self.sigma == "grid_ensembles":
             trains = [float(t) for t in self.sigma_trains]
             return load_option("sigma_optimiser", "grid_ensembles", sigma_trains=trains,
-                               sigma_0=min(trains) if trains else float(self.sigma_0), test_sigmas=tests,
+                               sigma_0=min(trains) if trains and min(trains) > 0 else float(self.sigma_0),
+                               test_sigmas=tests,  # a bad sigma_trains is reported by its own key
                                device=self.device)
         extra = {"device": self.device}
         if self.sigma != "fixed":
