@@ -37,6 +37,9 @@ class Option:
     """
 
     config_group: ClassVar[str] = ""
+    #: keys that change how a run executes or is logged, not its results: left out of the run's
+    #: fingerprint (resume) and of sweep folder names
+    execution_keys: ClassVar[tuple] = ()
     name: str = MISSING
 
     def check(self, run: "RunSettings") -> None:
@@ -58,6 +61,10 @@ class Option:
     def plain(self) -> dict:
         """The settings as plain Python values (for JSON, W&B and fingerprints)."""
         return dataclasses.asdict(self)
+
+    def results_plain(self) -> dict:
+        """:meth:`plain` without the :attr:`execution_keys` (what determines the results)."""
+        return {k: v for k, v in self.plain().items() if k not in self.execution_keys}
 
 
 def check_range(key: str, value: Any, low: float | None = None, high: float | None = None,

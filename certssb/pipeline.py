@@ -17,8 +17,7 @@ from certssb.attack import poison
 from certssb.certifier import RealisedAttack
 from certssb.config import RunSettings, parse_run
 from certssb.dataset import load_dataset
-from certssb.ensemble import (CheckpointStore, device_report, predict_grid, predict_members, resolve_device,
-                              resolve_precision, train_members)
+from certssb.ensemble import CheckpointStore, device_report, resolve_device, resolve_precision, train_members
 from certssb.ensemble.undefended import undefended_reference
 from certssb.errors import CertSSBError
 from certssb.logger import open_logger
@@ -26,9 +25,6 @@ from certssb.model import model_factory
 from certssb.results import certify_sets, format_table, plain_statements, write_outputs
 from certssb.resume import completed_summary, data_fingerprint, member_fingerprint
 from certssb.run_record import mark_running, prepare_output_dir
-from certssb.sigma_optimiser.config import GRID_RULES
-from certssb.sigma_optimiser.design import ensemble_train_sigmas
-from certssb.sigma_optimiser.run_sigmas import run_sigmas
 from certssb.summary import build_summary, method_name
 from certssb.testsets import predicted_sets, rab_triggered
 from certssb.threads import set_cpu_threads
@@ -77,7 +73,7 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
         poisoned = poison(splits, cfg.attack, seed, cfg)
     factory = model_factory(cfg.model, splits.input_shape, splits.num_classes)
     set_cpu_threads(cfg.cpu_threads, factory, device)
-    precision = resolve_precision(ens, factory(), device).name
+    precision = resolve_precision(ens.precision, factory(), device).name
     data_fp = data_fingerprint(cfg, precision)
     device_info = device_report(device, precision, ens.deterministic)
     ckpt_root = Path(ens.checkpoint_dir) if ens.checkpoint_dir else out / "members"
@@ -87,16 +83,17 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
             epochs = cfg.undefended.epochs or ens.epochs
             undefended = undefended_reference(factory, splits, poisoned, replace(ens, epochs=epochs), seed, device)
     with timer.stage("sigma"):
-        sigmas = run_sigmas(cfg, factory, poisoned, splits.x_test, device, ckpt_root, data_fp, progress)
+        sigmas = cfg.sigma_optimiser.sigmas(cfg, factory, poisoned, splits.x_test, device, ckpt_root, data_fp, progress)
     n = int(ens.n_members)
     members = range(n) if ens.member_range is None else range(*ens.member_range)
+    subsets = ens.training_subsets(poisoned.x_train, poisoned.y_train, seed)  # None: every model sees every sample
     stores, trained = [], []
     with timer.stage("train"):  # one ensemble, or grid_ensembles: one per training sigma
-        for train_sigmas in ensemble_train_sigmas(cfg.sigma_optimiser, sigmas.train):
+        for train_sigmas in cfg.sigma_optimiser.ensembles(sigmas.train):
             member_fp = member_fingerprint(cfg, data_fp, train_sigmas.numpy())
             stores.append(CheckpointStore(ckpt_root / member_fp[:16], member_fp))
             now = train_members(factory, poisoned.x_train, poisoned.y_train, train_sigmas, ens, seed, members,
-                                stores[-1], device=device, progress=progress)
+                                stores[-1], device=device, progress=progress, subsets=subsets)
             trained += now
             log.info("members: %d trained now, %d reused (checkpoints in %s)", len(now), len(members) - len(now),
                      stores[-1].directory)
@@ -107,7 +104,8 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
         _require_all_members(st, n)
     sets = predicted_sets(splits, poisoned, sigmas.test_clean, sigmas.test_triggered)
     with timer.stage("predict"):
-        votes = {name: _predict(cfg, factory, stores, ts, seed, device, progress) for name, ts in sets.items()}
+        votes = {name: cfg.sigma_optimiser.predict(factory, stores, ts, ens, seed, device, progress)
+                 for name, ts in sets.items()}
     sets["triggered"] = rab_triggered(splits, poisoned, sigmas.test_triggered)
     joint_l2 = poisoned.joint_l2().numpy().astype(np.float64)
     attack = RealisedAttack(poisoned.changed_index().numpy(), poisoned.changed_delta_l2().numpy(),
@@ -116,7 +114,7 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
     with timer.stage("certify"):
         results = certify_sets(sets, votes, certificate_train_sigmas, cfg.certifier, attack,
                                poisoned.attack_labels(splits.y_test).numpy())
-    if cfg.sigma_optimiser.name in GRID_RULES:  # the test sigma each input was certified with
+    if cfg.sigma_optimiser.chooses_test_sigma:  # the test sigma each input was certified with
         sigmas = replace(sigmas, test_clean=_table_sigmas(results["clean"]),
                          test_triggered=_table_sigmas(results["triggered_all"]))
     summary = build_summary(cfg, splits, poisoned, sigmas, results, undefended, joint_l2, trained, stores,
@@ -124,17 +122,6 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
     summary["certified_statement"] = plain_statements(summary)
     write_outputs(out, summary, results, sigmas.arrays())
     return summary
-
-
-def _predict(cfg: RunSettings, factory, stores: list, ts, seed: int, device, progress: bool):
-    """The members' votes on a test set (``grid`` / ``grid_ensembles``: at every grid sigma of every
-    ensemble; the choice is made when certifying)."""
-    n, indices = int(cfg.ensemble.n_members), torch.from_numpy(ts.indices)
-    if cfg.sigma_optimiser.name in GRID_RULES:
-        return predict_grid(factory, stores, ts.x, indices, cfg.sigma_optimiser, cfg.ensemble, seed, n,
-                            device=device, progress=progress)
-    return predict_members(factory, stores[0], ts.x, ts.sigmas, indices, cfg.ensemble, seed, range(n),
-                           device=device, progress=progress)
 
 
 def _table_sigmas(result) -> torch.Tensor:

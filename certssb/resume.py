@@ -12,26 +12,22 @@ from pathlib import Path
 
 import numpy as np
 
-from certssb.config import RunSettings, to_plain
+from certssb.config import GROUPS, RunSettings, to_plain
 from certssb.ensemble.checkpoints import fingerprint_of
 from certssb.run_record import read_summary
 
 log = logging.getLogger("certssb")
 
-#: keys that change how a run executes or is logged, not its results
-EXECUTION_KEYS = {"ensemble": ("device", "vectorise", "group_size", "eval_batch_size", "checkpoint_dir"),
-                  "sigma_optimiser": ("device",)}
-
-
 def config_fingerprint(run: RunSettings) -> str:
-    """Fingerprint of what determines the results (not logging or execution settings)."""
+    """Fingerprint of what determines the results (not logging or execution settings: each
+    option's ``execution_keys``)."""
     plain = to_plain(run)
     plain.pop("logger", None)
     plain.pop("force", None)
     plain.pop("optimized_metric", None)  # what a sweeper reads from the summary, not what it holds
-    for group, keys in EXECUTION_KEYS.items():
-        for key in keys:
-            plain.get(group, {}).pop(key, None)
+    for group in GROUPS:
+        if group in plain and group != "logger":
+            plain[group] = to_plain(run.option(group).results_plain())
     return fingerprint_of(plain)
 
 
@@ -48,11 +44,15 @@ def data_fingerprint(run: RunSettings, precision: str) -> dict:
 
 
 def member_fingerprint(run: RunSettings, data_fp: dict, sigma_train) -> str:
-    """Fingerprint of the members: data, model, training settings and the training sigmas."""
-    return fingerprint_of({
-        "data": data_fp, "model": to_plain(run.model), "ensemble": training_settings(run),
-        "sigma_train": fingerprint_of(np.round(np.asarray(sigma_train, dtype=np.float64), 7).tolist()),
-    })
+    """Fingerprint of the members: data, model, training settings, the training sigmas and what
+    the ensemble option says identifies its models (a partition, the bags; nothing for members
+    with noise, whose fingerprint is unchanged by it)."""
+    fp = {"data": data_fp, "model": to_plain(run.model), "ensemble": training_settings(run),
+          "sigma_train": fingerprint_of(np.round(np.asarray(sigma_train, dtype=np.float64), 7).tolist())}
+    models = run.ensemble.models_fingerprint()
+    if models:
+        fp["models"] = models
+    return fingerprint_of(fp)
 
 
 def completed_summary(out: Path, run: RunSettings) -> dict | None:

@@ -7,11 +7,12 @@ import numpy as np
 from certssb import __version__
 from certssb.config import RunSettings, to_plain
 from certssb.resume import config_fingerprint
-from certssb.sigma_optimiser import design, sigma_stats
+from certssb.sigma_optimiser import sigma_stats
+
 
 def method_name(run: RunSettings) -> str:
-    """``rab``, ``cert-ssb``, ``cert-ssb-joint``, ``cert-ssb-grid``, ... (see sigma_optimiser.design)."""
-    return design.method_name(run.sigma_optimiser)
+    """``rab``, ``cert-ssb``, ``cert-ssb-joint``, ``cert-ssb-grid``, ... (the sigma optimiser's)."""
+    return run.sigma_optimiser.method_name()
 
 
 def build_summary(run: RunSettings, splits, poisoned, sigmas, results: dict, undefended: dict,
@@ -35,7 +36,7 @@ def build_summary(run: RunSettings, splits, poisoned, sigmas, results: dict, und
         "method": method_name(run),
         "seed": int(run.seed),
         "n_members": int(run.ensemble.n_members),
-        "sigma_0": float(run.sigma_optimiser.sigma_0),
+        "sigma_0": run.sigma_optimiser.recorded_sigma_0(),
         "alpha": float(run.certifier.alpha),
         "certifier": {"name": run.certifier.name, "mode": run.certifier.mode, "grid_select": run.certifier.grid_select,
                       "alpha_per_bound": results["clean"].alpha_per_bound,
@@ -50,8 +51,8 @@ def build_summary(run: RunSettings, splits, poisoned, sigmas, results: dict, und
         "sigma": {"optimiser": run.sigma_optimiser.name,
                   "train_min": float(sigmas.certificate_train_sigmas.min()),  # what the certificate uses
                   "trained_min": float(sigmas.train.min()),
-                  "certificate_data_independent": design.data_independent(run.sigma_optimiser),
-                  **design.summary_fields(run.sigma_optimiser, results["clean"].alpha_per_bound),
+                  "certificate_data_independent": run.sigma_optimiser.data_independent(),
+                  **run.sigma_optimiser.summary_fields(results["clean"].alpha_per_bound),
                   "train": sigma_stats(sigmas.train), "test_clean": sigma_stats(sigmas.test_clean),
                   "test_triggered": sigma_stats(sigmas.test_triggered)},
         "metrics": metrics,

@@ -20,10 +20,10 @@ FAST = [
     "ensemble.n_members=4",
     "ensemble.epochs=3",
     "undefended.epochs=3",
-    "sigma_optimiser.iterations=5",
-    "sigma_optimiser.n_draws=8",
     "logger=none",
 ]
+# ... and a small SGA budget, for the SGA options (sga, sga_joint, released: the keys only they have)
+FAST_SGA = ["sigma_optimiser.iterations=5", "sigma_optimiser.n_draws=8"]
 
 
 def compose_cfg(overrides: list[str], config_dir: str = CONF_DIR, config_name: str = "config"):
@@ -36,6 +36,16 @@ def compose_cfg(overrides: list[str], config_dir: str = CONF_DIR, config_name: s
         GlobalHydra.instance().clear()
 
 
+def fast_cfg(overrides: list[str]):
+    """The real config with the small settings of ``FAST`` (and ``FAST_SGA`` when the composed
+    sigma optimiser runs SGA) under ``overrides`` (which win)."""
+    cfg = compose_cfg([*FAST, *overrides])
+    if "n_draws" in cfg.sigma_optimiser:
+        given = {o.split("=", 1)[0] for o in overrides}
+        cfg = compose_cfg([*FAST, *(o for o in FAST_SGA if o.split("=", 1)[0] not in given), *overrides])
+    return cfg
+
+
 def model_option(name: str, **kw):
     """The model option's settings from its yaml, with the ``kw`` that this option has."""
     import dataclasses
@@ -46,15 +56,32 @@ def model_option(name: str, **kw):
     return load_option("model", name, **{k: v for k, v in kw.items() if k in known})
 
 
+def ensemble_settings(**kw):
+    """The ``ensemble=gaussian`` settings from its yaml with ``kw`` applied (typed, as a run parses them)."""
+    from certssb.config import load_option
+
+    return load_option("ensemble", "gaussian", **kw)
+
+
+def sigma_settings(name: str = "sga", **kw):
+    """A ``sigma_optimiser`` option's settings from its yaml with ``kw`` applied, checked (SGA-type
+    options get ``device=cpu`` unless given)."""
+    from certssb.config import load_option
+
+    if name in ("sga", "sga_joint", "sga_light", "sga_long", "released"):
+        kw.setdefault("device", "cpu")
+    settings = load_option("sigma_optimiser", name, **kw)
+    settings.check(None)
+    return settings
+
+
 @pytest.fixture
 def run_pipeline():
     """Run the pipeline for overrides into a directory; returns the summary."""
     from certssb import pipeline
 
     def _run(out_dir: Path, overrides: list[str]) -> dict:
-        grid = any(o in overrides for o in ("sigma_optimiser=grid", "sigma_optimiser=grid_ensembles"))  # no SGA knobs
-        cfg = compose_cfg([*(o for o in FAST if not (grid and o.startswith("sigma_optimiser."))), *overrides])
-        return pipeline.run(cfg, output_dir=out_dir, progress=False)
+        return pipeline.run(fast_cfg(overrides), output_dir=out_dir, progress=False)
 
     return _run
 

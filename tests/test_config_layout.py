@@ -17,7 +17,18 @@ from certssb.config import GROUPS, Option, load_option, locate_option
 
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "conf"
-OPTIONS = sorted((g, p.stem) for g in GROUPS for p in (CONF / g).glob("*.yaml"))
+OPTIONS = sorted((g, p.stem) for g in GROUPS for p in (CONF / g).glob("*.yaml") if not p.stem.startswith("_"))
+# shared fragments (not options): the keys several options of a group share, through their defaults list
+FRAGMENTS = sorted((g, p.stem) for g in GROUPS for p in (CONF / g).glob("_*.yaml"))
+
+
+@pytest.mark.parametrize("group,name", FRAGMENTS)
+def test_a_shared_fragment_is_no_option_and_every_user_names_it(group, name):
+    node = OmegaConf.load(CONF / group / f"{name}.yaml")
+    assert "_target_" not in node and "name" not in node
+    users = [p.stem for p in (CONF / group).glob("*.yaml")
+             if name in (OmegaConf.load(p).get("defaults") or [])]
+    assert users, f"{group}/{name}.yaml is used by no option"
 
 
 def _env(**extra):
@@ -41,9 +52,16 @@ def test_option_yaml_leads_to_its_code_in_one_hop(group, name):
     assert target.startswith(f"certssb.{group}."), target  # the package named as the group
     cls = locate_option(group, target)
     assert cls.config_group == group and issubclass(cls, Option)
-    settings = load_option(group, name, **({"device": "cpu"} if group == "sigma_optimiser" else {}))
+    settings = load_option(group, name, **_device(group, name))
     based_on = [d for d in node.get("defaults", []) if d != "_self_"]
     assert settings.name == name or (based_on and settings.name == based_on[0])  # e.g. sga_joint: an sga
+
+
+def _device(group, name) -> dict:
+    """``device=cpu`` for the options whose ``device`` interpolates another group (``${ensemble.device}``)."""
+    from certssb.config import _option_node
+
+    return {"device": "cpu"} if "${" in str(OmegaConf.to_container(_option_node(group, name)).get("device", "")) else {}
 
 
 def _schema_fields(cls):
@@ -63,7 +81,7 @@ def test_each_value_is_written_once_in_the_yaml_and_typed_once_in_the_schema(gro
         else:
             assert f.default == MISSING, f"{cls.__name__}.{f.name} has a default in code: put the value in the yaml"
     # every knob the code reads is in the yaml (through the option's own defaults list)
-    merged = load_option(group, name, **({"device": "cpu"} if group == "sigma_optimiser" else {}))
+    merged = load_option(group, name, **_device(group, name))
     assert set(fields) == {f.name for f in dataclasses.fields(merged)}
     own = set(node.keys()) - {"_target_", "defaults"}
     assert own <= set(fields), own - set(fields)

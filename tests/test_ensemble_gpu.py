@@ -1,7 +1,6 @@
 """CUDA paths (skipped without CUDA; run by ``make gpu-check``): vmap + bf16 + BatchNorm, layouts,
 prediction on the GPU against the CPU, the measured group size."""
 
-from types import SimpleNamespace as S
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from certssb.ensemble.group_size import CudaMemoryProbe, size_from_trial
 from certssb.ensemble.vectorised import trial_step
 from certssb.model import model_factory
 
-from conftest import model_option
+from conftest import ensemble_settings, model_option
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
@@ -30,7 +29,7 @@ def cfg(**kw):
     base = dict(epochs=1, batch_size=32, lr=1e-3, vectorise="auto", group_size=None, eval_batch_size=64,
                 device="cuda", precision="auto", n_members=4, deterministic=False)
     base.update(kw)
-    return S(**base)
+    return ensemble_settings(**base)
 
 
 def test_batchnorm_resnet_vectorises_in_bf16_on_cuda(tmp_path):

@@ -1,11 +1,10 @@
 """Group sizing from a measured trial step (fake memory probe), group plans, deterministic blocks."""
 
-from types import SimpleNamespace as S
 
 import pytest
 import torch
 
-from conftest import model_option
+from conftest import ensemble_settings, model_option
 
 from certssb.ensemble import CheckpointStore, train_members
 from certssb.ensemble.determinism import deterministic_kernels
@@ -98,7 +97,7 @@ def _cfg(**kw):
     base = dict(epochs=1, batch_size=16, lr=1e-2, vectorise="true", group_size=3, eval_batch_size=32,
                 device="cpu", n_members=6, deterministic=True)
     base.update(kw)
-    return S(**base)
+    return ensemble_settings(**base)
 
 
 def test_deterministic_resume_and_split_equal_uninterrupted(tmp_path):

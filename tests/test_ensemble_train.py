@@ -1,20 +1,20 @@
-from types import SimpleNamespace as S
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-import certssb.ensemble._source as source
+import certssb.ensemble.training_data as source
 from certssb.ensemble import (CheckpointStore, member_noise, predict_members, predict_single, resolve_device,
                               train_members, train_single)
-from certssb.ensemble.train import CPU_VMAP_MAX_FWD_FLOPS, _fit_one, forward_flops, member_job
+from certssb.ensemble.jobs import member_job
+from certssb.ensemble.train import CPU_VMAP_MAX_FWD_FLOPS, _fit_one, forward_flops
 from certssb.ensemble.vectorised import fit_group
 from certssb.errors import CertSSBError, ConfigError
 from certssb.model import model_factory
 from tolerances import assert_one_adam_step_close, assert_predictions_agree
 
-from conftest import model_option
+from conftest import ensemble_settings, model_option
 
 N, C = 72, 4
 
@@ -32,7 +32,7 @@ def cfg(**kw):
     base = dict(epochs=2, batch_size=16, lr=1e-2, vectorise="auto", group_size=None, eval_batch_size=32,
                 device="cpu")
     base.update(kw)
-    return S(**base)
+    return ensemble_settings(**base)
 
 
 def states(store, members):
@@ -186,9 +186,9 @@ def test_config_errors(tmp_path):
     x, y, s = data()
     f = model_factory(model_option("mlp"), (1, 8, 8), C)
     store = CheckpointStore(tmp_path, "fp")
-    for bad in (cfg(vectorise="maybe"), cfg(epochs=0), cfg(lr=-1.0), cfg(batch_size=2.5)):
-        with pytest.raises(ConfigError):
-            train_members(f, x, y, s, bad, 0, range(1), store, progress=False)
+    for bad in (dict(vectorise="maybe"), dict(epochs=0), dict(lr=-1.0), dict(batch_size=2.5)):
+        with pytest.raises(ConfigError):  # at parse time: the settings' own check (or their type)
+            cfg(**bad).check(None)
     with pytest.raises(ConfigError):
         train_members(f, x, y, -s, cfg(), 0, range(1), store, progress=False)
     with pytest.raises(ConfigError):

@@ -135,4 +135,4 @@ def test_bad_design_options_are_one_line_errors(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: sigma_optimiser.sigma_trains") and "\n" not in err
     rc = main(["--objective", "joint", "--out", str(tmp_path)])
-    assert rc == 2 and "needs sigma_optimiser.sigma_train_floor" in capsys.readouterr().err
+    assert rc == 2 and "sigma_optimiser.sigma_train_floor must be set with objective=joint" in capsys.readouterr().err

@@ -195,9 +195,9 @@ def test_shared_memory_across_test_sets(tmp_path, run_pipeline):
     from certssb.config import parse_run
     from certssb.dataset import load_dataset
 
-    from conftest import FAST, compose_cfg
+    from conftest import fast_cfg
 
-    cfg = parse_run(compose_cfg([*FAST, "sigma_optimiser=fixed", "certifier=storage_update"]))
+    cfg = parse_run(fast_cfg(["sigma_optimiser=fixed", "certifier=storage_update"]))
     splits = load_dataset(cfg.dataset, 0).to_float()  # float splits: whole triggered tensors below
     poisoned = poison(splits, cfg.attack, 0)
     clean = table[table.split == "clean"].sort_values("index")

@@ -20,7 +20,6 @@ certificate depends on: `joint = min(sigma_x, s_train) * G / 2` with s_train the
 training sigma (sigma_optimiser.design.certificate_train_sigmas).
 """
 
-from types import SimpleNamespace
 
 from certssb.config import load_option
 
@@ -32,10 +31,13 @@ from certssb.certifier import radius_variants
 from certssb.dataset import load_dataset
 from certssb.ensemble.train import train_single
 from certssb.model import model_factory
-from certssb.sigma_optimiser import certificate_train_sigmas, optimise_sigmas, training_sigmas
+from certssb.sigma_optimiser import optimise_sigmas
+from certssb.sigma_optimiser.sga import SGASettings
+
+from conftest import ensemble_settings, sigma_settings
 
 SIGMA_0 = 0.12
-SGA = dict(name="sga", sigma_0=SIGMA_0, n_draws=16, lr=0.04, iterations=30, clip_low=0.02, clip_high=0.98,
+SGA = dict(sigma_0=SIGMA_0, n_draws=16, lr=0.04, iterations=30, clip_low=0.02, clip_high=0.98,
            sigma_min=0.05, sigma_max=1.0, batch_size=512, device="cpu")
 
 
@@ -51,10 +53,20 @@ def _band_poisons(x, y, n_bases=16, half_width=0.04):
 
 
 def _sga_train_sigmas(factory, x, y):
-    ens = SimpleNamespace(epochs=10, batch_size=128, lr=1e-3, vectorise="auto", group_size=None,
-                          eval_batch_size=1024, device="cpu")
+    ens = ensemble_settings(epochs=10, batch_size=128, lr=1e-3, device="cpu")
     surrogate = train_single(factory, x, y, SIGMA_0, ens, 0, "surrogate", "cpu")
-    return optimise_sigmas(SimpleNamespace(**SGA), surrogate, x, 0, "train", device="cpu", progress=False)
+    return optimise_sigmas(sigma_settings("sga", **SGA), surrogate, x, 0, "train", device="cpu", progress=False)
+
+
+def _certificate_sigmas(option, raw: torch.Tensor) -> torch.Tensor:
+    """What ``option``'s certificate assumes about training samples whose SGA sigmas are ``raw``."""
+    if isinstance(option, SGASettings):
+        return option.with_design(raw, raw, raw).certificate_train_sigmas
+
+    class Data:  # the option reads the training set's length only
+        x_train = raw
+
+    return option.sigmas(None, None, Data(), raw, "cpu", None, {}, False).certificate_train_sigmas
 
 
 @pytest.mark.slow
@@ -71,9 +83,9 @@ def test_poisons_lower_the_paper_certificate_but_not_floored_or_grid():
     assert float(poisoned[n:].median()) < 0.6 * float(poisoned[:n].median())
 
     designs = {
-        "paper": SimpleNamespace(**SGA),
-        "floored": SimpleNamespace(**{**SGA, "objective": "joint", "sigma_train_floor": SIGMA_0}),
-        "grid": SimpleNamespace(name="grid", sigma_0=SIGMA_0, sigma_train=SIGMA_0, test_sigmas=[0.06, SIGMA_0]),
+        "paper": sigma_settings("sga", **SGA),
+        "floored": sigma_settings("sga", **{**SGA, "objective": "joint", "sigma_train_floor": SIGMA_0}),
+        "grid": sigma_settings("grid", sigma_train=SIGMA_0, test_sigmas=[0.06, SIGMA_0]),
     }
     gap = np.full(5, 2 * 3.09)  # one set of gaps for all: only the training side differs
     sigma_x = np.full(5, 0.5)
@@ -81,7 +93,7 @@ def test_poisons_lower_the_paper_certificate_but_not_floored_or_grid():
     for name, cfg in designs.items():
         r = []
         for sig in (clean, poisoned):
-            s_train = certificate_train_sigmas(cfg, training_sigmas(cfg, sig))
+            s_train = _certificate_sigmas(cfg, sig)
             r.append(radius_variants(gap, sigma_x, s_train.numpy().astype(np.float64))["joint"])
         radius[name] = r
     r_clean, r_poisoned = radius["paper"]

@@ -54,12 +54,11 @@ def test_sga_progress_in_a_non_terminal_log_has_no_carriage_returns():
     """The case of the report: SGA's bar in a redirected log (a real child process, stderr a pipe)."""
     code = (
         "import logging, sys, torch\n"
-        "from types import SimpleNamespace as S\n"
         "logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
         "from certssb.sigma_optimiser import optimise_sigmas\n"
         "net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))\n"
-        "cfg = S(name='sga', sigma_0=0.25, n_draws=4, lr=0.04, iterations=2, clip_low=0.02, clip_high=0.98,\n"
-        "        sigma_min=0.05, sigma_max=1.0, batch_size=2)\n"
+        "from certssb.config import load_option\n"
+        "cfg = load_option('sigma_optimiser', 'sga', device='cpu', n_draws=4, iterations=2, batch_size=2)\n"
         "optimise_sigmas(cfg, net, torch.rand(6, 1, 4, 4), 0, 'train', progress=True)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,

@@ -18,15 +18,14 @@ import pytest
 from certssb import pipeline
 from certssb.sigma_optimiser import cache as sigma_cache
 from certssb.errors import CertSSBError
-from conftest import FAST, compose_cfg
+from conftest import compose_cfg, fast_cfg
 
-OVERRIDES = [*FAST, "sigma_optimiser=sga", "undefended.enabled=false", "ensemble.vectorise=false",
+OVERRIDES = ["sigma_optimiser=sga", "undefended.enabled=false", "ensemble.vectorise=false",
              "dataset.classes=[0,1]"]
 
 
 def _run(out, *extra):
-    cfg = compose_cfg([*OVERRIDES, *extra])
-    return pipeline.run(cfg, output_dir=out, progress=False)
+    return pipeline.run(fast_cfg([*OVERRIDES, *extra]), output_dir=out, progress=False)
 
 
 @pytest.fixture(scope="module")

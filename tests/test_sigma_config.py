@@ -1,23 +1,20 @@
-"""Validation of the sigma_optimiser config and sigma_stats."""
+"""Validation of the sigma_optimiser options (one path: each option's class, at parse time), the
+options' own behaviour, and sigma_stats."""
 
-from types import SimpleNamespace
+import dataclasses
 
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
+from certssb.config import load_option, parse_run
 from certssb.errors import ConfigError
-from certssb.sigma_optimiser import optimise_sigmas, parse_sigma_config, sigma_stats
+from certssb.sigma_optimiser import optimise_sigmas, sigma_stats
 
-GOOD = dict(name="sga", sigma_0=0.25, n_draws=8, lr=0.04, iterations=2, clip_low=0.02, clip_high=0.98,
-            sigma_min=0.05, sigma_max=1.0, batch_size=4)
+from conftest import compose_cfg, sigma_settings
 
-
-def _cfg(**over):
-    d = dict(GOOD)
-    d.update(over)
-    return SimpleNamespace(**d)
+GOOD = dict(sigma_0=0.25, n_draws=8, lr=0.04, iterations=2, clip_low=0.02, clip_high=0.98, sigma_min=0.05,
+            sigma_max=1.0, batch_size=4)
 
 
 @pytest.mark.parametrize(
@@ -42,49 +39,61 @@ def _cfg(**over):
         (dict(iterations=-1), "iterations"),
         (dict(lr=-0.1), "lr"),
         (dict(batch_size=0), "batch_size"),
-        (dict(name="adam"), "name"),
-        (dict(name=None), "name"),
+        (dict(surrogate_epochs=0), "surrogate_epochs"),
+        (dict(objective="sound"), "objective"),
+        (dict(objective="joint"), "sigma_train_floor"),  # joint needs a floor
+        (dict(sigma_train_floor=2.0), "sigma_train_floor"),  # above sigma_max
     ],
 )
-def test_invalid_config_raises_one_line_naming_key(over, key):
+def test_invalid_sga_settings_raise_one_line_naming_key(over, key):
     with pytest.raises(ConfigError) as info:
-        parse_sigma_config(_cfg(**over))
+        sigma_settings("sga", **{**GOOD, **over})
     msg = str(info.value)
-    assert f"sigma_optimiser.{key}" in msg
+    assert msg.startswith(f"sigma_optimiser.{key}"), msg
     assert "\n" not in msg
 
 
 def test_error_message_format():
-    with pytest.raises(ConfigError, match=r"^sigma_optimiser\.sigma_0 must be > 0, got -1$"):
-        parse_sigma_config(_cfg(sigma_0=-1))
+    with pytest.raises(ConfigError, match=r"^sigma_optimiser\.sigma_0 must be in \[0\.05, 1\.0\]; got -1\.0$"):
+        sigma_settings("sga", **{**GOOD, "sigma_0": -1})
 
 
-def test_optimise_sigmas_validates_before_work():
-    with pytest.raises(ConfigError, match="lr"):
-        optimise_sigmas(_cfg(lr=-1), None, torch.zeros(3, 1, 2, 2), 0, "train", progress=False)
-    with pytest.raises(ConfigError, match="model"):
-        optimise_sigmas(_cfg(), None, torch.zeros(3, 1, 2, 2), 0, "train", progress=False)
+def test_released_refuses_the_joint_objective():
+    with pytest.raises(ConfigError, match=r"^sigma_optimiser\.objective must be paper"):
+        sigma_settings("released", objective="joint", sigma_train_floor=0.25)
 
 
-def test_defaults_and_dictconfig():
-    sc = parse_sigma_config(SimpleNamespace(name="sga", sigma_0=0.25))
-    assert (sc.n_draws, sc.lr, sc.iterations, sc.clip_low, sc.clip_high) == (32, 0.04, 100, 0.02, 0.98)
-    assert (sc.sigma_min, sc.sigma_max) == (0.05, 1.0)
-    dc = OmegaConf.create(GOOD)
-    OmegaConf.set_struct(dc, True)
-    assert parse_sigma_config(dc).sigma_0 == 0.25
-    partial = OmegaConf.create({"name": "released", "sigma_0": 0.5})
-    OmegaConf.set_struct(partial, True)  # missing keys -> defaults, no exception
-    assert parse_sigma_config(partial).n_draws == 32
-    with pytest.raises(ConfigError, match="sigma_optimiser.sigma_0"):
-        parse_sigma_config(OmegaConf.create({"name": "sga", "sigma_0": "???"}))
+def test_the_sga_loop_runs_sga_settings_only():
+    with pytest.raises(ConfigError, match="surrogate"):
+        optimise_sigmas(sigma_settings("sga", **GOOD), None, torch.zeros(3, 1, 2, 2), 0, "train", progress=False)
+    with pytest.raises(TypeError, match="FixedSigmaSettings"):
+        optimise_sigmas(sigma_settings("fixed"), None, torch.zeros(3, 1, 2, 2), 0, "train", progress=False)
 
 
-def test_fixed_needs_only_sigma_0():
-    sc = parse_sigma_config(SimpleNamespace(name="fixed", sigma_0=2.0, sigma_max=1.0, lr=-1))  # unused keys
-    assert sc.sigma_0 == 2.0 and sc.sigma_max is None
+def test_variants_inherit_sga_through_the_defaults_list():
+    sga, joint, released, light, long_ = (sigma_settings(n) for n in ("sga", "sga_joint", "released", "sga_light",
+                                                                       "sga_long"))
+    assert joint.objective == "joint" and joint.sigma_train_floor == joint.sigma_0
+    assert type(released).__name__ == "ReleasedSettings"
+    for variant in (joint, released, light, long_):
+        same = {f.name for f in dataclasses.fields(sga)} - {"objective", "sigma_train_floor", "n_draws", "iterations",
+                                                            "name"}
+        assert all(getattr(variant, k) == getattr(sga, k) for k in same)
+    assert (light.iterations, light.n_draws, long_.iterations, long_.n_draws) == (15, 8, 100, 32)
+
+
+def test_fixed_carries_sigma_0_only():
+    fixed = sigma_settings("fixed", sigma_0=2.0)
+    assert {f.name for f in dataclasses.fields(fixed)} == {"name", "sigma_0"}
     with pytest.raises(ConfigError, match="sigma_0"):
-        parse_sigma_config(SimpleNamespace(name="fixed", sigma_0=0.0))
+        sigma_settings("fixed", sigma_0=0.0)
+    with pytest.raises(ConfigError, match=r"sigma_optimiser\.iterations is not a setting"):
+        load_option("sigma_optimiser", "fixed", iterations=3)
+
+
+def test_an_sga_knob_with_fixed_is_one_line_naming_the_key():
+    with pytest.raises(ConfigError, match=r"^sigma_optimiser\.n_draws is not a setting of this option"):
+        parse_run(compose_cfg(["sigma_optimiser=fixed", "+sigma_optimiser.n_draws=4"]))
 
 
 def test_sigma_stats_plain_floats():
@@ -100,11 +109,28 @@ def test_sigma_stats_plain_floats():
     assert sigma_stats([])["n"] == 0
 
 
-def test_grid_ensembles_candidates():
-    base = dict(name="grid_ensembles", sigma_0=0.25, sigma_trains=[0.25, 0.5, 1.0], selection="union")
-    sc = parse_sigma_config(SimpleNamespace(**base, test_sigmas=None))
-    assert sc.candidates == ((0.25, 0.25), (0.5, 0.5), (1.0, 1.0)) and sc.sigma_train == 0.25
-    sc = parse_sigma_config(SimpleNamespace(**base, test_sigmas=[0.25, 0.5]))
-    assert sc.candidates == ((0.25, 0.25), (0.5, 0.25), (0.5, 0.5), (1.0, 0.25), (1.0, 0.5))
-    grid = parse_sigma_config(SimpleNamespace(name="grid", sigma_0=0.5, sigma_train=0.5, test_sigmas=[0.25, 0.5]))
-    assert grid.candidates == ((0.5, 0.25), (0.5, 0.5))
+def test_grid_candidates_and_ensembles():
+    base = dict(sigma_trains=[0.25, 0.5, 1.0], selection="union")
+    sc = sigma_settings("grid_ensembles", **base, test_sigmas=None)
+    assert sc.candidates() == ((0.25, 0.25), (0.5, 0.5), (1.0, 1.0)) and sc.recorded_sigma_0() == 0.25
+    sc = sigma_settings("grid_ensembles", **base, test_sigmas=[0.25, 0.5])
+    assert sc.candidates() == ((0.25, 0.25), (0.5, 0.25), (0.5, 0.5), (1.0, 0.25), (1.0, 0.5))
+    assert [float(t[0]) for t in sc.ensembles(torch.ones(3))] == [0.25, 0.5, 1.0]
+    grid = sigma_settings("grid", sigma_train=0.5, test_sigmas=[0.25, 0.5])
+    assert grid.candidates() == ((0.5, 0.25), (0.5, 0.5)) and len(grid.ensembles(torch.ones(3))) == 1
+
+
+def test_each_option_says_what_the_certificate_assumes():
+    train = torch.tensor([0.1, 0.4, 0.7])
+    paper = sigma_settings("sga", **GOOD)
+    floored = sigma_settings("sga", **{**GOOD, "sigma_train_floor": 0.3})
+    assert torch.equal(paper.with_design(train, train, train).certificate_train_sigmas, train)
+    design = floored.with_design(train, train, train)
+    assert torch.equal(design.train, torch.tensor([0.3, 0.4, 0.7]))
+    assert torch.equal(design.certificate_train_sigmas, torch.full((3,), 0.3))
+    assert not paper.data_independent() and floored.data_independent()
+    names = {n: sigma_settings(n).method_name() for n in ("none", "fixed", "sga", "sga_joint", "released", "grid",
+                                                           "grid_ensembles")}
+    assert names == {"none": "no-noise", "fixed": "rab", "sga": "cert-ssb", "sga_joint": "cert-ssb-joint",
+                     "released": "cert-ssb-released", "grid": "cert-ssb-grid",
+                     "grid_ensembles": "cert-ssb-grid-ensembles"}

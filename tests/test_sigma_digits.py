@@ -6,7 +6,6 @@ evaluated with 2000 fresh common draws is higher at the optimised sigma than at 
 r(sigma_0) < 0.14 (near-ties between two classes, where r is small and its gradient noisy). Asserted: >= 85% and mean gain >= 15%.
 """
 
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,6 +13,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 from certssb.seeding import make_generator
+from conftest import sigma_settings
 from certssb.sigma_optimiser import optimise_sigmas, proxy_radius, sigma_stats
 
 SIGMA_0 = 0.25
@@ -52,8 +52,8 @@ def test_sga_increases_proxy_radius_on_digits(surrogate):
     with torch.no_grad():
         assert (net(x).argmax(1) == y).float().mean() > 0.8
     state = {k: v.clone() for k, v in net.state_dict().items()}
-    cfg = SimpleNamespace(name="sga", sigma_0=SIGMA_0, n_draws=32, lr=0.04, iterations=100,
-                          clip_low=0.02, clip_high=0.98, sigma_min=0.05, sigma_max=1.0, batch_size=50)
+    cfg = sigma_settings("sga", sigma_0=SIGMA_0, n_draws=32, lr=0.04, iterations=100, clip_low=0.02, clip_high=0.98,
+                         sigma_min=0.05, sigma_max=1.0, batch_size=50)
     sig = optimise_sigmas(cfg, net, x, 0, "test-clean", progress=False)
     assert sig.dtype == torch.float32 and sig.shape == (100,) and sig.device.type == "cpu"
     assert torch.isfinite(sig).all() and (sig > 0).all()
@@ -75,9 +75,9 @@ def test_sga_increases_proxy_radius_on_digits(surrogate):
 
 def test_released_and_fixed_on_digits(surrogate):
     net, x, _ = surrogate
-    cfg = SimpleNamespace(name="released", sigma_0=SIGMA_0, n_draws=8, lr=0.04, iterations=20,
-                          sigma_min=0.05, sigma_max=1.0, batch_size=64)
+    cfg = sigma_settings("released", sigma_0=SIGMA_0, n_draws=8, lr=0.04, iterations=20, sigma_min=0.05,
+                         sigma_max=1.0, batch_size=64)
     sig, traj = optimise_sigmas(cfg, net, x[:30], 0, "test-clean", progress=False, return_trajectory=True)
     assert (traj.diff(dim=0) >= 0).all() and (sig > SIGMA_0).all()
-    fixed = optimise_sigmas(SimpleNamespace(name="fixed", sigma_0=SIGMA_0), net, x, 0, "x", progress=False)
-    assert torch.equal(fixed, torch.full((100,), SIGMA_0))
+    with pytest.raises(TypeError):  # fixed has no SGA: its sigmas are its own (sigma_0 everywhere)
+        optimise_sigmas(sigma_settings("fixed", sigma_0=SIGMA_0), net, x, 0, "x", progress=False)

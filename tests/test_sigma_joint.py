@@ -10,8 +10,6 @@ tests/test_sigma_toy.py, where the last iterate fluctuates because the objective
 its maximum) and never sit well above the floor, while the paper objective goes to ~0.58.
 """
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
@@ -19,10 +17,9 @@ from scipy.special import expit, ndtri
 from scipy.stats import norm
 
 from certssb.errors import ConfigError
-from certssb.sigma_optimiser import (certificate_train_sigmas, optimise_sigmas, parse_sigma_config,
-                                     training_sigmas)
-from certssb.sigma_optimiser.design import data_independent, method_name
+from certssb.sigma_optimiser import optimise_sigmas
 
+from conftest import sigma_settings
 from test_sigma_toy import CLIP, OFFSETS, Band, _samples  # the same toy with a closed-form optimum
 
 FLOOR = 0.3
@@ -37,11 +34,11 @@ def _exact_gap(sig, u, k):
     return ndtri(np.clip(hi, *CLIP)) - ndtri(np.clip(lo, *CLIP))
 
 
-def _cfg(**kw):
-    base = dict(name="sga", sigma_0=0.15, n_draws=32, lr=0.02, iterations=300, clip_low=CLIP[0],
-                clip_high=CLIP[1], sigma_min=0.05, sigma_max=1.2, batch_size=64)
+def _cfg(name="sga", **kw):
+    base = dict(sigma_0=0.15, n_draws=32, lr=0.02, iterations=300, clip_low=CLIP[0], clip_high=CLIP[1],
+                sigma_min=0.05, sigma_max=1.2, batch_size=64)
     base.update(kw)
-    return SimpleNamespace(**base)
+    return sigma_settings(name, **base)
 
 
 def test_joint_optimum_is_the_floor_and_the_paper_optimum_is_not():
@@ -76,33 +73,42 @@ def test_paper_objective_is_unchanged_by_default():
 def test_floor_holds_and_the_certificate_uses_it():
     raw = torch.tensor([0.05, 0.2, 0.31, 0.9])
     floored = _cfg(sigma_train_floor=FLOOR)
-    train = training_sigmas(floored, raw)
+    train = floored.training_sigmas(raw)
     assert torch.allclose(train, torch.tensor([0.3, 0.3, 0.31, 0.9]))
-    assert torch.all(certificate_train_sigmas(floored, train) == FLOOR)
+    assert torch.all(floored.certificate_train_sigmas(train) == FLOOR)
     with pytest.raises(ValueError):
-        certificate_train_sigmas(floored, raw)  # unclamped sigmas below the floor are refused
+        floored.certificate_train_sigmas(raw)  # unclamped sigmas below the floor are refused
     plain = _cfg()
-    assert torch.equal(training_sigmas(plain, raw), raw)
-    assert torch.equal(certificate_train_sigmas(plain, raw), raw)  # data-dependent: the SGA sigmas
-    assert not data_independent(plain) and data_independent(floored)
-    grid = SimpleNamespace(name="grid", sigma_0=0.25, sigma_train=0.25, test_sigmas=[0.12, 0.25])
-    assert torch.all(certificate_train_sigmas(grid, raw) == 0.25) and data_independent(grid)
-    fixed = SimpleNamespace(name="fixed", sigma_0=0.5)
-    assert torch.all(certificate_train_sigmas(fixed, raw) == 0.5)
-    assert [method_name(c) for c in (plain, floored, _cfg(objective="joint", sigma_train_floor=0.3), grid, fixed)] \
+    assert torch.equal(plain.training_sigmas(raw), raw)
+    assert torch.equal(plain.certificate_train_sigmas(raw), raw)  # data-dependent: the SGA sigmas
+    assert not plain.data_independent() and floored.data_independent()
+    grid = sigma_settings("grid", sigma_train=0.25, test_sigmas=[0.12, 0.25])
+    design = grid.sigmas(None, None, _Sizes(4), torch.zeros(2, 1), "cpu", None, {}, False)
+    assert torch.all(design.certificate_train_sigmas == 0.25) and grid.data_independent()
+    fixed = sigma_settings("fixed", sigma_0=0.5)
+    assert torch.all(fixed.sigmas(None, None, _Sizes(4), torch.zeros(2, 1), "cpu", None, {},
+                                  False).certificate_train_sigmas == 0.5)
+    assert [c.method_name() for c in (plain, floored, _cfg(objective="joint", sigma_train_floor=0.3), grid, fixed)] \
         == ["cert-ssb", "cert-ssb-floor", "cert-ssb-joint", "cert-ssb-grid", "rab"]
 
 
+class _Sizes:
+    """Stands in for the poisoned data where an option reads only the training set's length."""
+
+    def __init__(self, n: int) -> None:
+        self.x_train = torch.zeros(n, 1)
+
+
 @pytest.mark.parametrize("overrides, message", [
-    (dict(objective="joint"), "needs sigma_optimiser.sigma_train_floor"),
+    (dict(objective="joint"), "sigma_train_floor must be set with objective=joint"),
     (dict(objective="sound"), "objective must be one of paper, joint"),
-    (dict(sigma_train_floor=-0.1), "sigma_train_floor must be null or in"),
-    (dict(sigma_train_floor=2.0), "sigma_train_floor must be null or in"),
-    (dict(name="released", objective="joint", sigma_train_floor=0.3), "objective=joint needs name=sga"),
+    (dict(sigma_train_floor=-0.1), r"sigma_train_floor must be in \(0.0, 1.2\]"),
+    (dict(sigma_train_floor=2.0), r"sigma_train_floor must be in \(0.0, 1.2\]"),
+    (dict(name="released", objective="joint", sigma_train_floor=0.3), "objective must be paper for the released"),
 ])
 def test_bad_joint_settings(overrides, message):
     with pytest.raises(ConfigError, match=message):
-        parse_sigma_config(_cfg(**overrides))
+        _cfg(**overrides)
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -110,13 +116,12 @@ def test_bad_joint_settings(overrides, message):
     (dict(test_sigmas=[]), "at least one"),
     (dict(test_sigmas=[0.1, 0.1]), "must not repeat"),
     (dict(test_sigmas=[0.0]), "finite numbers > 0"),
-    (dict(sigma_train=None), "sigma_train is required"),
+    (dict(sigma_train=None), "sigma_train has the wrong type"),
     (dict(selection="best"), "selection must be one of union, separate"),
     (dict(selection="separate", selection_members=0), "selection_members must be >= 1"),
 ])
 def test_bad_grid_settings(overrides, message):
-    base = dict(name="grid", sigma_0=0.25, sigma_train=0.25, test_sigmas=[0.12, 0.25], selection="union",
-                selection_members=0)
+    base = dict(sigma_train=0.25, test_sigmas=[0.12, 0.25], selection="union", selection_members=0)
     base.update(overrides)
     with pytest.raises(ConfigError, match=message):
-        parse_sigma_config(SimpleNamespace(**base))
+        sigma_settings("grid", **base)

@@ -1,12 +1,12 @@
 """Reproducibility: a sample's sigma depends on (seed, purpose, its index), not on its batch."""
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
+from conftest import sigma_settings
 from certssb.sigma_optimiser import optimise_sigmas
 
 
@@ -20,7 +20,7 @@ def _cfg(**over):
     d = dict(name="sga", sigma_0=0.3, n_draws=8, lr=0.04, iterations=15, sigma_min=0.05, sigma_max=1.0,
              batch_size=4)
     d.update(over)
-    return SimpleNamespace(**d)
+    return sigma_settings(d.pop("name"), **d)
 
 
 X = torch.rand(10, 1, 4, 4, generator=torch.Generator().manual_seed(1))

@@ -1,13 +1,13 @@
 """The `fixed` and `released` rules, and that the model is used frozen."""
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
 from certssb.ensemble.noise import member_noise
+from conftest import sigma_settings
 from certssb.sigma_optimiser import optimise_sigmas, smoothed_probs
 
 DIM = 4
@@ -40,15 +40,17 @@ def _cfg(name, **over):
     d = dict(name=name, sigma_0=0.9, n_draws=16, lr=0.04, iterations=25, clip_low=0.02, clip_high=0.98,
              sigma_min=0.05, sigma_max=1.2, batch_size=3)
     d.update(over)
-    return SimpleNamespace(**d)
+    return sigma_settings(d.pop("name"), **d)
 
 
 def test_fixed_returns_sigma_0_without_model():
-    x = torch.rand(7, 3, 4, 4)
-    s = optimise_sigmas(SimpleNamespace(name="fixed", sigma_0=0.12), None, x, 0, "train", progress=False)
-    assert s.dtype == torch.float32 and torch.equal(s, torch.full((7,), 0.12))
-    s, traj = optimise_sigmas(_cfg("fixed"), Band(), _x(), 0, "train", progress=False, return_trajectory=True)
-    assert torch.equal(s, torch.full((5,), 0.9)) and traj.shape == (1, 5)
+    class Sizes:
+        x_train = torch.rand(7, 3, 4, 4)
+
+    s = sigma_settings("fixed", sigma_0=0.12).sigmas(None, None, Sizes(), torch.rand(5, 3, 4, 4), "cpu", None, {},
+                                                     False)
+    assert s.train.dtype == torch.float32 and torch.equal(s.train, torch.full((7,), 0.12))
+    assert torch.equal(s.test_clean, torch.full((5,), 0.12)) and torch.equal(s.certificate_train_sigmas, s.train)
 
 
 def test_released_only_grows_and_ignores_model_gradient():

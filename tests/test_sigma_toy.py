@@ -30,7 +30,6 @@ worst 7.9%.
 """
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -40,6 +39,7 @@ from scipy.stats import norm
 from torch import nn
 
 from certssb.seeding import make_generator
+from conftest import sigma_settings
 from certssb.sigma_optimiser import optimise_sigmas, proxy_radius
 
 DIM = 4
@@ -90,8 +90,8 @@ def _mc_radius_grid(model, x, grid, draws, batches=1, seed=0):
 
 
 def _sga(model, sigma_0, seed, n_draws, lr, iterations):
-    cfg = SimpleNamespace(name="sga", sigma_0=sigma_0, n_draws=n_draws, lr=lr, iterations=iterations,
-                          clip_low=CLIP[0], clip_high=CLIP[1], sigma_min=0.05, sigma_max=SIGMA_MAX, batch_size=64)
+    cfg = sigma_settings("sga", sigma_0=sigma_0, n_draws=n_draws, lr=lr, iterations=iterations, clip_low=CLIP[0],
+                         clip_high=CLIP[1], sigma_min=0.05, sigma_max=SIGMA_MAX, batch_size=64)
     return optimise_sigmas(cfg, model, _samples(), seed, "toy", progress=False).numpy()
 
 

@@ -237,7 +237,7 @@ def test_undefended_asr_uses_the_attack_labels(splits, monkeypatch):
     calls = iter([y.numpy(), pred_trig])
     monkeypatch.setattr(und, "train_single", lambda *a, **k: None)
     monkeypatch.setattr(und, "predict_single", lambda *a, **k: next(calls))
-    ens = load_option("ensemble", "default")
+    ens = load_option("ensemble", "gaussian")
     out = und.undefended_reference(None, splits, p, ens, 0, "cpu")
     assert out["undefended_clean_accuracy"] == 1.0 and out["undefended_asr"] == pytest.approx(30 / 40)
 

@@ -18,11 +18,6 @@ import torch
 CUBLAS_WORKSPACE = ":4096:8"
 
 
-def is_deterministic(cfg) -> bool:
-    """``cfg.deterministic`` (absent: False)."""
-    return bool(getattr(cfg, "deterministic", False) or False)
-
-
 @contextlib.contextmanager
 def deterministic_kernels(enabled: bool):
     """Within the block (``enabled``): cuDNN deterministic and not benchmarking, TF32 off for

@@ -161,15 +161,37 @@ def cpu_group_size(model: nn.Module, input_shape, batch_size: int, n_members: in
     return max(1, min(g, n_members))
 
 
-def plan_groups(todo: list[int], g: int, deterministic: bool = False,
-                n_members: int | None = None) -> list[tuple[list[int], list[int]]]:
+def plan_groups(todo: list[int], g: int, deterministic: bool = False, n_members: int | None = None,
+                sizes: list[int] | None = None) -> list[tuple[list[int], list[int]]]:
     """``[(members to train together, members of those to save)]`` for the missing ``todo``.
 
     Default: consecutive chunks of ``todo`` (each trained member is saved). Deterministic: the
     blocks ``[b*g, min((b+1)*g, n_members))`` that contain a missing member, each trained whole;
-    only its members in ``todo`` are saved.
+    only its members in ``todo`` are saved. ``sizes`` (the training-subset size of every member of
+    the ensemble): members of one size are planned together, class by class in order of first
+    appearance, so every group trains on subsets of one size (deterministic blocks then run over
+    the members of a size class, a fixed function of the ensemble).
     """
     g = max(1, int(g))
+    if sizes is not None:
+        classes: dict[int, list[int]] = {}
+        for k, size in enumerate(sizes):
+            classes.setdefault(int(size), []).append(k)
+        plan = []
+        for ks in classes.values():
+            members = set(ks)
+            wanted = [k for k in todo if k in members]
+            if not wanted:
+                continue
+            if not deterministic:
+                plan += [(wanted[s:s + g], wanted[s:s + g]) for s in range(0, len(wanted), g)]
+                continue
+            position = {k: i for i, k in enumerate(ks)}
+            keep = set(wanted)
+            for b in sorted({position[k] // g for k in wanted}):
+                block = ks[b * g:(b + 1) * g]
+                plan.append((block, [k for k in block if k in keep]))
+        return plan
     if not deterministic:
         return [(todo[s:s + g], todo[s:s + g]) for s in range(0, len(todo), g)]
     end = max([int(n_members or 0)] + [k + 1 for k in todo])

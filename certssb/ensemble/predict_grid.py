@@ -49,47 +49,46 @@ class TiledImages(BatchedImages):
         return TiledImages(self.x.to(device), self.s)
 
 
-def _predict_tiled(factory, store, x, test_sigmas, indices, cfg, seed, members, device, progress) -> MemberVotes:
+def _predict_tiled(factory, store, x, test_sigmas, indices, ens, seed, members, device, progress) -> MemberVotes:
     x = as_images(x)
     s, n = len(test_sigmas), len(x)
     xt = TiledImages(x, s)
     sig = torch.tensor(test_sigmas, dtype=torch.float32).repeat_interleave(n)
     idx = torch.as_tensor(indices, dtype=torch.int64).repeat(s)
-    v = predict_members(factory, store, xt, sig, idx, cfg, seed, members, device=device, progress=progress)
+    v = predict_members(factory, store, xt, sig, idx, ens, seed, members, device=device, progress=progress)
     return MemberVotes(prob_sum=v.prob_sum.reshape(s, n, -1), votes=v.votes.reshape(s, n, -1),
                        n_members=v.n_members)
 
 
-def predict_grid(factory, store, x, indices, sig_settings, cfg, seed: int, n_members: int,
-                 device=None, progress: bool = True) -> GridVotes:
-    """Votes of the members at every grid sigma: members ``0..n-1``, or with ``selection=separate``
-    the first ``selection_members`` as selection members and the rest as estimating members.
+def predict_grid(factory, stores, x, indices, candidates, train_sigmas, ens, seed: int, n_members: int,
+                 selection: str = "union", n_select: int = 0, per_ensemble: bool = False, device=None,
+                 progress: bool = True) -> GridVotes:
+    """Votes of the members at every grid position: members ``0..n-1``, or with ``selection=separate``
+    the first ``n_select`` as selection members and the rest as estimating members.
 
-    store: the members' checkpoint store, or (``grid_ensembles``) a list of stores, one per
-    ``sigma_trains`` value in that order. sig_settings: the ``sigma_optimiser`` settings
-    (``grid`` or ``grid_ensembles``); cfg: the ensemble config.
+    stores: one checkpoint store per training sigma of ``train_sigmas`` (in that order);
+    candidates: the (training sigma, test sigma) pairs, ensemble by ensemble; ens: the ensemble
+    settings. ``per_ensemble`` (``grid_ensembles``): each position carries its ensemble's training
+    sigma (``GridVotes.candidate_train``), which its certificate then uses.
     """
-    from certssb.sigma_optimiser.config import parse_sigma_config
-
-    sc = parse_sigma_config(sig_settings)
-    stores = list(store) if isinstance(store, (list, tuple)) else [store]
-    trains = sc.sigma_trains or (float(sc.sigma_train),)
-    if len(stores) != len(trains):
-        raise CertSSBError(f"{len(trains)} training sigma(s) {list(trains)} need as many member stores; got {len(stores)}")
-    n_sel = int(sc.selection_members) if sc.selection == "separate" else 0
+    stores = list(stores)
+    if len(stores) != len(train_sigmas):
+        raise CertSSBError(f"{len(train_sigmas)} training sigma(s) {list(train_sigmas)} need as many member stores; "
+                           f"got {len(stores)}")
     est, sel, grid, cand = [], [], [], []
-    for st, t in zip(stores, trains):
-        tests = tuple(s for tt, s in sc.candidates if tt == t)
-        est.append(_predict_tiled(factory, st, x, tests, indices, cfg, seed, range(n_sel, n_members), device, progress))
-        if n_sel:
-            sel.append(_predict_tiled(factory, st, x, tests, indices, cfg, seed, range(n_sel), device, progress))
+    for st, t in zip(stores, train_sigmas):
+        tests = tuple(s for tt, s in candidates if tt == t)
+        est.append(_predict_tiled(factory, st, x, tests, indices, ens, seed, range(n_select, n_members), device,
+                                  progress))
+        if n_select:
+            sel.append(_predict_tiled(factory, st, x, tests, indices, ens, seed, range(n_select), device, progress))
         grid += tests
         cand += [t] * len(tests)
 
     def stack(parts, field):
         return np.concatenate([getattr(p, field) for p in parts], axis=0) if parts else None
 
-    return GridVotes(test_sigmas=tuple(grid), sigma_train=float(sc.sigma_train), selection=sc.selection,
+    return GridVotes(test_sigmas=tuple(grid), sigma_train=float(min(train_sigmas)), selection=selection,
                      prob_sum=stack(est, "prob_sum"), votes=stack(est, "votes"), n_members=est[0].n_members,
-                     select_prob_sum=stack(sel, "prob_sum"), select_votes=stack(sel, "votes"), n_select=n_sel,
-                     candidate_train=tuple(cand) if sc.name == "grid_ensembles" else None)
+                     select_prob_sum=stack(sel, "prob_sum"), select_votes=stack(sel, "votes"), n_select=n_select,
+                     candidate_train=tuple(cand) if per_ensemble else None)

@@ -1,10 +1,19 @@
-"""The ``ensemble`` group's settings: N members, each trained with its own fixed noise."""
+"""What every ``ensemble`` option provides: how its models train and predict (the knobs shared by
+every option, in ``conf/ensemble/_training.yaml``) and what each model trains on.
+
+Two families (docs/METHOD.md sections 2 and 8): ``gaussian`` trains N members on the whole set, each
+with its own fixed Gaussian noise (RAB, Cert-SSB); the count-certified options (``partition``,
+``finite_aggregation``, ``bagging``) train each model on its own part or bag of the training set
+without noise. ``n_members`` is the number of models every option trains (model ``k`` is "member
+k": its seed, checkpoint and ``member_range`` slot).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, ClassVar, List, Optional
 
+import torch
 from omegaconf import MISSING
 
 from certssb.config import Option
@@ -16,8 +25,14 @@ VECTORISE = ("auto", "true", "false")
 
 @dataclass
 class EnsembleSettings(Option):
+    """Base of the ``ensemble`` options: the training and prediction knobs every model shares."""
+
     config_group: ClassVar[str] = "ensemble"
-    n_members: int = MISSING
+    #: keys that change how a run executes, not its results (left out of fingerprints and sweep folder names)
+    execution_keys: ClassVar[tuple] = ("device", "vectorise", "group_size", "eval_batch_size", "checkpoint_dir")
+    #: ``gaussian`` (members with their own noise) or ``count`` (models on parts or bags, no noise)
+    family: ClassVar[str] = "gaussian"
+
     epochs: int = MISSING
     batch_size: int = MISSING
     lr: float = MISSING
@@ -30,8 +45,13 @@ class EnsembleSettings(Option):
     checkpoint_dir: Optional[str] = MISSING
     deterministic: bool = MISSING
 
+    @property
+    def n_members(self) -> int:
+        """The number of models this option trains."""
+        raise NotImplementedError
+
     def check(self, run) -> None:
-        for key in ("n_members", "epochs", "batch_size", "eval_batch_size"):
+        for key in ("epochs", "batch_size", "eval_batch_size"):
             self.require_range(key, 1, None)
         self.require_range("lr", 0.0, None, low_open=True)
         self.require_choice("device", DEVICES)
@@ -40,7 +60,31 @@ class EnsembleSettings(Option):
             self.fail("vectorise", f"must be one of {', '.join(VECTORISE)}; got {self.vectorise!r}")
         if self.group_size is not None and self.group_size < 1:
             self.fail("group_size", f"must be null or >= 1; got {self.group_size}")
-        rng = self.member_range
-        if rng is not None and (len(rng) != 2 or not 0 <= rng[0] < rng[1] <= self.n_members):
-            self.fail("member_range", "must be [start, stop] with 0 <= start < stop <= ensemble.n_members "
-                                      f"({self.n_members}); got {list(rng)}")
+        rng, n = self.member_range, self.n_members
+        if rng is not None and (len(rng) != 2 or not 0 <= rng[0] < rng[1] <= n):
+            self.fail("member_range", f"must be [start, stop] with 0 <= start < stop <= {n} (the models of "
+                                      f"ensemble={self.name}); got {list(rng)}")
+        sigma = getattr(run, "sigma_optimiser", None)
+        if sigma is not None and sigma.adds_noise != (self.family == "gaussian"):
+            if self.family == "gaussian":
+                self.fail("name", f"={self.name} trains members with Gaussian noise, but sigma_optimiser={sigma.name} "
+                                  "adds none: choose sigma_optimiser=fixed, sga, grid, ... (or a count-certified "
+                                  "ensemble: partition, finite_aggregation, bagging)")
+            self.fail("name", f"={self.name} trains its models without noise (a count-certified defence), but "
+                              f"sigma_optimiser={sigma.name} adds noise: use sigma_optimiser=none")
+
+    def vectorise_mode(self) -> str:
+        """``auto`` | ``true`` | ``false`` (yaml booleans accepted)."""
+        if isinstance(self.vectorise, bool):
+            return "true" if self.vectorise else "false"
+        return str(self.vectorise).strip().lower()
+
+    def training_subsets(self, x_train, y_train, seed: int) -> list[torch.Tensor] | None:
+        """The training-sample indices of every model (int64 tensors), or None: every model trains on
+        the whole set (the Gaussian family, whose members differ by their noise)."""
+        return None
+
+    def models_fingerprint(self) -> dict:
+        """What identifies the trained models beyond data, model and training settings (e.g. the
+        partition); part of the members' checkpoint fingerprint. Empty for the Gaussian family."""
+        return {}

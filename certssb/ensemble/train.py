@@ -1,8 +1,11 @@
-"""Training the ensemble: member k sees ``x_i + sigma_i * member_noise(seed, k, i, "train")``.
+"""Training the ensemble: member k sees ``x_i + sigma_i * member_noise(seed, k, i, "train")`` for
+the samples ``i`` of its training subset (every sample for the Gaussian family; its part or bag for
+the count-certified family, whose sigmas are 0).
 
 The noise of (member, sample) is fixed for the whole run (every epoch, batch and resume), the
 init comes from ``derive_seed(seed, k, "init")`` and the epoch-e shuffle from
-``make_generator(seed, k, "shuffle", e)``. Members are trained one at a time (the reference
+``make_generator(seed, k, "shuffle", e)``. Members trained together in a vectorised group have
+training subsets of one size (``plan_groups`` groups them by size), so a group needs no padding. Members are trained one at a time (the reference
 path) or in vmapped groups (``vectorised.fit_group``); both give the same models up to float
 rounding. Every member is saved as soon as its group finishes, so an interrupted run loses at most
 one group and a rerun trains only what the store lacks.
@@ -17,28 +20,17 @@ import torch.nn.functional as F
 from torch import nn
 from certssb.progress import progress_bar
 
-from certssb.ensemble._source import (FP32, Job, NoisySource, Precision, cfg_get, cfg_int, check_tensors,
-                                      host_to_device, init_model, precision_mode, resolve_precision,
-                                      vectorise_mode)
-from certssb.ensemble.determinism import deterministic_kernels, is_deterministic
+from certssb.ensemble.determinism import deterministic_kernels
 from certssb.ensemble.device import resolve_device
 from certssb.ensemble.group_size import (CudaMemoryProbe, cpu_group_size, jobs_per_gpu, plan_groups,
                                          size_from_trial)
-from certssb.ensemble.vectorised import _batch_starts, fit_group, trial_step
+from certssb.ensemble.jobs import Job, init_model, member_job
+from certssb.ensemble.precision import FP32, Precision, resolve_precision
+from certssb.ensemble.settings import EnsembleSettings
+from certssb.ensemble.training_data import NoisySource, check_tensors, host_to_device
+from certssb.ensemble.vectorised import batch_starts, fit_group, trial_step
 from certssb.errors import ConfigError
 from certssb.seeding import derive_seed
-
-
-def member_job(seed: int, k: int) -> Job:
-    return Job(init_seed=derive_seed(seed, k, "init"), shuffle_seed=int(seed), shuffle_keys=(int(k),),
-               noise_seed=int(seed), noise_member=int(k))
-
-
-def _lr(cfg) -> float:
-    lr = cfg_get(cfg, "lr")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ConfigError(f"ensemble.lr must be a positive number, got {lr!r}")
-    return float(lr)
 
 
 def _fit_one(factory, job: Job, x, y, sigmas, epochs: int, batch_size: int, lr: float,
@@ -54,7 +46,7 @@ def _fit_one(factory, job: Job, x, y, sigmas, epochs: int, batch_size: int, lr: 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     src = NoisySource(x, sigmas, [job], device)
     n = len(x)
-    starts = _batch_starts(n, batch_size, model)
+    starts = batch_starts(job.size(n), batch_size, model)
     for epoch in range(epochs):
         perm = host_to_device(job.permutation(epoch, n), device)
         for start in starts:
@@ -88,13 +80,13 @@ def forward_flops(model: nn.Module, input_shape, device=None) -> float:
     return float(counter.get_total_flops())
 
 
-def choose_vectorise(cfg, model: nn.Module, input_shape=None, device=None) -> bool:
+def choose_vectorise(ens: EnsembleSettings, model: nn.Module, input_shape=None, device=None) -> bool:
     """``true``/``false`` as given; ``auto``: vmap, except on the CPU when the forward pass costs
     more than ``CPU_VMAP_MAX_FWD_FLOPS`` per sample (measured: the CPU loop is then compute-bound
     and vmap's grouped convolutions are slower: 0.55x for mnist_cnn on 12,000 images and 0.70x
     for the PreAct ResNet, 2 cores). BatchNorm models vectorise too (per-member statistics, see
     ``vectorised``)."""
-    mode = vectorise_mode(cfg)
+    mode = ens.vectorise_mode()
     if mode == "auto":
         if device is not None and torch.device(device).type == "cpu" and input_shape is not None:
             return forward_flops(model, input_shape) <= CPU_VMAP_MAX_FWD_FLOPS
@@ -102,15 +94,15 @@ def choose_vectorise(cfg, model: nn.Module, input_shape=None, device=None) -> bo
     return mode == "true"
 
 
-def _group_size(cfg, factory, x, y, sigmas, batch_size, device, n_todo, precision, training=True) -> int:
+def group_size(ens: EnsembleSettings, factory, x, y, sigmas, batch_size, device, n_todo, precision,
+               training=True) -> int:
     """``ensemble.group_size`` if set; else CUDA: from a measured trial step (``group_size``),
     CPU: from the model size. With ``ensemble.deterministic`` it depends on the ensemble's size
     (``n_members``), not on how many members are still to do."""
-    g = cfg_get(cfg, "group_size", None)
-    if g is not None:
-        return cfg_int(cfg, "group_size")
-    deterministic = is_deterministic(cfg)
-    n = cfg_get(cfg, "n_members", n_todo) if deterministic else n_todo
+    if ens.group_size is not None:
+        return int(ens.group_size)
+    deterministic = bool(ens.deterministic)
+    n = ens.n_members if deterministic else n_todo
     device = torch.device(device)
     if device.type == "cuda":
         extra = x[0].numel() * 4 * x.shape[0] if training else 0  # the materialised noisy copy per member
@@ -130,12 +122,14 @@ def _prepare(x, y, sigmas, device):
     return x.to(device), y.to(device, torch.int64), sigmas.to(device, torch.float32)
 
 
-def train_members(factory, x, y, sigmas, cfg, seed: int, members, store, device=None,
-                  progress: bool = True) -> list[int]:
-    """Train and save the members in ``members`` that ``store`` lacks; returns those trained now."""
-    device = resolve_device(device if device is not None else cfg_get(cfg, "device", "auto"))
-    epochs, batch_size, lr = cfg_int(cfg, "epochs"), cfg_int(cfg, "batch_size"), _lr(cfg)
-    precision_mode(cfg)  # validate before anything else
+def train_members(factory, x, y, sigmas, ens: EnsembleSettings, seed: int, members, store, device=None,
+                  progress: bool = True, subsets: list[torch.Tensor] | None = None) -> list[int]:
+    """Train and save the members in ``members`` that ``store`` lacks; returns those trained now.
+
+    ``subsets``: the training-sample indices of every member of the ensemble (``ens.training_subsets``;
+    None: each trains on every sample). Members are grouped by subset size, so a vectorised group
+    is of one size."""
+    device = resolve_device(device if device is not None else ens.device)
     members = [int(k) for k in members]
     if any(k < 0 for k in members):
         raise ConfigError("member indices must be non-negative")
@@ -143,31 +137,34 @@ def train_members(factory, x, y, sigmas, cfg, seed: int, members, store, device=
     if not todo:
         return []
     x, y, sigmas = _prepare(x, y, sigmas, device)
+    index = (lambda k: None) if subsets is None else (lambda k: subsets[k].to(device))
     probe = factory()
-    vectorise = choose_vectorise(cfg, probe, tuple(x.shape[1:]), device)
-    precision = resolve_precision(cfg, probe, device)
+    vectorise = choose_vectorise(ens, probe, tuple(x.shape[1:]), device)
+    precision = resolve_precision(ens.precision, probe, device)
     del probe
-    deterministic = is_deterministic(cfg)
+    deterministic = bool(ens.deterministic)
+    sizes = None if subsets is None else [int(s.numel()) for s in subsets]
     bar = progress_bar(total=len(todo), desc="train members", unit="member", enabled=progress)
     done: list[int] = []
     try:
         with deterministic_kernels(deterministic):
-            g = (_group_size(cfg, factory, x, y, sigmas, batch_size, device, len(todo), precision)
+            g = (group_size(ens, factory, x, y, sigmas, ens.batch_size, device, len(todo), precision)
                  if vectorise else 1)
-            for group, keep in plan_groups(todo, g, deterministic, cfg_get(cfg, "n_members", None)):
-                jobs = [member_job(seed, k) for k in group]
+            for group, keep in plan_groups(todo, g, deterministic, ens.n_members, sizes):
+                jobs = [member_job(seed, k, index(k)) for k in group]
                 t0 = time.perf_counter()
                 if vectorise:
-                    states = fit_group(factory, jobs, x, y, sigmas, epochs, batch_size, lr, device, precision)
+                    states = fit_group(factory, jobs, x, y, sigmas, ens.epochs, ens.batch_size, ens.lr, device,
+                                       precision)
                 else:
-                    states = [_contiguous(_fit_one(factory, jobs[0], x, y, sigmas, epochs, batch_size, lr, device,
-                                                   precision).state_dict())]
+                    states = [_contiguous(_fit_one(factory, jobs[0], x, y, sigmas, ens.epochs, ens.batch_size, ens.lr,
+                                                   device, precision).state_dict())]
                 seconds = (time.perf_counter() - t0) / len(group)
                 name = precision.for_vmap().name if vectorise else precision.name
                 for k, state in zip(group, states):
                     if k not in keep:
                         continue
-                    store.save(k, state, meta={"member": k, "epochs": epochs, "seconds": seconds,
+                    store.save(k, state, meta={"member": k, "epochs": ens.epochs, "seconds": seconds,
                                                "vectorised": bool(vectorise), "group_size": len(group),
                                                "group_first": group[0], "precision": name,
                                                "deterministic": deterministic})
@@ -178,25 +175,22 @@ def train_members(factory, x, y, sigmas, cfg, seed: int, members, store, device=
     return done
 
 
-def train_single(factory, x, y, sigma: float, cfg, seed: int, key: str, device=None) -> nn.Module:
-    """One model trained with fixed noise of level ``sigma`` (0: no noise), seeded by ``key``.
+def train_single(factory, x, y, sigma: float, ens: EnsembleSettings, seed: int, key: str, device=None) -> nn.Module:
+    """One model trained with fixed noise of level ``sigma`` (0: no noise), seeded by ``key``, with
+    the ensemble's training settings (epochs, batch size, lr, precision, determinism).
 
     Used for the undefended reference (sigma 0) and the SGA surrogate. Returns the model in eval
     mode on ``device``.
     """
-    device = resolve_device(device if device is not None else cfg_get(cfg, "device", "auto"))
-    epochs, batch_size, lr = cfg_int(cfg, "epochs"), cfg_int(cfg, "batch_size"), _lr(cfg)
-    precision = resolve_precision(cfg, factory(), device)
-    try:
-        sigma = float(sigma)
-    except (TypeError, ValueError):
-        raise ConfigError(f"sigma must be a number, got {sigma!r}") from None
-    if not sigma >= 0 or sigma == float("inf"):
+    device = resolve_device(device if device is not None else ens.device)
+    precision = resolve_precision(ens.precision, factory(), device)
+    sigma = float(sigma)
+    if not 0 <= sigma < float("inf"):
         raise ConfigError(f"sigma must be finite and >= 0, got {sigma}")
     sigmas = torch.full((x.shape[0],), sigma, dtype=torch.float32)
     x, y, sigmas = _prepare(x, y, sigmas, device)
     job = Job(init_seed=derive_seed(seed, key, "init"), shuffle_seed=int(seed), shuffle_keys=(str(key),),
               noise_seed=derive_seed(seed, key), noise_member=0)
-    with deterministic_kernels(is_deterministic(cfg)):
-        model = _fit_one(factory, job, x, y, sigmas, epochs, batch_size, lr, device, precision)
+    with deterministic_kernels(bool(ens.deterministic)):
+        model = _fit_one(factory, job, x, y, sigmas, ens.epochs, ens.batch_size, ens.lr, device, precision)
     return model.to(memory_format=torch.contiguous_format).eval()

@@ -31,7 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from certssb.ensemble._source import FP32, Job, NoisySource, Precision, host_to_device, init_model
+from certssb.ensemble.jobs import Job, init_model
+from certssb.ensemble.precision import FP32, Precision
+from certssb.ensemble.training_data import NoisySource, host_to_device
 
 
 _CAST_MODULES = (nn.Linear, nn.modules.conv._ConvNd)
@@ -109,7 +111,10 @@ def fit_group(factory, jobs: list[Job], x: torch.Tensor, y: torch.Tensor, sigmas
     opt = torch.optim.Adam(list(params.values()), lr=lr)
     src = NoisySource(x, sigmas, jobs, device)
     n, g = x.shape[0], len(jobs)
-    starts = _batch_starts(n, batch_size, template)
+    size = jobs[0].size(n)
+    if any(job.size(n) != size for job in jobs):
+        raise ValueError("the members of a vectorised group must train on subsets of one size")
+    starts = batch_starts(size, batch_size, template)
     for epoch in range(epochs):
         perms = host_to_device(torch.stack([job.permutation(epoch, n) for job in jobs]), device)
         for start in starts:
@@ -125,7 +130,7 @@ def fit_group(factory, jobs: list[Job], x: torch.Tensor, y: torch.Tensor, sigmas
     return [unstack_state(template, params, buffers, i) for i in range(g)]
 
 
-def _batch_starts(n: int, batch_size: int, model: nn.Module):
+def batch_starts(n: int, batch_size: int, model: nn.Module):
     """Batch start offsets; a trailing batch of one sample is dropped for BatchNorm models."""
     starts = list(range(0, n, batch_size))
     if len(starts) > 1 and n - starts[-1] == 1 and any(

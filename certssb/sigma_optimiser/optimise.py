@@ -1,18 +1,12 @@
-"""Per-sample noise levels sigma_x (Cert-SSB step 1, docs/METHOD.md section 3).
+"""The SGA loop of Cert-SSB step 1 (docs/METHOD.md section 3): per-sample noise levels sigma_x.
 
-Rules (``cfg.name``):
-
-- ``fixed``: every sample gets ``sigma_0`` (RAB; the model is not used).
-- ``sga``: stochastic gradient ascent on the proxy radius r(sigma) (see :mod:`.proxy`) through
-  the frozen model: ``sigma += lr * dr/dsigma`` for ``iterations`` steps from ``sigma_0``, with
-  fresh draws every step, kept inside ``[sigma_min, sigma_max]`` after every step. Being
-  stochastic, it ascends E[r_m(sigma)], the expected m-draw proxy; where f_A is near clip_high
-  this differs somewhat from r computed with exact f (tests/test_sigma_toy.py quantifies it).
-- ``released``: COMPATIBILITY OPTION ONLY, not the method. The update rule the authors'
-  released code actually applies (docs/METHOD.md section 6, defect 1): the model output is
-  detached, so each step is ``sigma += lr * |Phi^-1(clip(p_A))|`` with ``p_A`` the top mean
-  probability under the current sigma. It ignores the model's gradient and sigma only grows.
-  Use it to reproduce / compare with the released code, never as the default.
+``sigma += step`` for ``iterations`` steps from ``sigma_0``, with fresh draws every step, kept inside
+``[sigma_min, sigma_max]`` after every step. The step is the option's
+(:meth:`certssb.sigma_optimiser.sga.SGASettings.step`): ``lr * dr/dsigma`` of the proxy radius
+r(sigma) (see :mod:`.proxy`) through the frozen surrogate for ``sga``, the released code's
+model-ignoring rule for ``released``. Being stochastic, SGA ascends E[r_m(sigma)], the expected
+m-draw proxy; where f_A is near clip_high this differs somewhat from r computed with exact f
+(tests/test_sigma_toy.py quantifies it).
 
 Randomness: the draws of iteration ``t`` for sample ``i`` are the counter-based noise
 ``member_noise(seed, t, indices[i], (n_draws, *shape), "sga/<purpose>")`` (see
@@ -39,14 +33,12 @@ from torch import Tensor, nn
 from certssb.dataset.batched import BatchedImages
 from certssb.ensemble.noise import member_noise
 from certssb.errors import ConfigError
-
-from .config import GRID_RULES, SigmaSettings, parse_sigma_config
-from .proxy import radius_from_probs, smoothed_probs
-
 from certssb.progress import progress_bar
 
+from .sga import SGASettings
 
-def _resolve_device(device, cfg: SigmaSettings, model: nn.Module | None) -> torch.device:
+
+def _resolve_device(device, cfg: SGASettings, model: nn.Module | None) -> torch.device:
     if device is None:
         device = cfg.device
     if device is None or str(device) == "auto":
@@ -103,7 +95,7 @@ def same_device(a: torch.device, b: torch.device) -> bool:
 
 
 def _optimise_batch(
-    cfg: SigmaSettings,
+    cfg: SGASettings,
     model: nn.Module,
     xb: Tensor,
     idx: Tensor,
@@ -113,7 +105,6 @@ def _optimise_batch(
     trajectory: list[Tensor] | None,
 ) -> Tensor:
     b, shape = xb.shape[0], tuple(xb.shape[1:])
-    clip = (cfg.clip_low, cfg.clip_high)
     idx = idx.to(device)
     sigma = torch.full((b,), cfg.sigma_0, dtype=torch.float32, device=device)
     sigma = sigma.clamp(cfg.sigma_min, cfg.sigma_max)
@@ -121,18 +112,7 @@ def _optimise_batch(
         trajectory.append(sigma.cpu())
     for t in range(cfg.iterations):
         eps = _draw(seed, purpose, idx, t, cfg.n_draws, shape)
-        if cfg.name == "sga":
-            s = sigma.detach().clone().requires_grad_(True)
-            with torch.enable_grad():
-                cap = cfg.sigma_train_floor if cfg.objective == "joint" else None
-                r = radius_from_probs(smoothed_probs(model, xb, s, eps), s, clip, cap)
-                (grad,) = torch.autograd.grad(r.sum(), s)
-            step = cfg.lr * grad
-        else:  # released: detached output, constant "gradient" |Phi^-1(clip(p_A))|
-            with torch.no_grad():
-                f = smoothed_probs(model, xb, sigma, eps)
-                p_a = f.max(dim=1).values.clamp(cfg.clip_low, cfg.clip_high)
-                step = cfg.lr * torch.special.ndtri(p_a).abs()
+        step = cfg.step(model, xb, sigma, eps)
         step = torch.where(torch.isfinite(step), step, torch.zeros_like(step))
         sigma = (sigma + step.detach()).clamp(cfg.sigma_min, cfg.sigma_max)
         if trajectory is not None:
@@ -141,7 +121,7 @@ def _optimise_batch(
 
 
 def optimise_sigmas(
-    cfg,
+    cfg: SGASettings,
     model: nn.Module | None,
     x: Tensor | BatchedImages,
     seed: int,
@@ -153,9 +133,8 @@ def optimise_sigmas(
 ):
     """Per-sample noise levels sigma_x, float32 [n] on CPU, every value finite and > 0.
 
-    cfg: the ``sigma_optimiser`` config (``name`` in fixed | sga | released, ``sigma_0``,
-    ``n_draws``, ``lr``, ``iterations``, ``clip_low``, ``clip_high``, ``sigma_min``,
-    ``sigma_max``, ``batch_size``, ``device``); see :mod:`certssb.sigma_optimiser.config`.
+    cfg: the ``sga`` (or ``released``, ``sga_joint``) option's settings, parsed and checked
+    (``load_option("sigma_optimiser", "sga", ...)`` in tools and tests).
     model: the surrogate returning logits (None allowed for ``fixed``). It is used frozen: put
     in eval mode with ``requires_grad`` off for the call, and both restored afterwards; its
     weights are never changed (if it lives on another device, a copy is moved).
@@ -168,21 +147,16 @@ def optimise_sigmas(
     return_trajectory: also return the sigmas after every step, float32 [iterations + 1, n]
     (row 0 is the start; ``fixed`` gives a single row).
     """
-    sc = parse_sigma_config(cfg)
+    if not isinstance(cfg, SGASettings):
+        raise TypeError(f"optimise_sigmas runs SGA; got {type(cfg).__name__} (its sigmas come from its sigmas())")
+    sc = cfg
     idx = _check_inputs(x, indices)
     n = x.shape[0]
-
-    if sc.name in GRID_RULES:  # data-independent training sigma(s); test sigmas are chosen per input later
-        sigmas = torch.full((n,), sc.sigma_train, dtype=torch.float32)
+    if n == 0:
+        sigmas = torch.zeros(0, dtype=torch.float32)
         return (sigmas, sigmas.unsqueeze(0).clone()) if return_trajectory else sigmas
-    if sc.name == "fixed" or n == 0:
-        sigmas = torch.full((n,), sc.sigma_0, dtype=torch.float32)
-        if sc.name != "fixed":
-            sigmas = sigmas.clamp(sc.sigma_min, sc.sigma_max)
-        return (sigmas, sigmas.unsqueeze(0).clone()) if return_trajectory else sigmas
-
     if model is None:
-        raise ConfigError(f"sigma_optimiser.name={sc.name} needs a surrogate model; use name=fixed to skip it")
+        raise ConfigError(f"sigma_optimiser={sc.name} needs a surrogate model")
     dev = _resolve_device(device, sc, model)
     net = model
     param = next(iter(model.parameters()), None)

@@ -34,14 +34,15 @@ import sys
 import tempfile
 import threading
 import time
-from types import SimpleNamespace
+import dataclasses
 
 import torch
 import torch.nn.functional as F
 
 from certssb.dataset import load_dataset
 from certssb.ensemble import CheckpointStore, resolve_device, train_members
-from certssb.ensemble._source import cache_budget_bytes, resolve_precision
+from certssb.ensemble.precision import resolve_precision
+from certssb.ensemble.training_data import cache_budget_bytes
 from certssb.config import load_option
 from certssb.errors import DataNotFoundError
 from certssb.model import has_batchnorm, model_factory
@@ -233,16 +234,16 @@ def main(argv=None) -> int:
     n_params = sum(p.numel() for p in probe.parameters())
     group = args.group_size or min(st["group"], members if sizes is None else min(sizes))
     base_cfg = dict(epochs=epochs, batch_size=batch, lr=1e-3, eval_batch_size=512, device=str(device),
-                    precision=args.precision)
-    cfg_loop = SimpleNamespace(vectorise="false", group_size=None, **base_cfg)
+                    precision=args.precision, n_members=members if sizes is None else max(sizes))
+    cfg_loop = load_option("ensemble", "gaussian", vectorise="false", group_size=None, **base_cfg)
     # BatchNorm models would take the loop path under `auto`; the benchmark forces vmap for them.
-    cfg_vec = SimpleNamespace(vectorise="true", group_size=group, **base_cfg)
+    cfg_vec = load_option("ensemble", "gaussian", vectorise="true", group_size=group, **base_cfg)
 
     dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     print(f"setting={args.setting} model={st['model']} params={n_params} batchnorm={has_batchnorm(probe)}")
     print(f"data: {desc}; sigma={args.sigma}")
     print(f"device: {dev_name}; torch {torch.__version__}")
-    print(f"precision: ensemble.precision={args.precision} -> {resolve_precision(cfg_vec, probe, device).name} "
+    print(f"precision: ensemble.precision={args.precision} -> {resolve_precision(cfg_vec.precision, probe, device).name} "
           f"(forward passes; parameters, gradients and Adam state float32)")
     if sizes is not None:
         return members_scan(factory, x, y, sigmas, cfg_vec, sizes, group, device, args.seed, n, epochs, batch)
@@ -250,9 +251,9 @@ def main(argv=None) -> int:
           f"vectorised group size {group}; repeats {repeats}")
 
     from certssb.ensemble.train import choose_vectorise
-    auto = choose_vectorise(SimpleNamespace(vectorise="auto"), probe, tuple(x.shape[1:]), device)
+    auto = choose_vectorise(dataclasses.replace(cfg_vec, vectorise="auto"), probe, tuple(x.shape[1:]), device)
     print(f"vectorise=auto would {'vmap' if auto else 'train one at a time'} here; the benchmark forces vmap")
-    used = resolve_precision(cfg_vec, probe, device)
+    used = resolve_precision(cfg_vec.precision, probe, device)
     mm_dtype = used.autocast_dtype or torch.float32
     peak = matmul_flops(device, dtype=mm_dtype)
     tf32 = " (TF32 on)" if device.type == "cuda" and mm_dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32 else ""
@@ -264,9 +265,9 @@ def main(argv=None) -> int:
     # Warm-up both paths on a small slice (first-call costs: allocator, oneDNN/cuDNN plans for
     # the shapes of the real group size, vmap).
     wn = min(n, 4 * batch)
-    run_once(factory, x[:wn], y[:wn], sigmas[:wn], SimpleNamespace(**{**vars(cfg_loop), "epochs": 1}), 1, device,
+    run_once(factory, x[:wn], y[:wn], sigmas[:wn], dataclasses.replace(cfg_loop, epochs=1), 1, device,
              args.seed)
-    run_once(factory, x[:wn], y[:wn], sigmas[:wn], SimpleNamespace(**{**vars(cfg_vec), "epochs": 1}),
+    run_once(factory, x[:wn], y[:wn], sigmas[:wn], dataclasses.replace(cfg_vec, epochs=1),
              min(group, members), device, args.seed)
 
     times = {"one-at-a-time": [], "vectorised": []}

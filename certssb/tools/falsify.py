@@ -59,15 +59,15 @@ from certssb.certifier import certify_grid, certify_scores, radius_variants
 from certssb.config import load_option
 from certssb.dataset import load_dataset
 from certssb.ensemble.checkpoints import CheckpointStore, fingerprint_of
-from certssb.ensemble.predict import MemberVotes, _load, predict_members
+from certssb.ensemble.predict import MemberVotes, load_member, predict_members
 from certssb.ensemble.predict_grid import predict_grid
 from certssb.ensemble.train import train_members, train_single
 from certssb.ensemble.vectorised import stack_models
 from certssb.errors import CertSSBError, ConfigError
 from certssb.model import model_factory
 from certssb.seeding import make_generator
-from certssb.sigma_optimiser import (certificate_train_sigmas, optimise_sigmas, parse_sigma_config,
-                                     training_sigmas)
+from certssb.sigma_optimiser import optimise_sigmas
+from certssb.sigma_optimiser.sga import SGASettings
 
 __all__ = ["FalsifyConfig", "ScaleResult", "build_attack", "main", "run_falsification"]
 
@@ -110,34 +110,30 @@ class FalsifyConfig:
     progress: bool = False
 
     def ensemble_cfg(self, epochs: int | None = None):
-        """The ``ensemble=default`` settings with this check's training knobs."""
-        return load_option("ensemble", "default", epochs=int(epochs if epochs is not None else self.epochs),
+        """The ``ensemble=gaussian`` settings with this check's training knobs."""
+        return load_option("ensemble", "gaussian", epochs=int(epochs if epochs is not None else self.epochs),
                            batch_size=int(self.batch_size), lr=float(self.lr), device=self.device)
 
     def sigma_cfg(self):
         """The ``sigma_optimiser`` option's settings (its yaml's values) with this check's knobs."""
         tests = None if self.test_sigmas is None else [float(s) for s in self.test_sigmas]
         if self.sigma == "grid":
-            return load_option("sigma_optimiser", "grid", sigma_train=float(self.sigma_0), sigma_0=float(self.sigma_0),
-                               test_sigmas=tests, device=self.device)
+            return load_option("sigma_optimiser", "grid", sigma_train=float(self.sigma_0), test_sigmas=tests)
         if self.sigma == "grid_ensembles":
-            trains = [float(t) for t in self.sigma_trains]
-            return load_option("sigma_optimiser", "grid_ensembles", sigma_trains=trains,
-                               sigma_0=min(trains) if trains and min(trains) > 0 else float(self.sigma_0),
-                               test_sigmas=tests,  # a bad sigma_trains is reported by its own key
-                               device=self.device)
-        extra = {"device": self.device}
-        if self.sigma != "fixed":
-            extra.update(n_draws=int(self.sga_draws), iterations=int(self.sga_iterations), objective=self.objective,
-                         sigma_train_floor=self.floor)
-        return load_option("sigma_optimiser", self.sigma, sigma_0=float(self.sigma_0), **extra)
+            return load_option("sigma_optimiser", "grid_ensembles", sigma_trains=[float(t) for t in self.sigma_trains],
+                               test_sigmas=tests)  # a bad sigma_trains is reported by its own key
+        if self.sigma == "fixed":
+            return load_option("sigma_optimiser", "fixed", sigma_0=float(self.sigma_0))
+        return load_option("sigma_optimiser", self.sigma, sigma_0=float(self.sigma_0), device=self.device,
+                           n_draws=int(self.sga_draws), iterations=int(self.sga_iterations), objective=self.objective,
+                           sigma_train_floor=self.floor)
 
     def validate(self) -> None:
         if self.test_attack not in ("path", "pgd"):
             raise ConfigError(f"--test-attack must be path or pgd, got {self.test_attack!r}")
         if self.sigma not in SIGMA_RULES:
             raise ConfigError(f"--sigma must be one of {', '.join(SIGMA_RULES)}, got {self.sigma!r}")
-        parse_sigma_config(self.sigma_cfg())  # objective / floor / test_sigmas, one-line errors
+        self.sigma_cfg().check(None)  # objective / floor / test_sigmas, one-line errors
         if self.members < 1 or self.attacks < 1 or self.k_poison < 1 or self.inputs_per_delta < 1:
             raise ConfigError("--members, --attacks, --k-poison and --inputs-per-delta must be >= 1")
         if not 0.0 <= self.train_share < 1.0:
@@ -288,23 +284,19 @@ class _Runner:
         self.ens = cfg.ensemble_cfg()
         # Sigmas: computed once from the clean data, then held fixed for every retrain.
         s = cfg.sigma_cfg()
-        sc = parse_sigma_config(s)
-        if cfg.sigma in ("fixed", "grid", "grid_ensembles"):
-            self.sig_train = optimise_sigmas(s, None, self.splits.x_train, cfg.seed, "train")
-            self.sig_test = optimise_sigmas(s, None, self.splits.x_test, cfg.seed, "test-clean")
-        else:
+        if isinstance(s, SGASettings):
             surrogate = train_single(self.factory, self.splits.x_train, self.splits.y_train, cfg.sigma_0,
                                      cfg.ensemble_cfg(cfg.surrogate_epochs), cfg.seed, "surrogate", cfg.device)
-            self.sig_train = optimise_sigmas(s, surrogate, self.splits.x_train, cfg.seed, "train",
-                                             device=cfg.device, progress=cfg.progress).float()
-            self.sig_test = optimise_sigmas(s, surrogate, self.splits.x_test, cfg.seed, "test-clean",
-                                            device=cfg.device, progress=cfg.progress).float()
-        self.sig_train = training_sigmas(s, self.sig_train)  # floored if a floor is set
+            raw_train, raw_test = (optimise_sigmas(s, surrogate, x, cfg.seed, purpose, device=cfg.device,
+                                                   progress=cfg.progress).float()
+                                   for purpose, x in (("train", self.splits.x_train), ("test-clean", self.splits.x_test)))
+            sig = s.with_design(raw_train, raw_test, raw_test)  # training sigmas floored if a floor is set
+        else:  # data-independent sigmas (the option's own; the grid designs choose the test sigma below)
+            sig = s.sigmas(None, None, self.splits, self.splits.x_test, cfg.device, workdir, {}, cfg.progress)
+        self.sig_train, self.sig_test = sig.train, sig.test_clean
         # One set of training sigmas per ensemble (grid_ensembles: one constant per sigma_trains
         # value), and per test input the ensemble that certifies it (0 unless grid_ensembles).
-        n_train = len(self.splits.x_train)
-        self.ensemble_sigmas = ([torch.full((n_train,), float(t)) for t in sc.sigma_trains]
-                                if cfg.sigma == "grid_ensembles" else [self.sig_train])
+        self.ensemble_sigmas = s.ensembles(self.sig_train)
         self.ens_of = np.zeros(len(self.splits.x_test), dtype=np.int64)
         self.timings["sigma"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -314,15 +306,16 @@ class _Runner:
             # every grid pair; each input keeps the chosen one (union bound over the grid) for the retrains
             stores = {e: self._train("clean", self.splits.x_train, e) for e in range(len(self.ensemble_sigmas))}
             gv = predict_grid(self.factory, [stores[e] for e in sorted(stores)], self.splits.x_test,
-                              torch.from_numpy(test_index), s, self.ens, cfg.seed, cfg.members, device=cfg.device,
-                              progress=cfg.progress)
+                              torch.from_numpy(test_index), s.candidates(), s.train_sigmas(), self.ens, cfg.seed,
+                              cfg.members, selection=s.selection, n_select=s.n_selection_members(),
+                              per_ensemble=s.per_ensemble, device=cfg.device, progress=cfg.progress)
             sel = certify_grid(gv.prob_sum, gv.votes, gv.n_members, gv.test_sigmas, gv.train_sigmas(),
                                alpha=cfg.alpha, mode="hard")
             b = sel.bounds
             self.sig_test = torch.from_numpy(sel.sigma).float()
             if cfg.sigma == "grid_ensembles":
                 per_input_train = np.asarray(sel.train_sigma, dtype=np.float64)
-                self.ens_of = np.array([list(sc.sigma_trains).index(float(t)) for t in per_input_train],
+                self.ens_of = np.array([list(s.sigma_trains).index(float(t)) for t in per_input_train],
                                        dtype=np.int64)
             self.clean_votes = self._predict(stores, self.splits.x_test, test_index)  # at the chosen pairs
         else:
@@ -332,7 +325,7 @@ class _Runner:
         self.timings["clean_ensemble"] = time.perf_counter() - t0
         self.bounds = b
         # the training-side sigma the certificate may assume (the floor / sigma_train when data-independent)
-        self.sigma_train_min = float(certificate_train_sigmas(s, self.sig_train).min())
+        self.sigma_train_min = float(sig.certificate_train_sigmas.min())
         self.radii = radius_variants(b.gap, self.sig_test.numpy().astype(np.float64), self.sigma_train_min)
         if per_input_train is not None:  # each input's own ensemble's training sigma
             self.radii["joint"] = np.minimum(self.sig_test.numpy().astype(np.float64), per_input_train) * b.gap / 2.0
@@ -394,7 +387,7 @@ class _Runner:
         generator, never the evaluation noise, so the attack targets the smoothed classifier and
         not the N particular draws that estimate it."""
         members = list(range(self.cfg.members))
-        params, buffers, _, call = stack_models([_load(self.factory, store, k, "cpu") for k in members])
+        params, buffers, _, call = stack_models([load_member(self.factory, store, k, "cpu") for k in members])
         params = {k: v.detach() for k, v in params.items()}
         gen = make_generator(self.cfg.seed, "falsify-pgd", tag)
         b, shape = x0.shape[0], tuple(x0.shape[1:])

@@ -41,7 +41,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from types import SimpleNamespace
+import dataclasses
 
 import numpy as np
 import torch
@@ -82,10 +82,13 @@ def _sync(device):
 
 
 def _cfg(device, **kw):
+    """The ``ensemble=gaussian`` settings with the check's knobs."""
+    from certssb.config import load_option
+
     base = dict(epochs=1, batch_size=128, lr=1e-3, vectorise="auto", group_size=None, eval_batch_size=512,
                 device=str(device), precision="auto", n_members=1000, deterministic=False)
     base.update(kw)
-    return SimpleNamespace(**base)
+    return load_option("ensemble", "gaussian", **base)
 
 
 def _train(factory, x, y, sigmas, cfg, members, device, directory):
@@ -179,7 +182,7 @@ def check_cifar(device, sizes, tmp):
     per_hour_vec = 3600 * sizes["cifar_vec"] / t_vec / scale
     best = max(per_hour_loop, per_hour_vec)
     from certssb.ensemble.train import choose_vectorise
-    auto = choose_vectorise(SimpleNamespace(vectorise="auto"), f(), (3, 32, 32), device)
+    auto = choose_vectorise(_cfg(device), f(), (3, 32, 32), device)
     ok = DRY_RUN or best >= TARGETS["cifar_members_per_hour"]
     return ok, (f"{desc}; members per hour at 10 epochs x 10,000 images: one at a time {per_hour_loop:.0f} "
                 f"({meta_l['precision']}), vectorised {per_hour_vec:.0f} (group {meta['group_size']}, "
@@ -238,7 +241,7 @@ def check_determinism(device, sizes, tmp):
     rerun, resumed = equal(a, b), equal(a, c)
     free = _cfg(device, vectorise="true", group_size=g, n_members=k, epochs=epochs)
     _, _, meta, d = _train(f, x, y, sig, free, range(k), device, tmp / "d")
-    _, _, _, e = _train(f, x, y, sig, SimpleNamespace(**{**vars(free), "group_size": k}), range(k), device, tmp / "e")
+    _, _, _, e = _train(f, x, y, sig, dataclasses.replace(free, group_size=k), range(k), device, tmp / "e")
     return rerun and resumed, (f"{desc}; deterministic=true ({meta['precision']}, group {g}): rerun bit-identical "
                                f"{rerun}, resumed bit-identical {resumed}; default settings, group {g} vs {k}: max "
                                f"|parameter difference| {maxdiff(d, e):.2e} (float rounding, not checked)")
