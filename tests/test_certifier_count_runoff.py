@@ -241,6 +241,18 @@ def test_five_three_two_certificate_smaller_than_dpa():
     assert min_models_to_change(r[0], perms, runoff_ref) == 1
 
 
+def test_case_one_binds_when_the_winner_can_leave_the_final():
+    # votes 2/2/3 (classes 0/1/2); final 2 against 0 (0 beats 1 on index), round 2 5-2 for 2.
+    # Rounds 2 need 2 models (duel margins 3 against 0 and against 1), but one 2-voter moving to
+    # 0 gives 3/2/2: 1 ties 2 and wins on index, so 2 leaves the final (case 1, dp(1, 1) = 1).
+    # Case 1 binds strictly in only ~0.2% of random tiny inputs, so it is pinned here.
+    r = np.array([[[2, 0, 1], [0, 2, 1], [1, 2, 0], [0, 2, 1], [2, 1, 0], [1, 2, 0], [2, 0, 1]]])
+    np.testing.assert_array_equal(votes_from_ranks(r), [[2, 2, 3]])
+    for pred, cert in (roe_dpa_certificate(r), roe_fa_certificate(r, fa_bucket_models(7, 1))):
+        assert (pred[0], cert[0]) == (2, 0)
+    assert min_models_to_change(r[0], all_rankings(3), runoff_ref) == 1
+
+
 def test_roe_prediction_differs_from_dpa():
     # votes 4/3/3; the class-2 models prefer 1 to 0: round 2 is 4 against 6, class 1 wins.
     r = _ensemble([(4, (0, 1, 2)), (3, (1, 0, 2)), (3, (2, 1, 0))])
