@@ -99,6 +99,17 @@ def test_experiment_without_plus():
     assert cfg.attack.name == "onepixel" and list(cfg.dataset.classes) == [0, 1]
 
 
+def test_attack_package_docstring_names_every_attack_option():
+    import certssb.attack
+
+    from conftest import REPO
+
+    options = sorted(p.stem for p in (REPO / "conf" / "attack").glob("*.yaml"))
+    assert len(options) >= 9
+    missing = [name for name in options if f"``{name}``" not in certssb.attack.__doc__]
+    assert not missing, f"certssb/attack/__init__.py does not list {missing}"
+
+
 @pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
                     reason="hydra-optuna-sweeper is not installed (pip install certssb[optuna])")
 def test_hparams_search_without_plus():
