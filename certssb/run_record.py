@@ -184,12 +184,13 @@ def record_failure(out: Path, exc: BaseException, write: bool = True) -> dict:
     """Replace the ``running`` marker in ``out`` with the failed record of ``exc`` (unless ``write``
     is false) and attach the record to ``exc`` (:data:`RECORD_ATTR`), so that whoever reports the
     failure reuses it. Never raises: a folder that cannot be written is logged in one line."""
-    from certssb.results import write_summary
-
     record = failure_record(out, exc)
     if write:
-        try:
-            write_summary(Path(out) / "summary.json", record)
+        path = Path(out) / "summary.json"
+        try:  # plain json (the record holds strings only): nothing to import, whatever failed
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(record, indent=2) + "\n")
+            os.replace(tmp, path)
         except OSError as write_error:  # e.g. a read-only folder: a sweep counts the run as failed anyway
             log.error("error: cannot write %s (%s)", Path(out) / "summary.json",
                       write_error.strerror or type(write_error).__name__)
