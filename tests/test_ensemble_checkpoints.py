@@ -181,21 +181,22 @@ def test_stale_temp_files_of_killed_saves_are_removed(tmp_path, caplog):
     dead = tmp_path / f".member_00001.pt.{_dead_pid()}@{host}.a1b2c3.tmp"
     live = tmp_path / f".member_00002.pt.{os.getpid()}@{host}.d4e5f6.tmp"
     other_host = tmp_path / f".member_00003.pt.{_dead_pid()}@{host}x.g7h8i9.tmp"  # cannot be checked here
-    old_other_host = tmp_path / f".member_00004.pt.1@{host}x.j0k1l2.tmp"
+    old_other_host = tmp_path / f".member_00004.pt.{os.getpid()}@{host}x.j0k1l2.tmp"
     old_unnamed = tmp_path / ".member_00005.pt.m3n4o5.tmp"  # an older save's name: no pid
     young_unnamed = tmp_path / ".member_00006.pt.p6q7r8.tmp"
-    for f in (dead, live, other_host, old_other_host, old_unnamed, young_unnamed):
+    old_live = tmp_path / f".member_00007.pt.{os.getpid()}@{host}.s9t0u1.tmp"  # a pid reused since the kill
+    for f in (dead, live, other_host, old_other_host, old_unnamed, young_unnamed, old_live):
         f.write_bytes(b"partial")
     assert TEMP_NAME.match(dead.name) and TEMP_NAME.match(other_host.name) and not TEMP_NAME.match(old_unnamed.name)
     long_ago = __import__("time").time() - STALE_TEMP_AGE_S - 60
-    for f in (old_other_host, old_unnamed):
+    for f in (old_other_host, old_unnamed, old_live):
         os.utime(f, (long_ago, long_ago))
     with caplog.at_level("INFO", logger="certssb"):
         store = CheckpointStore(tmp_path, "fp")
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted([live.name, other_host.name, young_unnamed.name]), left
-    assert "removed 3 temporary checkpoint file(s) of killed saves" in caplog.text
-    assert store.missing(range(7)) == list(range(7))  # temp files are never members
+    assert "removed 4 temporary checkpoint file(s) of killed saves" in caplog.text
+    assert store.missing(range(8)) == list(range(8))  # temp files are never members
 
 
 def test_temp_file_of_a_save_names_its_writer(tmp_path, monkeypatch):

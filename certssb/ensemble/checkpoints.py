@@ -79,8 +79,9 @@ class CheckpointStore:
     training time.
 
     Opening a store removes the temporary files of saves that were killed: one written on this
-    host by a process that no longer runs, or one untouched for :data:`STALE_TEMP_AGE_S` whose
-    writer cannot be checked (another host sharing the folder, an older name without a pid).
+    host by a process that no longer runs, and any untouched for :data:`STALE_TEMP_AGE_S` (a save
+    takes seconds; this covers writers that cannot be checked: another host sharing the folder,
+    an older name without a pid, a pid reused since).
     """
 
     def __init__(self, directory, fingerprint: str):
@@ -106,10 +107,8 @@ class CheckpointStore:
         for tmp in self.directory.glob(".member_*.tmp"):
             match = TEMP_NAME.match(tmp.name)
             try:
-                if match is not None and match["host"] == _host():
-                    stale = not _pid_alive(int(match["pid"]))
-                else:
-                    stale = now - tmp.stat().st_mtime > STALE_TEMP_AGE_S
+                stale = ((match is not None and match["host"] == _host() and not _pid_alive(int(match["pid"])))
+                         or now - tmp.stat().st_mtime > STALE_TEMP_AGE_S)  # (a pid reused since is no writer)
                 if stale:
                     tmp.unlink()
                     removed.append(tmp)
