@@ -24,7 +24,7 @@ from certssb.logger import open_logger
 from certssb.model import model_factory
 from certssb.results import certify_sets, format_table, plain_statements, write_outputs
 from certssb.resume import completed_summary, data_fingerprint, member_fingerprint
-from certssb.run_record import mark_running, prepare_output_dir
+from certssb.run_record import mark_running, prepare_output_dir, record_failure
 from certssb.summary import build_summary, method_name
 from certssb.testsets import predicted_sets, rab_triggered
 from certssb.threads import set_cpu_threads
@@ -42,7 +42,10 @@ def output_dir_from_hydra() -> Path:
 def run(cfg, output_dir: str | Path | None = None, progress: bool | None = None) -> dict:
     """Run the whole pipeline for one config (composed or parsed); returns the summary dict.
 
-    Outputs go to ``output_dir`` (default: Hydra's job output dir); the logger mirrors them.
+    Outputs go to ``output_dir`` (default: Hydra's job output dir); the logger mirrors them. A
+    run that fails once started (any exception, Ctrl-C) leaves ``summary.json`` saying
+    ``failed`` and why (:func:`certssb.run_record.record_failure`; the record is also attached to
+    the exception) and re-raises; member checkpoints already written stay for a rerun.
     """
     settings = parse_run(cfg)
     out = Path(output_dir) if output_dir is not None else output_dir_from_hydra()
@@ -52,10 +55,14 @@ def run(cfg, output_dir: str | Path | None = None, progress: bool | None = None)
         log.info("%s already holds a complete run of this config; skipping (force=true reruns it)", out)
         return previous
     mark_running(out)
-    with open_logger(settings, out, {"method": method_name(settings)}) as run_logger:
-        summary = _run(settings, out, progress is not False)
-        if summary["status"] == "complete":
-            run_logger.log_summary(summary)
+    try:
+        with open_logger(settings, out, {"method": method_name(settings)}) as run_logger:
+            summary = _run(settings, out, progress is not False)
+            if summary["status"] == "complete":
+                run_logger.log_summary(summary)
+    except (Exception, KeyboardInterrupt) as exc:
+        record_failure(out, exc)
+        raise
     if summary["status"] == "complete":
         log.info("results (%s):\n%s", out, format_table(summary))
     return summary

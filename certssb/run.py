@@ -1,21 +1,34 @@
 """Hydra entry point: ``python -m certssb.run [overrides]``.
 
 Thin on purpose: compose the config, parse it once into typed settings, hand them to
-:func:`certssb.pipeline.run`. Errors caused by input (bad config values, absent data) end with
-one line on stderr and exit code 2; in a multirun they fail only their own job. Nothing here
-imports torch: ``--help`` and ``--cfg job`` stay fast.
+:func:`certssb.pipeline.run`. Every failure ends with one line on stderr and a non-zero exit,
+never a traceback on the console:
+
+- errors caused by input (bad config values, absent data: :class:`CertSSBError`):
+  ``error: <message>``, exit code 2;
+- anything else (a bug, a bad weights file, out of memory, ...):
+  ``error: <Type>: <message> (traceback in <output dir>/traceback.txt)``, exit code 1; the
+  traceback goes to that file and to the job log. Out of memory names the knobs to lower.
+
+A run that had started leaves ``summary.json`` saying ``failed``, the line and the exception
+type (:func:`certssb.run_record.record_failure`). In a multirun a failed job fails alone: it
+logs its line, writes its failed ``summary.json`` and returns that record; the other jobs run,
+and :class:`certssb.callbacks.FailedJobsCallback` ends the sweep with
+``error: K of M jobs failed; first: ...`` and exit code 1. Nothing here imports torch: ``--help``
+and ``--cfg job`` stay fast.
 
 The task function returns the summary dict, except under a non-basic sweeper (Optuna, e.g.
-``+hparams_search=sigma_optuna``), which needs a number: then it returns the summary's
-``optimized_metric`` as a float (:func:`certssb.objective.optimized_value`). A failed job returns
-``{"status": "failed", ...}`` in both cases (the sweeper records a failed trial, and
-:class:`certssb.callbacks.FailedJobsCallback` ends the sweep with exit code 1).
+``hparams_search=sigma_optuna``), which needs a number: then it returns the summary's
+``optimized_metric`` as a float (:func:`certssb.objective.optimized_value`). A failed job
+returns its ``{"status": "failed", ...}`` record in both cases (the sweeper records a failed
+trial).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -24,9 +37,11 @@ from omegaconf import DictConfig
 
 from certssb.errors import CertSSBError
 from certssb.resources import conf_dir
+from certssb.run_record import RECORD_ATTR, failure_text, log_to_files, record_failure
 
 CONF_DIR = str(conf_dir())
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # bad input: a CertSSBError
+EXIT_FAILED = 1  # any other exception
 
 log = logging.getLogger("certssb")
 
@@ -51,21 +66,34 @@ def sweeper_needs_a_number() -> bool:
     return hc.mode == RunMode.MULTIRUN and str(hc.sweeper.get("_target_", BASIC_SWEEPER)) != BASIC_SWEEPER
 
 
+def _output_dir() -> Path:
+    try:
+        from certssb.pipeline import output_dir_from_hydra
+    except Exception:  # the pipeline itself does not import (the failure being reported): Hydra's folder
+        return Path(HydraConfig.get().runtime.output_dir)
+    return output_dir_from_hydra()
+
+
+def _record(exc: Exception, write: bool) -> dict:
+    """``exc``'s failed record: the one the pipeline attached (the run had started and wrote it),
+    else one made now (``summary.json`` written when ``write``; a traceback file when unexpected)."""
+    record = getattr(exc, RECORD_ATTR, None)
+    return record if record is not None else record_failure(_output_dir(), exc, write=write)
+
+
 def _failed_job(exc: Exception, write: bool = True) -> dict:
     """Log a failed job of a multirun and return its record (``summary.json`` when ``write``)."""
-    log.error("error: %s", exc)
-    from certssb.pipeline import output_dir_from_hydra
+    record = _record(exc, write)
+    log.error("error: %s", failure_text(record))
+    return record
 
-    out = output_dir_from_hydra()
-    failed = {"status": "failed", "error": str(exc), "output_dir": str(out)}
-    if write:
-        from certssb.results import write_summary
 
-        try:
-            write_summary(out / "summary.json", failed)
-        except OSError as write_error:  # e.g. a read-only folder: the sweep counts it as failed anyway
-            log.error("error: cannot write %s (%s)", out / "summary.json", write_error.strerror)
-    return failed
+def _fail_single_run(exc: Exception) -> None:
+    """One line on stderr (and in the job log), then exit 2 for bad input, 1 for anything else."""
+    line = f"error: {failure_text(_record(exc, write=False))}"
+    log_to_files(logging.ERROR, line)
+    print(line, file=sys.stderr)
+    sys.exit(EXIT_USAGE if isinstance(exc, CertSSBError) else EXIT_FAILED)
 
 
 def sweep_return(summary: dict, metric: str) -> float | dict | None:
@@ -104,11 +132,10 @@ def hydra_main(cfg: DictConfig) -> float | dict | None:
         from certssb import pipeline
 
         summary = pipeline.run(settings)
-    except CertSSBError as exc:
+    except Exception as exc:  # noqa: BLE001 - every failure is reported in one line
         if _in_multirun():  # fail this job only; the sweep goes on and exits 1 at the end
             return _failed_job(exc)
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+        _fail_single_run(exc)
     if sweeper_needs_a_number():
         return sweep_return(summary, settings.optimized_metric)
     return summary

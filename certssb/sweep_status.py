@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from certssb.run_record import failure_text
+
 # Filesystem timestamps lag the wall clock by up to a scheduler tick (a few ms): records written
 # up to this long before the sweep's start time still count as this sweep's.
 CLOCK_SLACK_S = 1.0
@@ -64,8 +66,8 @@ def job_outcome(folder: Path) -> JobOutcome:
         return JobOutcome(folder, False, f"unreadable summary.json ({type(exc).__name__})")
     if status in OK_STATUSES:
         return JobOutcome(folder, True)
-    if status == "failed":
-        return JobOutcome(folder, False, str(summary.get("error", "failed")))
+    if status == "failed":  # its error line (an unexpected exception's with its type and traceback file)
+        return JobOutcome(folder, False, failure_text(summary))
     return JobOutcome(folder, False, f"summary.json says status {status!r} (the job did not finish; see its log)")
 
 

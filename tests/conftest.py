@@ -101,3 +101,21 @@ def one_torch_thread():
     torch.set_num_threads(TEST_THREADS)
     yield
     torch.set_num_threads(before)
+
+
+def flip_tensor_byte(path: Path) -> None:
+    """Flip one bit inside the data of the largest tensor of a ``torch.save`` file, in place.
+
+    The file still loads (the zip entries are stored uncompressed and torch does not check their
+    CRC), so only a checksum of the tensors can tell.
+    """
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        entry = max((i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    raw = bytearray(Path(path).read_bytes())
+    name_len, extra_len = struct.unpack("<HH", raw[entry.header_offset + 26: entry.header_offset + 30])
+    start = entry.header_offset + 30 + name_len + extra_len  # the entry's data follows its local header
+    raw[start + entry.file_size // 2] ^= 0x04
+    Path(path).write_bytes(bytes(raw))

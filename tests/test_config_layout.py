@@ -4,6 +4,7 @@ extension without editing certssb, and entry points that do not pay for torch.""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import subprocess
 import sys
@@ -94,7 +95,7 @@ def test_help_lists_only_real_groups_and_never_walks_the_repository(tmp_path):
     assert proc.returncode == 0, proc.stderr
     groups = [line.split(":")[0] for line in proc.stdout.split("== Config ==")[0].splitlines()
               if ": " in line and not line.startswith(" ")]
-    # the run's groups, experiment bundles and the sweeper searches (+hparams_search=NAME)
+    # the run's groups, experiment bundles and the sweeper searches (hparams_search=NAME)
     assert set(groups) == {*GROUPS, "experiment", "hparams_search"}, groups
     assert "_schema" not in proc.stdout and "multirun_sweeps" not in proc.stdout
 
@@ -114,6 +115,42 @@ def test_experiment_without_plus():
 
     cfg = compose_cfg(["experiment=digits_onepixel_binary"])
     assert cfg.attack.name == "onepixel" and list(cfg.dataset.classes) == [0, 1]
+
+
+def test_attack_package_docstring_names_every_attack_option():
+    import certssb.attack
+
+    from conftest import REPO
+
+    options = sorted(p.stem for p in (REPO / "conf" / "attack").glob("*.yaml"))
+    assert len(options) >= 9
+    missing = [name for name in options if f"``{name}``" not in certssb.attack.__doc__]
+    assert not missing, f"certssb/attack/__init__.py does not list {missing}"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
+                    reason="hydra-optuna-sweeper is not installed (pip install certssb[optuna])")
+def test_hparams_search_without_plus():
+    """``hparams_search: null`` in the defaults list: ``hparams_search=NAME`` selects a search like
+    ``experiment=NAME`` (no ``+``), and without it the basic sweeper stays."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from certssb.run import BASIC_SWEEPER, CONF_DIR
+
+    def sweeper(overrides):
+        GlobalHydra.instance().clear()
+        try:
+            with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+                return compose("config", overrides=overrides, return_hydra_config=True).hydra.sweeper
+        finally:
+            GlobalHydra.instance().clear()
+
+    optuna = sweeper(["hparams_search=sigma_optuna", "seed=3"])
+    assert optuna._target_ == "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+    assert optuna.direction == "maximize" and optuna.sampler.seed == 3
+    assert "sigma_optimiser.sigma_0" in optuna.params
+    assert sweeper([])._target_ == BASIC_SWEEPER
 
 
 PLUGIN = '''

@@ -111,3 +111,108 @@ def test_unwritable_checkpoint_folder_is_one_line(tmp_path):
     blocker.write_text("x")
     with pytest.raises(CertSSBError, match="cannot create the checkpoint folder"):
         CheckpointStore(blocker / "members", "fp")
+
+
+def _checksum_lines(caplog):
+    return [r.getMessage() for r in caplog.records if "checksum" in r.getMessage()]
+
+
+def test_flipped_tensor_byte_is_absent_with_one_warning(tmp_path, caplog):
+    from conftest import flip_tensor_byte
+
+    store = CheckpointStore(tmp_path, "fp")
+    store.save(0, {"w": torch.full((1000,), 1.5), "b": torch.arange(3)})
+    flip_tensor_byte(store.path(0))
+    assert torch.load(store.path(0), weights_only=True)["state_dict"]["w"].ne(1.5).sum() == 1  # still loads
+    fresh = CheckpointStore(tmp_path, "fp")
+    with caplog.at_level("WARNING", logger="certssb"):
+        assert not fresh.has(0)
+        assert fresh.missing(range(2)) == [0, 1]  # asked again: the same verdict, no second line
+    lines = _checksum_lines(caplog)
+    assert len(lines) == 1 and "fails its checksum" in lines[0] and "retrained" in lines[0], lines
+    with pytest.raises(CertSSBError, match="fails its checksum") as err:
+        fresh.load(0)
+    assert "\n" not in str(err.value)
+    fresh.save(0, {"w": torch.full((1000,), 1.5), "b": torch.arange(3)})  # retrained
+    assert fresh.has(0) and CheckpointStore(tmp_path, "fp").has(0)
+
+
+def test_checksum_covers_names_dtypes_and_values():
+    from certssb.ensemble.checkpoints import state_checksum
+
+    sd = {"w": torch.ones(2, 3), "b": torch.zeros(3)}
+    base = state_checksum(sd)
+    assert base == state_checksum({"b": torch.zeros(3), "w": torch.ones(2, 3)})  # key order does not matter
+    assert base != state_checksum({"w": torch.ones(2, 3), "c": torch.zeros(3)})
+    assert base != state_checksum({"w": torch.ones(3, 2), "b": torch.zeros(3)})
+    assert base != state_checksum({"w": torch.ones(2, 3, dtype=torch.float64), "b": torch.zeros(3)})
+    flipped = torch.ones(2, 3)
+    flipped[1, 2] = 1.0000001
+    assert base != state_checksum({"w": flipped, "b": torch.zeros(3)})
+
+
+def test_checkpoint_without_checksum_is_used_with_one_note(tmp_path, caplog):
+    """Checkpoints written before checksums existed stay usable (fingerprint and member checked)."""
+    store = CheckpointStore(tmp_path, "fp")
+    for k in range(2):
+        torch.save({"fingerprint": "fp", "member": k, "state_dict": {"w": torch.full((4,), float(k))}, "meta": {}},
+                   store.path(k))
+    torch.save({"fingerprint": "other", "member": 2, "state_dict": {"w": torch.ones(4)}, "meta": {}}, store.path(2))
+    with caplog.at_level("INFO", logger="certssb"):
+        assert store.missing(range(3)) == [2]
+        assert torch.equal(store.load(1)["w"], torch.ones(4))
+    notes = [r.getMessage() for r in caplog.records if "predate checksums" in r.getMessage()]
+    assert len(notes) == 1 and "\n" not in notes[0]
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_temp_files_of_killed_saves_are_removed(tmp_path, caplog):
+    from certssb.ensemble.checkpoints import STALE_TEMP_AGE_S, TEMP_NAME, _host
+
+    host = _host()
+    dead = tmp_path / f".member_00001.pt.{_dead_pid()}@{host}.a1b2c3.tmp"
+    live = tmp_path / f".member_00002.pt.{os.getpid()}@{host}.d4e5f6.tmp"
+    other_host = tmp_path / f".member_00003.pt.{_dead_pid()}@{host}x.g7h8i9.tmp"  # cannot be checked here
+    old_other_host = tmp_path / f".member_00004.pt.{os.getpid()}@{host}x.j0k1l2.tmp"
+    old_unnamed = tmp_path / ".member_00005.pt.m3n4o5.tmp"  # an older save's name: no pid
+    young_unnamed = tmp_path / ".member_00006.pt.p6q7r8.tmp"
+    old_live = tmp_path / f".member_00007.pt.{os.getpid()}@{host}.s9t0u1.tmp"  # a pid reused since the kill
+    for f in (dead, live, other_host, old_other_host, old_unnamed, young_unnamed, old_live):
+        f.write_bytes(b"partial")
+    assert TEMP_NAME.match(dead.name) and TEMP_NAME.match(other_host.name) and not TEMP_NAME.match(old_unnamed.name)
+    long_ago = __import__("time").time() - STALE_TEMP_AGE_S - 60
+    for f in (old_other_host, old_unnamed, old_live):
+        os.utime(f, (long_ago, long_ago))
+    with caplog.at_level("INFO", logger="certssb"):
+        store = CheckpointStore(tmp_path, "fp")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([live.name, other_host.name, young_unnamed.name]), left
+    assert "removed 4 temporary checkpoint file(s) of killed saves" in caplog.text
+    assert store.missing(range(8)) == list(range(8))  # temp files are never members
+
+
+def test_temp_file_of_a_save_names_its_writer(tmp_path, monkeypatch):
+    from certssb.ensemble.checkpoints import TEMP_NAME, _host
+
+    store = CheckpointStore(tmp_path, "fp")
+    seen, real = [], torch.save
+
+    def spy(obj, fh, *a, **k):
+        seen.extend(p.name for p in tmp_path.glob(".member_*.tmp"))
+        return real(obj, fh, *a, **k)
+
+    monkeypatch.setattr(torch, "save", spy)
+    store.save(3, {"w": torch.ones(2)})
+    (name,) = seen
+    match = TEMP_NAME.match(name)
+    assert match and name.startswith(".member_00003.pt.") and match["host"] == _host()
+    assert int(match["pid"]) == os.getpid()
+    assert not list(tmp_path.glob("*.tmp")) and CheckpointStore(tmp_path, "fp").has(3)  # renamed into place

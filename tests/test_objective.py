@@ -98,7 +98,7 @@ def test_three_trial_optuna_search_on_digits(tmp_path):
     env = {**os.environ, "WANDB_MODE": "disabled"}
     env.pop("HYDRA_FULL_ERROR", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "certssb.run", "-m", "+hparams_search=sigma_optuna", "hydra.sweeper.n_trials=3",
+        [sys.executable, "-m", "certssb.run", "-m", "hparams_search=sigma_optuna", "hydra.sweeper.n_trials=3",
          "hydra.sweeper.n_jobs=1", f"hydra.sweep.dir={sweep}", "logger=none", "dataset.classes=[0,1]",
          "ensemble.n_members=16", "ensemble.epochs=2", "undefended.enabled=false", "sigma_optimiser.iterations=3",
          "sigma_optimiser.n_draws=4"],
@@ -132,7 +132,7 @@ def test_failed_trials_leave_the_search_going_and_the_sweep_exits_1(tmp_path):
     env = {**os.environ, "WANDB_MODE": "disabled"}
     proc = subprocess.run(
         [sys.executable, "-m", "certssb.run", "-m", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-         "+hparams_search=target_probe", f"hydra.sweep.dir={sweep}", "logger=none", "dataset.classes=[0,1]",
+         "hparams_search=target_probe", f"hydra.sweep.dir={sweep}", "logger=none", "dataset.classes=[0,1]",
          "ensemble.n_members=2", "ensemble.epochs=1", "undefended.enabled=false", "sigma_optimiser=fixed"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
     summaries = [json.loads((j / "summary.json").read_text()) for j in sorted(sweep.iterdir())

@@ -18,7 +18,7 @@ import pytest
 from certssb import pipeline
 from certssb.sigma_optimiser import cache as sigma_cache
 from certssb.errors import CertSSBError
-from conftest import compose_cfg, fast_cfg
+from conftest import compose_cfg, fast_cfg, flip_tensor_byte
 
 OVERRIDES = ["sigma_optimiser=sga", "undefended.enabled=false", "ensemble.vectorise=false",
              "dataset.classes=[0,1]"]
@@ -58,7 +58,7 @@ def _one_line(caplog, text):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "other_member", "other_config"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "flipped", "other_member", "other_config"])
 def test_bad_member_checkpoint_is_retrained(reference, tmp_path, caplog, damage):
     run = _copy(reference, tmp_path)
     files = _members(run)
@@ -68,6 +68,8 @@ def test_bad_member_checkpoint_is_retrained(reference, tmp_path, caplog, damage)
         bad.write_bytes(bad.read_bytes()[:500])
     elif damage == "garbage":
         bad.write_bytes(os.urandom(2000))
+    elif damage == "flipped":  # one bit of a weight changed on disk: the file still loads
+        flip_tensor_byte(bad)
     elif damage == "other_member":
         shutil.copy(files[0], bad)  # a sound file of member 0 under member 2's name
     else:  # a sound checkpoint of another configuration (other seed)
@@ -77,7 +79,8 @@ def test_bad_member_checkpoint_is_retrained(reference, tmp_path, caplog, damage)
     with caplog.at_level(logging.WARNING, logger="certssb"):
         summary = _run(run, "force=true")
     assert summary["members"]["trained_now"] == 1  # exactly the bad member
-    _one_line(caplog, "unreadable checkpoint" if damage in ("truncated", "garbage") else "mismatched members")
+    _one_line(caplog, {"truncated": "unreadable checkpoint", "garbage": "unreadable checkpoint",
+                       "flipped": "fails its checksum"}.get(damage, "mismatched members"))
     _same_certificates(run, reference)
 
 

@@ -127,5 +127,29 @@ def test_box_and_edge_cases():
     assert empty.shape == (0,)
 
 
-def test_progress_bar_runs(capsys):
-    optimise_sigmas(_cfg("sga", iterations=2), Band(), _x(), 0, "t", progress=True)
+def test_progress_bar_runs(caplog, monkeypatch):
+    """``progress=True`` shows SGA's progress over its batches (5 samples in batches of 3: 2), as
+    log lines off a terminal and as a tqdm bar on one; ``progress=False`` shows nothing; the
+    sigmas are the same either way."""
+    import io
+    import logging
+    import sys
+
+    cfg = _cfg("sga", iterations=2)
+    with caplog.at_level(logging.INFO, logger="certssb"):
+        quiet = optimise_sigmas(cfg, Band(), _x(), 0, "t", progress=False)
+        assert not [r for r in caplog.records if "sigma[" in r.getMessage()]
+        shown = optimise_sigmas(cfg, Band(), _x(), 0, "t", progress=True)
+    assert torch.equal(shown, quiet)
+    lines = [r.getMessage() for r in caplog.records if "sigma[" in r.getMessage()]
+    assert lines == ["sigma[sga] t: 1/2 batch", "sigma[sga] t: 2/2 batch"]
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    assert torch.equal(optimise_sigmas(cfg, Band(), _x(), 0, "t", progress=True), quiet)
+    bar = term.getvalue()  # tqdm's line (redrawn with \r; cleared at the end: leave=False)
+    assert bar.startswith("\rsigma[sga] t:") and " 0/2 [" in bar and "batch/s" in bar, repr(bar)

@@ -1,5 +1,13 @@
-"""Backdoor attacks (config group ``attack``): RAB's one-pixel, four-pixel and blending triggers,
-BadNets (all-to-one or all-to-all), Blended, WaNet, SIG, label-consistent, and ``none``.
+"""Backdoor attacks (config group ``attack``; one ``conf/attack/<name>.yaml`` and settings class each):
+
+- ``onepixel``, ``fourpixel`` (``pixel.py``) and ``blending`` (``blending.py``): RAB's additive
+  triggers of L2 size ``delta`` (one or four pixels; a seed-0 Gaussian pattern);
+- ``badnets``: a k x k patch replacing pixels, all-to-one or all-to-all;
+- ``blended``: the alpha blend of a pattern image (Chen et al.; not RAB's ``blending``);
+- ``wanet``: a fixed smooth warping field, with its noise mode;
+- ``sig``: a sinusoid on target-class training images, clean-label;
+- ``label_consistent``: PGD-hardened target-class images with a checkerboard patch, clean-label;
+- ``none``: no poisoning.
 
 - ``build_trigger(settings, image_shape, dataset_name) -> Trigger | None``
 - ``poison(splits, settings, seed, context=None) -> PoisonedData`` (poisoned train set, triggered
