@@ -300,8 +300,9 @@ def _option_node(group: str, name: str) -> DictConfig:
     for entry in node.pop("defaults", None) or []:
         if entry == "_self_":
             merged, self_merged = OmegaConf.merge(merged, node), True
-        else:
-            merged = OmegaConf.merge(merged, _option_node(group, str(entry)))
+        elif isinstance(entry, str):
+            merged = OmegaConf.merge(merged, _option_node(group, entry))
+        # a mapping entry (``override /other_group@...: option``) chooses another group's option
     return merged if self_merged else OmegaConf.merge(merged, node)
 
 

@@ -83,6 +83,8 @@ def statement(split: str, curve: dict) -> str | None:
 def plain_statements(summary: dict) -> dict:
     """``{split: sentence}`` for the clean and the triggered test set."""
     out = {}
+    if summary.get("family") == "count":
+        return out
     for split in SPLITS_SHOWN:
         text = statement(split, summary["curves"].get(split) or {})
         if text:
@@ -92,6 +94,8 @@ def plain_statements(summary: dict) -> dict:
 
 def format_table(summary: dict) -> str:
     """A short text table of the run's main numbers, ending with the plain statements."""
+    if summary.get("family") == "count":
+        return _count_table(summary)
     m = summary["metrics"]
     asr = m["asr"] if m["asr"] is not None else float("nan")
     lines = [f"method={summary['method']}  N={summary['n_members']}  alpha={summary['alpha']}",
@@ -118,4 +122,17 @@ def format_table(summary: dict) -> str:
                              + "".join(f"{v:<9.4f}" for v in values))
     statements = summary.get("certified_statement") or plain_statements(summary)
     lines += list(statements.values())
+    return "\n".join(lines)
+
+
+def _count_table(summary: dict) -> str:
+    m = summary["metrics"]
+    lines = [f"method={summary['method']}  models={summary['n_members']}  (count family: any k changed training samples)"]
+    for name in SPLITS_SHOWN:
+        curve = summary["curves"][name]["any_count"]
+        sm = m.get(name) or {}
+        lines.append(f"{name}: accuracy {sm.get('accuracy', float('nan')):.4f}   attack as run certified "
+                     f"{_pct(sm.get('realised_attack_certified'))}")
+        lines.append(f"{'':<4}{'changed samples':<{_W}}" + "".join(f"k={k:<7d}" for k in curve["counts"]))
+        lines.append(f"{'':<4}{'certified accuracy':<{_W}}" + "".join(f"{v:<9.4f}" for v in curve["certified_accuracy"]))
     return "\n".join(lines)

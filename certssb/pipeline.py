@@ -25,7 +25,7 @@ from certssb.model import model_factory
 from certssb.results import certify_sets, format_table, plain_statements, write_outputs
 from certssb.resume import completed_summary, data_fingerprint, member_fingerprint
 from certssb.run_record import mark_running, prepare_output_dir, record_failure
-from certssb.summary import build_summary, method_name
+from certssb.summary import Provenance, build_summary, method_name
 from certssb.testsets import predicted_sets, rab_triggered
 from certssb.threads import set_cpu_threads
 from certssb.timing import StageTimer
@@ -114,18 +114,18 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
         votes = {name: cfg.sigma_optimiser.predict(factory, stores, ts, ens, seed, device, progress)
                  for name, ts in sets.items()}
     sets["triggered"] = rab_triggered(splits, poisoned, sigmas.test_triggered)
-    joint_l2 = poisoned.joint_l2().numpy().astype(np.float64)
+    relabelled = torch.nonzero(poisoned.y_train != splits.y_train).flatten().numpy()
     attack = RealisedAttack(poisoned.changed_index().numpy(), poisoned.changed_delta_l2().numpy(),
-                            poisoned.test_delta_l2.numpy())
-    certificate_train_sigmas = sigmas.certificate_train_sigmas.numpy().astype(np.float64)  # see design
+                            poisoned.test_delta_l2.numpy(), relabelled)
+    certificate_train_sigmas = sigmas.certificate_train_sigmas.numpy().astype(np.float64)
     with timer.stage("certify"):
-        results = certify_sets(sets, votes, certificate_train_sigmas, cfg.certifier, attack,
+        results = certify_sets(cfg, sets, votes, certificate_train_sigmas, attack,
                                poisoned.attack_labels(splits.y_test).numpy())
     if cfg.sigma_optimiser.chooses_test_sigma:  # the test sigma each input was certified with
         sigmas = replace(sigmas, test_clean=_table_sigmas(results["clean"]),
                          test_triggered=_table_sigmas(results["triggered_all"]))
-    summary = build_summary(cfg, splits, poisoned, sigmas, results, undefended, joint_l2, trained, stores,
-                            device_info, timer.timings())
+    done = Provenance(undefended, trained, stores, device_info, timer.timings())
+    summary = build_summary(cfg, splits, poisoned, sigmas, results, done)
     summary["certified_statement"] = plain_statements(summary)
     write_outputs(out, summary, results, sigmas.arrays())
     return summary

@@ -98,6 +98,36 @@ def plot_poison_count(summary: dict, path: Path) -> bool:
     return True
 
 
+def plot_any_count(summary: dict, path: Path) -> bool:
+    """Certified accuracy against k, the number of training samples changed ARBITRARILY (features
+    and labels), on a symlog axis: the one axis of every family (the Gaussian family certifies
+    k = 0 only). The number of samples the attack changed is marked. False when no curve exists."""
+    names = [n for n in SPLITS_SHOWN if (summary["curves"].get(n) or {}).get("any_count")]
+    if not names:
+        return False
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.4), squeeze=False)
+    label = f"{summary['method']} (N={summary['n_members']})"
+    for ax, name in zip(axes[0], names):
+        curve = summary["curves"][name]["any_count"]
+        counts = np.asarray(curve["counts"], dtype=float)
+        ax.plot(counts, curve["certified_accuracy"], "-", marker="o", markersize=3, label=label)
+        changed = (summary.get("metrics", {}).get(name) or {}).get("attack_changed_samples")
+        if changed:
+            ax.axvline(changed, color="grey", linestyle=":", label=f"changed by the attack: {changed}")
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(-0.3, max(counts[-1], 1) * 1.3)
+        ticks = [int(k) for k in counts if k == 0 or np.log10(k) % 1 == 0]
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([str(t) for t in ticks])
+        done = (summary.get("metrics", {}).get(name) or {}).get("realised_attack_certified")
+        ax.set_title(f"{name} test set: certified against any k changed training samples"
+                     + (f"\nattack as run certified for {done:.0%}" if done is not None else ""), fontsize=9)
+        _finish_axis(ax, "k = training samples changed arbitrarily (features and labels)")
+    _save(plt, fig, path)
+    return True
+
+
 def _finish_axis(ax, xlabel: str) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel("certified accuracy")

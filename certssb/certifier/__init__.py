@@ -24,7 +24,7 @@ from .ellipsoid import (
     whitened_attack_size,
 )
 from .finite_aggregation import fa_bucket_models, fa_certificate, fa_model_buckets
-from .grid import GridSelection, GridVotes, certify_grid, certify_grid_cfg
+from .grid import GridSelection, GridVotes, certify_grid
 from .memory import CentreStore, CertifiedMemory, MemoryResult, processing_order, storage_update
 from .metrics import certified_accuracy_curve, covered_fraction, summary_metrics
 from .partition import modifications_from_parts, partition_hash, partition_index
@@ -32,7 +32,7 @@ from .radius import RADIUS_VARIANTS, radius_variants
 from .ranks import predictions_from_ranks, ranks_from_logits, votes_from_predictions, votes_from_ranks
 from .realised_attack import PoisonSizes, RealisedAttack, resolve_poison_sizes
 from .runoff import roe_dpa_certificate, roe_fa_certificate, roe_prediction
-from .scores import ScoreBounds, certify_scores, certify_scores_cfg, expected_gap, per_bound_alpha
+from .scores import ScoreBounds, certify_scores, expected_gap, per_bound_alpha
 
 __all__ = [
     "BaggingCertificate",
@@ -52,9 +52,7 @@ __all__ = [
     "certified_accuracy_curve",
     "certified_poison_count",
     "certify_grid",
-    "certify_grid_cfg",
     "certify_scores",
-    "certify_scores_cfg",
     "clopper_pearson_lower",
     "clopper_pearson_upper",
     "covered_after_memory",

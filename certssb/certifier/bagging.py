@@ -138,3 +138,39 @@ def bagging_certificate(votes, n: int, s: int, *, alpha: float, n_models=None, p
         alpha_per_bound=bounds.alpha_per_bound,
         pb_mode=bounds.pb_mode,
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# the option: certifier=bagging
+
+from typing import ClassVar  # noqa: E402
+
+from omegaconf import MISSING  # noqa: E402
+
+from .count import CountCertificate, CountCertifierSettings  # noqa: E402
+from .settings import PB_MODES  # noqa: E402
+
+
+@dataclass
+class BaggingCertifierSettings(CountCertifierSettings):
+    """Bagging's certificate (``ensemble=bagging``): Clopper-Pearson bounds on the vote shares with
+    the class-selection correction; holds with probability at least 1 - alpha."""
+
+    structures: ClassVar[tuple[str, ...]] = ("bags",)
+
+    alpha: float = MISSING
+    pb_mode: str = MISSING
+
+    def check(self, run) -> None:
+        super().check(run)
+        self.require_range("alpha", 0.0, 1.0, low_open=True, high_open=True)
+        self.require_choice("pb_mode", PB_MODES)
+
+    def alpha_or_none(self) -> float:
+        return float(self.alpha)
+
+    def certify(self, votes, ensemble, n_train: int) -> CountCertificate:
+        cert = bagging_certificate(votes.votes, n_train, int(ensemble.bag_size), alpha=float(self.alpha),
+                                   n_models=votes.n_members, pb_mode=self.pb_mode)
+        return CountCertificate(cert.prediction, cert.modifications, cert.modifications,
+                                {"p_a_lower": cert.p_a_lower, "p_b_upper": cert.p_b_upper})

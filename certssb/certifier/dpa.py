@@ -34,3 +34,23 @@ def dpa_certificate(votes, n_models=None) -> tuple[np.ndarray, np.ndarray]:
     gap[rows, y] = np.iinfo(np.int64).max  # c = y is not a competitor
     parts = np.floor_divide(gap.min(axis=1), 2) if m else np.zeros(0, dtype=np.int64)
     return y, parts.astype(np.int64)
+
+
+# ------------------------------------------------------------------------------------------------
+# the option: certifier=dpa
+
+from dataclasses import dataclass  # noqa: E402
+from typing import ClassVar  # noqa: E402
+
+from .count import CountCertificate, CountCertifierSettings, to_modifications  # noqa: E402
+
+
+@dataclass
+class DPASettings(CountCertifierSettings):
+    """DPA's certificate from the vote counts of a partition ensemble (``ensemble=partition``)."""
+
+    structures: ClassVar[tuple[str, ...]] = ("parts",)
+
+    def certify(self, votes, ensemble, n_train: int) -> CountCertificate:
+        prediction, parts = dpa_certificate(votes.votes, votes.n_members)
+        return CountCertificate(prediction, to_modifications(parts, ensemble), parts)

@@ -135,3 +135,26 @@ def fa_certificate(predictions, bucket_models, num_classes: int) -> tuple[np.nda
             delta = per_bucket(1 + is_y - (pc == c).astype(np.int64), inc)
             certs[sl] = np.minimum(certs[sl], np.where(rival, buckets_needed(need, delta) - 1, n_buckets))
     return y, np.minimum(certs, n_buckets)
+
+
+# ------------------------------------------------------------------------------------------------
+# the option: certifier=fa
+
+from dataclasses import dataclass  # noqa: E402
+from typing import ClassVar  # noqa: E402
+
+from .count import CountCertificate, CountCertifierSettings, to_modifications  # noqa: E402
+from .ranks import predictions_from_ranks  # noqa: E402
+
+
+@dataclass
+class FASettings(CountCertifierSettings):
+    """Finite Aggregation's certificate from every model's vote (``ensemble=finite_aggregation``)."""
+
+    structures: ClassVar[tuple[str, ...]] = ("buckets",)
+    needs_ranks: ClassVar[bool] = True
+
+    def certify(self, votes, ensemble, n_train: int) -> CountCertificate:
+        predictions = predictions_from_ranks(votes.ranks)
+        prediction, buckets = fa_certificate(predictions, ensemble.bucket_models(), votes.ranks.shape[-1])
+        return CountCertificate(prediction, to_modifications(buckets, ensemble), buckets)

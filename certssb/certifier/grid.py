@@ -41,7 +41,7 @@ from certssb.errors import ConfigError
 from .ellipsoid import certified_poison_count
 from .scores import ScoreBounds, certify_scores
 
-__all__ = ["GridSelection", "GridVotes", "certify_grid", "certify_grid_cfg", "GRID_SELECTS", "SELECTIONS"]
+__all__ = ["GridSelection", "GridVotes", "certify_grid", "GRID_SELECTS", "SELECTIONS"]
 
 SELECTIONS = ("union", "separate")
 GRID_SELECTS = ("radius", "poison_count")
@@ -182,13 +182,3 @@ def certify_grid(prob_sum, votes, n, test_sigmas, sigma_train, *, alpha: float, 
     chosen = _take(est, choice)
     return GridSelection(bounds=chosen, sigma=sig[choice], choice=choice, radius=scale[choice] * chosen.gap / 2.0,
                          selection=selection, grid_size=int(sig.size), train_sigma=st[choice])
-
-
-def certify_grid_cfg(grid: GridVotes, cert_cfg, poison=None) -> GridSelection:
-    """:func:`certify_grid` with the certifier options read from ``cert_cfg``; ``poison``:
-    ``(eps, eta, n_train)`` of the poisoned-sample count (needed by ``grid_select=poison_count``)."""
-    return certify_grid(grid.prob_sum, grid.votes, grid.n_members, grid.test_sigmas, grid.train_sigmas(),
-                        alpha=float(cert_cfg.alpha), mode=str(cert_cfg.mode), pb_mode=str(cert_cfg.pb_mode),
-                        selection_correction=bool(cert_cfg.selection_correction), selection=grid.selection,
-                        select_prob_sum=grid.select_prob_sum, select_votes=grid.select_votes,
-                        n_select=grid.n_select, select=str(cert_cfg.grid_select), poison=poison)

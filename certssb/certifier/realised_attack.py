@@ -11,7 +11,7 @@ training-set size wherever the prediction is certified at all).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,18 +24,32 @@ __all__ = ["PoisonSizes", "RealisedAttack", "resolve_poison_sizes"]
 
 @dataclass
 class RealisedAttack:
-    """Realised L2 sizes of an attack (float64 numpy arrays; no torch here)."""
+    """The attack as run (numpy arrays; no torch here): the training samples whose features it
+    changed with their L2 sizes, those whose labels it changed, and each test trigger's size."""
 
-    poisoned_index: np.ndarray  # [p] int: indices of the poisoned training samples
-    train_delta_l2: np.ndarray  # [p]: ||delta_i||_2 of each poisoned training sample
+    poisoned_index: np.ndarray  # [p] int: training samples whose features the attack changed
+    train_delta_l2: np.ndarray  # [p]: ||delta_i||_2 of each of them
     test_delta_l2: np.ndarray  # [n_test]: ||delta||_2 of each test input's trigger
+    relabelled_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # labels changed
 
     def __post_init__(self) -> None:
         self.poisoned_index = np.asarray(self.poisoned_index, dtype=np.int64).reshape(-1)
         self.train_delta_l2 = np.asarray(self.train_delta_l2, dtype=np.float64).reshape(-1)
         self.test_delta_l2 = np.asarray(self.test_delta_l2, dtype=np.float64).reshape(-1)
+        self.relabelled_index = np.asarray(self.relabelled_index, dtype=np.int64).reshape(-1)
         if self.poisoned_index.shape != self.train_delta_l2.shape:
             raise ConfigError("poisoned_index and train_delta_l2 must have the same length")
+
+    @property
+    def relabels(self) -> bool:
+        """The attack changed training labels: outside every Gaussian certificate (METHOD.md 8.1)."""
+        return bool(self.relabelled_index.size)
+
+    @property
+    def n_changed(self) -> int:
+        """Training samples the attack changed at all (features, label or both): what a count
+        certificate must cover for the attack as run."""
+        return int(np.union1d(self.poisoned_index, self.relabelled_index).size)
 
     def joint_l2(self, test_index) -> np.ndarray:
         """``sqrt(||delta||^2 + sum_i ||delta_i||^2)`` for the test inputs ``test_index``."""

@@ -163,3 +163,33 @@ def roe_fa_certificate(ranks, bucket_models) -> tuple[np.ndarray, np.ndarray]:
         pred_all[sl] = pred
         certs[sl] = np.minimum(best, n_buckets + 1) - 1
     return pred_all, certs
+
+
+# ------------------------------------------------------------------------------------------------
+# the option: certifier=roe
+
+from dataclasses import dataclass  # noqa: E402
+from typing import ClassVar  # noqa: E402
+
+from .count import CountCertificate, CountCertifierSettings, to_modifications  # noqa: E402
+
+
+@dataclass
+class RunoffSettings(CountCertifierSettings):
+    """Run-off election on the models of a partition (DPA+ROE) or Finite Aggregation (FA+ROE)
+    ensemble: round 1 picks the top two classes by votes, round 2 lets every model choose between
+    them by its own ranking."""
+
+    structures: ClassVar[tuple[str, ...]] = ("parts", "buckets")
+    needs_ranks: ClassVar[bool] = True
+
+    def method_name(self, run) -> str:
+        return "dpa+roe" if run.ensemble.structure == "parts" else "fa+roe"
+
+    def certify(self, votes, ensemble, n_train: int) -> CountCertificate:
+        buckets = ensemble.bucket_models()
+        if buckets is None:
+            prediction, units = roe_dpa_certificate(votes.ranks)
+        else:
+            prediction, units = roe_fa_certificate(votes.ranks, buckets)
+        return CountCertificate(prediction, to_modifications(units, ensemble), units)

@@ -34,7 +34,7 @@ from .bounds import (
     hoeffding_upper,
 )
 
-__all__ = ["ScoreBounds", "check_scores", "certify_scores", "certify_scores_cfg", "expected_gap", "per_bound_alpha"]
+__all__ = ["ScoreBounds", "check_scores", "certify_scores", "expected_gap", "per_bound_alpha"]
 
 # Largest double below 1 and smallest positive normal double: clipping pA_lower down / pB_upper
 # up to these is conservative and keeps Phi^-1 finite (never triggered by valid bounds).
@@ -206,22 +206,6 @@ def certify_scores(
         alpha_per_bound=float(a),
         pb_mode=pb_mode,
         mode=mode,
-    )
-
-
-def certify_scores_cfg(prob_sum, votes, n, cfg) -> ScoreBounds:
-    """:func:`certify_scores` with options read from a config (keys ``alpha``, ``mode``,
-    ``pb_mode``, ``selection_correction``; all but ``alpha`` optional)."""
-    if getattr(cfg, "alpha", None) is None:
-        raise ConfigError("certifier config needs 'alpha' (e.g. certifier.alpha=0.001)")
-    return certify_scores(
-        prob_sum,
-        votes,
-        n,
-        alpha=float(cfg.alpha),
-        mode=str(getattr(cfg, "mode", "soft")),
-        pb_mode=str(getattr(cfg, "pb_mode", "auto")),
-        selection_correction=bool(getattr(cfg, "selection_correction", True)),
     )
 
 

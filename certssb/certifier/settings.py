@@ -1,4 +1,11 @@
-"""The ``certifier`` group's settings: bounds (soft/hard), alpha, radius grid and the memory."""
+"""The ``certifier`` group's settings: what every certifier option declares, and the Gaussian
+family's options (``cohen``, ``rab``, ``storage_update``: bounds, alpha, radius grid, memory).
+
+Every certifier belongs to a ``family`` that must match the ensemble's (docs/METHOD.md section 8):
+``gaussian`` certifies an L2 radius of feature changes (labels held as they are) from members with
+noise; ``count`` certifies a number of training samples changed arbitrarily (labels included) from
+models trained on parts or bags (:mod:`.count`). A mismatch ends the run before any work.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,35 @@ MEMORY_ORDERS = ("index", "shuffle")
 
 
 @dataclass
+class CertifierSettings(Option):
+    """Base of the ``certifier`` options."""
+
+    config_group: ClassVar[str] = "certifier"
+    #: ``gaussian`` (L2 radius, labels held) or ``count`` (any k changed training samples)
+    family: ClassVar[str] = "gaussian"
+
+    def method_name(self, run) -> str:
+        """The method's name in summary.json and W&B."""
+        raise NotImplementedError
+
+    def alpha_or_none(self) -> float | None:
+        """The failure probability of the certificates (None: a deterministic certificate)."""
+        return None
+
+    def check(self, run) -> None:
+        ensemble = getattr(run, "ensemble", None)
+        if ensemble is not None and ensemble.family != self.family:
+            what = {"gaussian": "an L2 radius from members trained with Gaussian noise",
+                    "count": "a number of changed training samples from models on parts or bags"}[self.family]
+            self.fail("name", f"={self.name} certifies {what}, but ensemble={ensemble.name} is of the {ensemble.family} "
+                              f"family: choose a {ensemble.family} certifier ({_family_hint(ensemble.family)})")
+
+
+def _family_hint(family: str) -> str:
+    return "cohen, rab or storage_update" if family == "gaussian" else "dpa, fa, roe or bagging, to match the ensemble"
+
+
+@dataclass
 class MemorySettings:
     """Storage-update certification (METHOD.md section 3, step 4)."""
 
@@ -28,8 +64,10 @@ class MemorySettings:
 
 
 @dataclass
-class CertifierSettings(Option):
-    config_group: ClassVar[str] = "certifier"
+class GaussianCertifierSettings(CertifierSettings):
+    """Bounds on the smoothed class probabilities (soft: Hoeffding; hard: Clopper-Pearson), the
+    certified L2 radii, the poisoned-sample count and the optional storage-update memory."""
+
     mode: str = MISSING
     alpha: float = MISSING
     pb_mode: str = MISSING
@@ -41,6 +79,7 @@ class CertifierSettings(Option):
     memory: MemorySettings = field(default_factory=MemorySettings)
 
     def check(self, run) -> None:
+        super().check(run)
         self.require_choice("mode", BOUND_MODES)
         self.require_choice("pb_mode", PB_MODES)
         self.require_choice("grid_select", GRID_SELECTS)
@@ -57,3 +96,27 @@ class CertifierSettings(Option):
         for key in ("poison_eta", "poison_eps"):
             if getattr(self, key) is not None:
                 self.require_range(key, 0.0, None)
+
+    def method_name(self, run) -> str:
+        return run.sigma_optimiser.method_name()
+
+    def alpha_or_none(self) -> float:
+        return float(self.alpha)
+
+    def bounds(self, prob_sum, votes, n):
+        """:func:`certssb.certifier.certify_scores` with these settings."""
+        from .scores import certify_scores
+
+        return certify_scores(prob_sum, votes, n, alpha=float(self.alpha), mode=self.mode, pb_mode=self.pb_mode,
+                              selection_correction=bool(self.selection_correction))
+
+    def grid_bounds(self, grid, poison=None):
+        """:func:`certssb.certifier.certify_grid` of grid votes with these settings; ``poison``:
+        ``(eps, eta, n_train)`` of the poisoned-sample count (used by ``grid_select=poison_count``)."""
+        from .grid import certify_grid
+
+        return certify_grid(grid.prob_sum, grid.votes, grid.n_members, grid.test_sigmas, grid.train_sigmas(),
+                            alpha=float(self.alpha), mode=self.mode, pb_mode=self.pb_mode,
+                            selection_correction=bool(self.selection_correction), selection=grid.selection,
+                            select_prob_sum=grid.select_prob_sum, select_votes=grid.select_votes,
+                            n_select=grid.n_select, select=self.grid_select, poison=poison)
