@@ -29,6 +29,7 @@ from certssb.summary import Provenance, build_summary, method_name
 from certssb.testsets import predicted_sets, rab_triggered
 from certssb.threads import set_cpu_threads
 from certssb.timing import StageTimer
+from certssb.verdict import build_verdict
 
 log = logging.getLogger("certssb")
 
@@ -127,6 +128,7 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
     done = Provenance(undefended, trained, stores, device_info, timer.timings())
     summary = build_summary(cfg, splits, poisoned, sigmas, results, done)
     summary["certified_statement"] = plain_statements(summary)
+    summary["verdict"] = build_verdict(summary)
     write_outputs(out, summary, results, sigmas.arrays())
     return summary
 

@@ -187,11 +187,13 @@ def _attack_as_run(result: SplitResult, c: _Certified, attack: RealisedAttack, f
     classifier: with the memory when it ran)."""
     table = result.table
     table["trigger_features_covered"] = c.whitened < c.radii["budget"]
-    covered, deployed = table["covered_exact"].to_numpy(), "correct"
+    covered, deployed, radius = table["covered_exact"].to_numpy(), "correct", "radius_joint"
     if features_memory is not None:
         table["trigger_features_covered_joint_memory"] = features_memory
         covered, deployed = table["covered_exact_joint_memory"].to_numpy(), "correct_joint_memory"
+        radius = "radius_joint_memory"
     correct = table[deployed].to_numpy()
+    result.metrics["max_radius"] = float(np.max(table[radius].to_numpy() * correct)) if len(correct) else 0.0
     any_count = np.where(c.bounds.abstain, -1, 0)
     add_attack_as_run(result, correct, any_count, correct & covered, c.by_train.train_sigmas.size, attack.n_changed)
 
