@@ -48,6 +48,10 @@ class Option:
     def fail(self, key: str, message: str) -> NoReturn:
         raise ConfigError(f"{self.config_group}.{key} {message}")
 
+    def fail_option(self, message: str) -> NoReturn:
+        """A one-line error about the choice of this option itself (``<group>=<name> <message>``)."""
+        raise ConfigError(f"{self.config_group}={self.name} {message}")
+
     # small checks shared by every option
     def require_range(self, key: str, low: float | None = None, high: float | None = None,
                       low_open: bool = False, high_open: bool = False) -> None:

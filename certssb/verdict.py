@@ -164,6 +164,9 @@ def _reach_warnings(s: dict) -> list[str]:
     if cap is None or not sigma or size <= cap * sigma:
         return []
     need = _members_needed(s, size / sigma)
+    if cap <= 0:
+        return [f"warning: N={s['n_members']} members at alpha {s['alpha']} cannot certify any positive radius; the "
+                f"attack's joint L2 {size:.3g} would need N {need} at sigma {sigma:.3g}"]
     return [f"warning: N={s['n_members']} members at alpha {s['alpha']} certify at most {cap:.3g} x sigma "
             f"({cap * sigma:.3g} at sigma {sigma:.3g}); the attack's joint L2 {size:.3g} would need sigma >= "
             f"{size / cap:.3g} at this N, or N {need} at this sigma"]

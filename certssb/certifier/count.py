@@ -45,8 +45,8 @@ class CountCertifierSettings(CertifierSettings):
         super().check(run)
         ensemble = getattr(run, "ensemble", None)
         if ensemble is not None and ensemble.family == "count" and ensemble.structure not in self.structures:
-            self.fail("name", f"={self.name} reads {' or '.join(self.structures)}, but ensemble={ensemble.name} "
-                              f"trains on {ensemble.structure}: {_hint(ensemble.structure)}")
+            self.fail_option(f"reads {' or '.join(self.structures)}, but ensemble={ensemble.name} trains on "
+                             f"{ensemble.structure}: {_hint(ensemble.structure)}")
 
     def method_name(self, run) -> str:
         return self.name

@@ -45,8 +45,8 @@ class CertifierSettings(Option):
         if ensemble is not None and ensemble.family != self.family:
             what = {"gaussian": "an L2 radius from members trained with Gaussian noise",
                     "count": "a number of changed training samples from models on parts or bags"}[self.family]
-            self.fail("name", f"={self.name} certifies {what}, but ensemble={ensemble.name} is of the {ensemble.family} "
-                              f"family: choose a {ensemble.family} certifier ({_family_hint(ensemble.family)})")
+            self.fail_option(f"certifies {what}, but ensemble={ensemble.name} is of the {ensemble.family} family: "
+                             f"choose a {ensemble.family} certifier ({_family_hint(ensemble.family)})")
 
 
 def _family_hint(family: str) -> str:

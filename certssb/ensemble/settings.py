@@ -67,11 +67,11 @@ class EnsembleSettings(Option):
         sigma = getattr(run, "sigma_optimiser", None)
         if sigma is not None and sigma.adds_noise != (self.family == "gaussian"):
             if self.family == "gaussian":
-                self.fail("name", f"={self.name} trains members with Gaussian noise, but sigma_optimiser={sigma.name} "
-                                  "adds none: choose sigma_optimiser=fixed, sga, grid, ... (or a count-certified "
-                                  "ensemble: partition, finite_aggregation, bagging)")
-            self.fail("name", f"={self.name} trains its models without noise (a count-certified defence), but "
-                              f"sigma_optimiser={sigma.name} adds noise: use sigma_optimiser=none")
+                self.fail_option(f"trains members with Gaussian noise, but sigma_optimiser={sigma.name} adds none: "
+                                 "choose sigma_optimiser=fixed, sga, grid, ... (or a count-certified ensemble: "
+                                 "partition, finite_aggregation, bagging)")
+            self.fail_option(f"trains its models without noise (a count-certified defence), but "
+                             f"sigma_optimiser={sigma.name} adds noise: use sigma_optimiser=none")
 
     def vectorise_mode(self) -> str:
         """``auto`` | ``true`` | ``false`` (yaml booleans accepted)."""

@@ -40,13 +40,15 @@ def summary_scalars(summary: dict) -> dict:
 
     ``metrics/<path>`` (``metrics/clean/acr/joint``; ``metrics/<split>/acr`` is the sound joint ACR),
     ``ca/<split>/<variant>/r<radius>`` (``ca/clean/joint/r0_5``),
-    ``ca_poison/<split>/<variant>/k<k>`` with ``poison_size/<split>/eta`` and ``.../eps``,
+    ``ca_poison_labels_unchanged/<split>/<variant>/k<k>`` (the Gaussian family's poisoned-sample
+    count: features moved, labels unchanged) with ``poison_size/<split>/eta`` and ``.../eps``,
+    ``ca_any/<split>/k<k>`` (any k training samples changed, labels included: every family),
     ``statement/<split>`` (text), ``timings/<name>``, ``n_members``; names pass through
     :func:`metric_name`.
     """
     out = {f"metrics/{k}": v for k, v in flatten(summary.get("metrics", {})).items()}
     for split, curve in summary.get("curves", {}).items():
-        for variant, values in curve["certified_accuracy"].items():
+        for variant, values in (curve.get("certified_accuracy") or {}).items():
             for r, v in zip(curve["radii"], values):
                 out[f"ca/{split}/{variant}/{radius_key(r)}"] = v
         pc = curve.get("poison_count")
@@ -54,7 +56,11 @@ def summary_scalars(summary: dict) -> dict:
             out[f"poison_size/{split}/eta"], out[f"poison_size/{split}/eps"] = pc["eta"], pc["eps"]
             for variant, values in pc["certified_accuracy"].items():
                 for k, v in zip(pc["counts"], values):
-                    out[f"ca_poison/{split}/{variant}/k{int(k)}"] = v
+                    out[f"ca_poison_labels_unchanged/{split}/{variant}/k{int(k)}"] = v
+        ac = curve.get("any_count")
+        if ac:
+            for k, v in zip(ac["counts"], ac["certified_accuracy"]):
+                out[f"ca_any/{split}/k{int(k)}"] = v
     for split, text in (summary.get("certified_statement") or {}).items():
         out[f"statement/{split}"] = text
     out.update({f"timings/{k}": v for k, v in summary.get("timings", {}).items()})
@@ -77,7 +83,7 @@ def curve_rows(summary: dict) -> list[list]:
     """Rows [split, variant, radius, certified_accuracy] for every curve point."""
     rows = []
     for split, curve in summary.get("curves", {}).items():
-        for variant, values in curve["certified_accuracy"].items():
+        for variant, values in (curve.get("certified_accuracy") or {}).items():
             for r, v in zip(curve["radii"], values):
                 rows.append([split, variant, float(r), float(v)])
     return rows
