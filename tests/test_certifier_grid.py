@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from certssb.certifier import GridVotes, certify_grid, certify_grid_cfg
+from certssb.certifier import GridVotes, certify_grid
+from certssb.config import load_option
 from certssb.errors import ConfigError
 
 ALPHA = 0.05
@@ -88,11 +89,9 @@ def test_cfg_wrapper_and_subset():
     votes = np.array([[[90, 10], [20, 80], [50, 50]], [[95, 5], [10, 90], [60, 40]]])
     gv = GridVotes((0.2, 0.25), 0.25, "union", votes.astype(float), votes, 100)
 
-    class C:
-        alpha, mode, pb_mode, selection_correction, grid_select = 0.001, "hard", "auto", True, "radius"
-
-    full = certify_grid_cfg(gv, C)
-    part = certify_grid_cfg(gv.subset(np.array([2, 0])), C)
+    cert = load_option("certifier", "cohen")  # hard votes, alpha 0.001, grid_select radius
+    full = cert.grid_bounds(gv)
+    part = cert.grid_bounds(gv.subset(np.array([2, 0])))
     assert np.allclose(part.radius, full.radius[[2, 0]])
     assert full.bounds.prediction.tolist() == [0, 1, 0]
 

@@ -1,7 +1,6 @@
 """certify_scores: selection, alpha splitting, gap, and end-to-end false-certificate rates."""
 
 import math
-import types
 
 import numpy as np
 import pytest
@@ -9,7 +8,8 @@ from scipy import stats
 
 from certssb.certifier.bounds import clopper_pearson_lower, clopper_pearson_upper, hoeffding_lower
 from certssb.certifier.radius import radius_variants
-from certssb.certifier.scores import certify_scores, certify_scores_cfg, expected_gap, per_bound_alpha
+from certssb.certifier.scores import certify_scores, expected_gap, per_bound_alpha
+from certssb.config import load_option
 from certssb.errors import CertSSBError, ConfigError, ScoreInputError
 
 TRIALS = 20000
@@ -233,15 +233,14 @@ def test_rejects_bad_input(kwargs):
     assert "\n" not in str(err.value)
 
 
-def test_certify_scores_cfg_reads_namespace():
+def test_the_certifier_settings_bound_with_their_own_values():
     votes = np.array([[900, 100]])
-    cfg = types.SimpleNamespace(alpha=0.001, mode="hard", pb_mode="bonferroni", selection_correction=False)
-    b = certify_scores_cfg(None, votes, 1000, cfg)
+    cohen = load_option("certifier", "cohen", pb_mode="bonferroni", selection_correction=False)
+    b = cohen.bounds(None, votes, 1000)
     assert b.mode == "hard" and b.pb_mode == "bonferroni" and b.alpha_per_bound == pytest.approx(0.0005)
-    b2 = certify_scores_cfg(votes.astype(float), None, 1000, types.SimpleNamespace(alpha=0.001))
-    assert b2.mode == "soft" and b2.alpha_per_bound == pytest.approx(0.0005)
-    with pytest.raises(ConfigError):
-        certify_scores_cfg(votes, votes, 1000, types.SimpleNamespace(mode="soft"))
+    b2 = load_option("certifier", "rab", selection_correction=False).bounds(votes.astype(float), None, 1000)
+    assert b2.mode == "soft" and b2.alpha_per_bound == pytest.approx(0.001)  # two classes: complement, alpha
+    np.testing.assert_allclose(b2.p_a_lower, 0.9 - np.sqrt(np.log(1 / 0.001) / 2000))  # Hoeffding by hand
 
 
 # ------------------------------------------------ the certification boundary: malformed scores
