@@ -19,11 +19,7 @@ def _describe(exc: BaseException) -> str:
     from hydra.errors import MissingConfigException
 
     if isinstance(exc, MissingConfigException):
-        head = first_line(exc)
-        options = getattr(exc, "options", None)
-        if options:
-            head = head.rstrip(".") + f"; available: {', '.join(sorted(options))}"
-        return head
+        return _missing_option(exc)
     parts = [first_line(exc)]
     cause = exc.__cause__ or exc.__context__
     while cause is not None:
@@ -35,6 +31,87 @@ def _describe(exc: BaseException) -> str:
     if "is not in struct" in message or "Could not override" in message:
         message += " (check the key's spelling; `--cfg job` prints every key)"
     return message
+
+
+def _missing_option(exc) -> str:
+    """``attack=badnet is not an option of attack; did you mean attack=badnets? (options: ...)``."""
+    from certssb.catalog import did_you_mean
+
+    missing = str(getattr(exc, "missing_cfg_file", "") or "")
+    options = sorted(o for o in (getattr(exc, "options", None) or []) if not o.split("/")[-1].startswith("_"))
+    head = first_line(exc)
+    if "/" not in missing:
+        return head.rstrip(".") + (f"; available: {', '.join(options)}" if options else "")
+    group, _, name = missing.rpartition("/")
+    where = head.split(":", 1)[0] if head.startswith("In '") and not head.startswith("In 'config'") else ""
+    if not options:
+        return f"{where + ': ' if where else ''}{group} has no option {name} (no {missing}.yaml on the search path)"
+    hint = did_you_mean(name, options, render=lambda c: f"{group}={c}")
+    text = f"{group}={name} is not an option of {group}{hint} (options: {', '.join(options)})"
+    return f"{where}: {text}" if where else text
+
+
+def _unknown_key(exc: BaseException) -> str | None:
+    """The key of Hydra's ``Could not override 'KEY'`` (a key that is not in the config), else None."""
+    import re
+
+    text = " ".join(first_line(e) for e in (exc, exc.__cause__) if e is not None)
+    found = re.search(r"Could not override '([^']+)'", text)
+    if found and ("not in struct" in str(exc.__cause__) or "not in '" in str(exc.__cause__)):
+        return found.group(1)
+    return None
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _suggest_key(key: str, overrides: list[str], compose_without) -> str | None:
+    """One line for an override of a key the config does not have, with the closest real key.
+
+    ``compose_without(key)`` composes the same config without that override (to read the keys that
+    do exist); the option a group's settings come from is named (``ensemble=default``)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    from certssb.catalog import did_you_mean
+
+    given = next((o.split("=", 1)[1] for o in reversed(overrides) if "=" in o and _override_key(o) == key), None)
+    try:
+        cfg = compose_without(key)
+    except Exception:
+        return None
+    parts = key.split(".")
+    top = [k for k in cfg.keys()]
+    groups = [g for g in top if isinstance(cfg.get(g), DictConfig) and g in cfg.hydra.runtime.choices]
+    if len(parts) == 1 or OmegaConf.select(cfg, parts[0], default=None) is None:
+        head = parts[0]
+        rest = ".".join(parts[1:])
+        if len(parts) == 1:
+            # a misspelt group (atack=badnets) or a top-level setting (sed=1)
+            choices = [*(f"{g}=" for g in cfg.hydra.runtime.choices if not g.startswith("hydra")), *top]
+            found = did_you_mean(head, [c.rstrip("=") for c in choices])
+            if found:
+                fixed = found[len("; did you mean "):-1]
+                found = "; did you mean " + " or ".join(
+                    f"{c}={given}" if given is not None else c for c in fixed.split(" or ")) + "?"
+            return f"{head} is not a config group or top-level setting{found} (`--help` lists the groups)"
+        found = did_you_mean(head, top, render=lambda c: f"{c}.{rest}")
+        return f"{key}: {head} is not a config group or setting{found}"
+    parent_key = ".".join(parts[:-1])
+    parent = OmegaConf.select(cfg, parent_key, default=None)
+    if not isinstance(parent, DictConfig):
+        return f"{key}: {parent_key} is a value, not a group of settings (set it with {parent_key}=VALUE)"
+    settings = [k for k in parent.keys() if k != "_target_"]
+    group = parts[0]
+    if group in groups:
+        owner = f"{group}={cfg.hydra.runtime.choices[group]}"
+        if len(parts) > 2:
+            owner += f" (under {parent_key})"
+    else:
+        owner = parent_key
+    hint = did_you_mean(parts[-1], settings, render=lambda c: f"{parent_key}.{c}")
+    listing = "" if hint else f"; its settings: {', '.join(settings)}"
+    return f"{key} is not a setting of {owner}{hint}{listing}"
 
 
 def _given(overrides: list[str], key: str) -> str | None:
@@ -90,11 +167,31 @@ def preflight(argv: list[str], conf_dir: str) -> str | None:
         return str(exc)
     except Exception as exc:  # Hydra wraps composition errors in several exception types
         if type(exc).__module__.startswith(("hydra", "omegaconf")) or isinstance(exc, (ValueError, KeyError)):
+            key = _unknown_key(exc)
+            if key is not None:
+                suggestion = _suggest_key(key, overrides, lambda k: _compose_without(
+                    directory, args.config_name or "config", overrides, k))
+                if suggestion:
+                    return suggestion
             return _describe(exc)
         raise
     finally:
         GlobalHydra.instance().clear()
     return None
+
+
+def _compose_without(directory: str, config_name: str, overrides: list[str], key: str):
+    """The config composed without the overrides of ``key`` (Hydra's state restored afterwards)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    kept = [o for o in overrides if _override_key(o) != key]
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=directory, version_base="1.3"):
+            return compose(config_name=config_name, overrides=kept, return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def parsed_settings(cfg):
