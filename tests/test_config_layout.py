@@ -268,6 +268,13 @@ def test_a_built_wheel_runs_from_any_directory(tmp_path):
     cfg = subprocess.run([sys.executable, "-m", "certssb.run", "--cfg", "job", "experiment=digits_badnets"], cwd=work,
                          env=env, capture_output=True, text=True, timeout=120)
     assert cfg.returncode == 0 and "n_members: 32" in cfg.stdout, cfg.stderr
+    # the newcomer's tools read the wheel's copies of conf/ and multirun_sweeps/
+    for args, expect in ((["-m", "certssb.run", "--help"], "for_digits -> mlp"),
+                         (["-m", "certssb.run", "sweep=digits_offline", "--cfg", "job"], "name: onepixel"),
+                         (["-m", "certssb.tools.options", "attack/onepixel"], "_data/conf/attack/onepixel.yaml"),
+                         (["-m", "certssb.tools.sweeps", "digits_offline"], "digits_offline: 8 jobs")):
+        proc = subprocess.run([sys.executable, *args], cwd=work, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0 and expect in proc.stdout, (args, proc.stderr[-2000:])
     run = subprocess.run([sys.executable, "-m", "certssb.run", "ensemble.n_members=2", "ensemble.epochs=1",
                           "sigma_optimiser=fixed", "undefended.enabled=false", f"hydra.run.dir={work / 'run'}"],
                          cwd=work, env=env, capture_output=True, text=True, timeout=600)
