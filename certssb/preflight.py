@@ -4,8 +4,10 @@ Hydra's own messages for an unknown option, a bad override or a missing key span
 The preflight reads the command line with Hydra's own argument parser, composes the same config
 with the compose API, parses it into the run's settings (:func:`certssb.config.parse_run`, the
 one place values are checked) and turns a failure into one line naming the key. The job then
-reuses those settings. Flags that do not run a job (``--help``, ``--cfg``, ``--info``, ...) and
-multiruns (each job is parsed on its own) are left to Hydra.
+reuses those settings. Flags that do not run a job (``--help``, ``--cfg``, ``--info``, ...) are
+left to Hydra. A multirun (``-m``) is composed with each swept value replaced by its first one and
+every swept option name checked, so a misspelt key or option fails before the sweep starts; the
+values of each job are parsed in the job (a bad one fails that job alone).
 """
 
 from __future__ import annotations
@@ -150,15 +152,23 @@ def preflight(argv: list[str], conf_dir: str) -> str | None:
     unwritable = _unwritable_output_dir(list(args.overrides), bool(args.multirun))
     if unwritable is not None:
         return unwritable
-    if args.multirun or args.config_path:
+    if args.config_path:
         return None
     directory = str(Path(args.config_dir).resolve()) if args.config_dir else conf_dir
     overrides = list(args.overrides)
+    multirun = bool(args.multirun)
+    composed = overrides
+    if multirun:  # the names on the command line are checked; each job's values are parsed in the job
+        composed = _first_values(overrides)
+        if composed is None:
+            return None
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=directory, version_base="1.3"):
-            cfg = compose(config_name=args.config_name or "config", overrides=overrides,
+            cfg = compose(config_name=args.config_name or "config", overrides=composed,
                           return_hydra_config=True)
+            if multirun:
+                return _unknown_sweep_option(overrides)
             if str(cfg.hydra.get("mode")) == "MULTIRUN":
                 return None
             settings = parse_run(cfg)
@@ -168,15 +178,88 @@ def preflight(argv: list[str], conf_dir: str) -> str | None:
     except Exception as exc:  # Hydra wraps composition errors in several exception types
         if type(exc).__module__.startswith(("hydra", "omegaconf")) or isinstance(exc, (ValueError, KeyError)):
             key = _unknown_key(exc)
+            if multirun and not _names_a_command_line_override(exc, key, composed):
+                return None  # e.g. a group the sweeper's own params fill: Hydra composes it per job
             if key is not None:
                 suggestion = _suggest_key(key, overrides, lambda k: _compose_without(
-                    directory, args.config_name or "config", overrides, k))
+                    directory, args.config_name or "config", composed, k))
                 if suggestion:
                     return suggestion
-            return _describe(exc)
+            message = _describe(exc)
+            if "Ambiguous value for argument" in message:
+                message += " (add -m to run every value: a sweep)"
+            return message
         raise
     finally:
         GlobalHydra.instance().clear()
+    return None
+
+
+def _listed(override) -> bool:
+    """A sweep whose values are listed (a,b / choice / range), not a glob or an interval."""
+    from hydra.core.override_parser.types import ValueType
+
+    return override.is_discrete_sweep() and override.value_type != ValueType.GLOB_CHOICE_SWEEP
+
+
+def _first_values(overrides: list[str]) -> list[str] | None:
+    """The overrides with every comma/choice/range sweep replaced by its first value; None with a
+    glob or interval sweep (Optuna's search space) or overrides that cannot be read (Hydra reports)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    out = []
+    try:
+        for override in OverridesParser.create().parse_overrides(overrides):
+            if not override.is_sweep_override():
+                out.append(override.input_line)
+            elif _listed(override):
+                first = next(iter(override.sweep_string_iterator()), None)
+                if first is None:
+                    return None
+                out.append(f"{override.get_key_element()}={first}")
+            else:  # no first value to stand for the sweep's jobs: leave the sweep to Hydra
+                return None
+    except Exception:
+        return None
+    return out
+
+
+def _names_a_command_line_override(exc: BaseException, key: str | None, overrides: list[str]) -> bool:
+    """Whether a composition error is about a key or option the command line names."""
+    from hydra.errors import MissingConfigException
+
+    keys = {_override_key(o) for o in overrides}
+    if key is not None:
+        return key in keys
+    if isinstance(exc, MissingConfigException):
+        group, _, name = str(getattr(exc, "missing_cfg_file", "") or "").rpartition("/")
+        return any(_override_key(o) == group and o.split("=", 1)[-1] == name for o in overrides)
+    return False
+
+
+def _unknown_sweep_option(overrides: list[str]) -> str | None:
+    """``attack=onepixel,badnet``: the first swept value that is no option of its group, in one line."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from certssb.catalog import did_you_mean
+
+    loader = GlobalHydra.instance().config_loader()
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:
+        return None
+    for override in parsed:
+        group = override.key_or_group
+        if not (override.is_sweep_override() and _listed(override)):
+            continue
+        if override.package is not None or not loader.repository.group_exists(group):
+            continue
+        options = sorted(o for o in loader.get_group_options(group) if not o.split("/")[-1].startswith("_"))
+        for value in override.sweep_string_iterator():
+            if value not in options:
+                hint = did_you_mean(value, options, render=lambda c: f"{group}={c}")
+                return f"{group}={value} is not an option of {group}{hint} (options: {', '.join(options)})"
     return None
 
 

@@ -183,6 +183,36 @@ def test_a_misspelt_name_gets_the_closest_valid_one(capsys, overrides, expected)
     assert len(err.splitlines()) == 1 and err.startswith(expected), err
 
 
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["-m", "ensemble.n_member=1,2"],
+         "error: ensemble.n_member is not a setting of ensemble=default; did you mean ensemble.n_members?"),
+        (["-m", "attack=onepixel,badnet"], "error: attack=badnet is not an option of attack; did you mean attack=badnets?"),
+        (["-m", "atack=onepixel,badnets"], "error: atack is not a config group or top-level setting; "
+                                            "did you mean attack=onepixel,badnets?"),
+        (["-m", "seed=0,1", "sigma_optimiser=fixed,sga_jont"],
+         "error: sigma_optimiser=sga_jont is not an option of sigma_optimiser; did you mean sigma_optimiser=sga_joint?"),
+    ],
+)
+def test_a_misspelt_name_in_a_sweep_stops_it_before_it_starts(capsys, tmp_path, overrides, expected):
+    code, err = _run_main(capsys, [*overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith(expected), err
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_a_sweep_is_not_stopped_for_values_its_jobs_check(tmp_path):
+    """Values are each job's business (a bad one fails that job alone); globs and intervals, which
+    have no first value, are left to Hydra."""
+    from certssb.preflight import preflight
+    from certssb.run import CONF_DIR
+
+    out = [f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    assert preflight(["-m", "attack.poison_rate=0.1,2.0", *out], CONF_DIR) is None
+    assert preflight(["-m", "attack=glob(one*)", "attack.delta=0.5", *out], CONF_DIR) is None
+    assert preflight(["-m", "+hparams_search=sigma_optuna", *out], CONF_DIR) is None
+
+
 def test_no_suggestion_when_nothing_is_close(capsys):
     code, err = _run_main(capsys, ["certifier.qqqq=1"])
     assert code == 2 and "did you mean" not in err
