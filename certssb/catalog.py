@@ -220,17 +220,6 @@ def merge_chain(group: str, name: str, _seen: tuple = ()) -> list[OptionFile]:
     return chain
 
 
-def other_group_defaults(option: OptionFile) -> list[str]:
-    """The entries of an option's defaults list that set other groups (shown, not followed)."""
-    out = []
-    for entry in option.defaults:
-        if isinstance(entry, dict):
-            out.extend(f"{k}: {v}" for k, v in entry.items())
-        elif isinstance(entry, str) and entry.startswith(("/", "override ", "optional ")):
-            out.append(entry)
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # sweeps
 
