@@ -199,7 +199,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_USAGE)
     if argv is not None or expanded != args:
         sys.argv = [sys.argv[0], *expanded]
-    hydra_main()
+    try:
+        hydra_main()
+    except BrokenPipeError:  # `--help | head`: the reader left; no traceback (the Python docs' recipe)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 if __name__ == "__main__":

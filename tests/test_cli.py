@@ -278,3 +278,10 @@ def test_expand_sweep_rules():
         expand_sweep(["sweep=noise_grid", "--config-name", "x"])
     with pytest.raises(ConfigError, match="one sweep file at a time"):
         expand_sweep(["sweep=noise_grid", "sweep=paper_table"])
+
+
+def test_help_piped_into_head_ends_without_a_traceback(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    proc = subprocess.run(f"{sys.executable} -m certssb.run --help | head -1", shell=True, cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stdout.startswith("certssb: ") and "Traceback" not in proc.stderr, proc.stderr
