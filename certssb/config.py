@@ -178,8 +178,7 @@ def _omegaconf_message(group: str, exc: OmegaConfBaseException, cls: type) -> st
     kind = type(exc).__name__
     text = first_line(getattr(exc, "msg", None) or exc)
     if kind in ("ConfigKeyError", "ConfigAttributeError") or "not in" in text:
-        known = ", ".join(f.name for f in dataclasses.fields(cls))
-        return f"{where} is not a setting of this option; its settings: {known}"
+        return _unknown_setting(group, key, where, cls)
     if kind == "MissingMandatoryValue":
         return f"{where} is missing: set it in the option's yaml or on the command line"
     annotation = _field_type(cls, key) if key else None
@@ -187,6 +186,24 @@ def _omegaconf_message(group: str, exc: OmegaConfBaseException, cls: type) -> st
     want = f"; expected {_describe_type(annotation)}" if annotation is not None else ""
     shown = f"got {value!r}" if value is not None else text.replace("$VALUE", "?").replace("$VALUE_TYPE", "?")
     return f"{where} has the wrong type: {shown}{want}"
+
+
+def _unknown_setting(group: str, key: str, where: str, cls: type) -> str:
+    """``<group>.<key> is not a setting of this option; did you mean <group>.<closest>? its settings: ...``."""
+    from certssb.catalog import did_you_mean
+
+    parent, _, leaf = key.rpartition(".")
+    owner = _field_type(cls, parent) if parent else cls
+    if not dataclasses.is_dataclass(owner):
+        owner = cls
+    known = [f.name for f in dataclasses.fields(owner)]
+    prefix = ".".join(p for p in (group, parent) if p)
+    render = (lambda c: f"{prefix}.{c}") if prefix else (lambda c: c)
+    if not group:  # a top-level key: perhaps a misspelt group (+atack=badnets)
+        hint = did_you_mean(leaf or key, [*GROUPS, *known], render=render)
+        return f"{where} is not a config group or top-level setting{hint} (top-level settings: {', '.join(known)})"
+    hint = did_you_mean(leaf or key, known, render=render)
+    return f"{where} is not a setting of this option{hint} (its settings: {', '.join(known)})"
 
 
 def locate_option(group: str, target: str) -> type:

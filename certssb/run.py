@@ -36,8 +36,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from certssb.errors import CertSSBError
+from certssb.helptext import register_resolvers
 from certssb.resources import conf_dir
 from certssb.run_record import RECORD_ATTR, failure_text, log_to_files, record_failure
+
+register_resolvers()  # ${certssb_help:...} in the --help template (conf/config.yaml)
 
 CONF_DIR = str(conf_dir())
 EXIT_USAGE = 2  # bad input: a CertSSBError
@@ -141,18 +144,95 @@ def hydra_main(cfg: DictConfig) -> float | dict | None:
     return summary
 
 
+SWEEP_KEY = "sweep"
+SWEEPS_FOLDER = "multirun_sweeps"
+_CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
+_CONFIG_NAME_FLAGS = ("--config-name", "-cn")
+
+
+def _flag(arg: str, flags: tuple[str, ...]) -> str | None:
+    """``--flag`` / ``-f`` -> ``""`` (value follows), ``--flag=VALUE`` -> ``VALUE``, else None."""
+    for flag in flags:
+        if arg == flag:
+            return ""
+        if arg.startswith(flag + "="):
+            return arg[len(flag) + 1:]
+    return None
+
+
+def expand_sweep(args: list[str]) -> list[str]:
+    """Resolve the sweep shorthands before Hydra reads the command line.
+
+    ``sweep=NAME`` becomes ``--config-dir <certssb's multirun_sweeps/> --config-name NAME`` (the
+    sweep file is the primary config; works from any directory and from an installed wheel), and a
+    ``--config-dir multirun_sweeps`` that is not a folder of the current directory means certssb's
+    own. ``sweep=`` with an unknown name, twice, or together with ``--config-name`` raises a
+    one-line :class:`ConfigError`.
+    """
+    from pathlib import Path
+
+    from certssb import catalog
+    from certssb.errors import ConfigError
+    from certssb.resources import sweeps_dir
+
+    out: list[str] = []
+    sweeps = []
+    has_name = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        directory = _flag(arg, _CONFIG_DIR_FLAGS)
+        if directory is not None:
+            if directory == "" and i + 1 < len(args):
+                i += 1
+                directory = args[i]
+            if Path(directory).name == SWEEPS_FOLDER and not Path(directory).is_dir() and not Path(directory).is_absolute():
+                directory = str(sweeps_dir())
+            out += [arg.split("=", 1)[0], directory]
+        elif arg.startswith(SWEEP_KEY + "="):
+            sweeps.append(arg.split("=", 1)[1])
+        else:
+            has_name = has_name or _flag(arg, _CONFIG_NAME_FLAGS) is not None
+            out.append(arg)
+        i += 1
+    if not sweeps:
+        return out
+    names = catalog.sweep_names()
+    if len(sweeps) > 1:
+        raise ConfigError(f"sweep= is given {len(sweeps)} times ({', '.join(sweeps)}): run one sweep file at a time")
+    (name,) = sweeps
+    if name not in names:
+        hint = catalog.did_you_mean(name, names, render=lambda c: f"sweep={c}")
+        raise ConfigError(f"sweep={name} is not a sweep file{hint} (sweeps: {', '.join(names)}; "
+                          f"python -m certssb.tools.sweeps describes them)")
+    if has_name:
+        raise ConfigError(f"sweep={name} names the primary config: leave out --config-name")
+    return ["--config-dir", str(sweeps_dir()), "--config-name", name, *out]
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry: report composition errors in one line, then run Hydra's main."""
+    """Console entry: expand ``sweep=NAME``, report composition errors in one line, then run Hydra's main."""
     from certssb.preflight import preflight
 
     args = sys.argv[1:] if argv is None else argv
-    message = preflight(args, CONF_DIR)
+    try:
+        expanded = expand_sweep(list(args))
+    except CertSSBError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    message = preflight(expanded, CONF_DIR)
     if message is not None:
         print(f"error: {message}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-    if argv is not None:
-        sys.argv = [sys.argv[0], *argv]
-    hydra_main()
+    if argv is not None or expanded != args:
+        sys.argv = [sys.argv[0], *expanded]
+    try:
+        hydra_main()
+    except BrokenPipeError:  # `--help | head`: the reader left; no traceback (the Python docs' recipe)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -154,3 +154,41 @@ def test_end_to_end_digits_binary():
     changed = torch.nonzero(diff.abs().sum(dim=0) > 0).tolist()
     assert changed == [[0, 6, 6]]  # the digits default one-pixel position
     assert p.joint_l2().shape == (len(d.y_test),)
+
+
+def _poison_rate_comment(path) -> str:
+    """The comment of ``poison_rate`` in an attack yaml (its continuation lines included)."""
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("poison_rate:"))
+    text = [lines[start].split("#", 1)[1]]
+    for line in lines[start + 1:]:
+        if not line.lstrip().startswith("#") or not line.startswith(" "):
+            break
+        text.append(line.split("#", 1)[1])
+    return " ".join(" ".join(text).split())
+
+
+def test_every_attack_yaml_describes_poison_rate_as_the_code_does(splits):
+    """``round(poison_rate * n_train)`` of the WHOLE training set are poisoned, drawn among the
+    samples the label mode allows; each attack yaml says so (not "a fraction of the non-target
+    samples")."""
+    from pathlib import Path
+
+    from certssb.attack.policy import LabelPolicy
+    from certssb.config import load_option
+
+    conf = Path(__file__).resolve().parent.parent / "conf" / "attack"
+    drawn = {LabelPolicy.ALL_TO_ONE: "drawn from the non-target ones", LabelPolicy.ALL_TO_ALL: "from every class",
+             LabelPolicy.CLEAN_LABEL: "drawn from the target class"}
+    for path in sorted(conf.glob("*.yaml")):
+        comment = _poison_rate_comment(path)
+        assert "share of the WHOLE training set poisoned" in comment, (path.name, comment)
+        if path.stem == "none":
+            continue
+        assert "round(poison_rate * n_train) samples" in comment, (path.name, comment)
+        assert drawn[load_option("attack", path.stem).label_policy()] in comment, (path.name, comment)
+    # what the comments say: 0.5 of 200 training samples is 100, whatever the share of the target class
+    settings = acfg(poison_rate=0.5)
+    n_target = int((splits.y_train == settings.target).sum())
+    assert poison(splits, settings, seed=0).num_poisoned == round(0.5 * len(splits.y_train)) != \
+        round(0.5 * (len(splits.y_train) - n_target))

@@ -150,3 +150,138 @@ def test_bad_design_value_is_one_line_naming_the_key(capsys, overrides, key):
     assert code != 0
     assert len(err.splitlines()) == 1, err
     assert err.startswith("error: ") and key in err
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["ensemble.n_member=20"],
+         "error: ensemble.n_member is not a setting of ensemble=default; did you mean ensemble.n_members?"),
+        (["attack=badnet"], "error: attack=badnet is not an option of attack; did you mean attack=badnets? (options: "),
+        (["atack=badnets"], "error: atack is not a config group or top-level setting; did you mean attack=badnets?"),
+        (["sed=3"], "error: sed is not a config group or top-level setting; did you mean seed=3?"),
+        (["certifier.memory.ordr=fixed"],
+         "error: certifier.memory.ordr is not a setting of certifier=storage_update (under certifier.memory); "
+         "did you mean certifier.memory.order?"),
+        (["ensembel.epochs=2"], "error: ensembel.epochs: ensembel is not a config group or setting; "
+                                "did you mean ensemble.epochs?"),
+        (["model=for_digit"], "error: model=for_digit is not an option of model; did you mean model=for_digits?"),
+        (["sigma_optimiser=sga_jont"], "error: sigma_optimiser=sga_jont is not an option of sigma_optimiser; "
+                                       "did you mean sigma_optimiser=sga_joint?"),
+        (["experiment=digits_badnet"], "error: experiment=digits_badnet is not an option of experiment; "
+                                       "did you mean experiment=digits_badnets?"),
+        (["hydra.run.dri=/tmp/x"], "error: hydra.run.dri is not a setting of hydra.run; did you mean hydra.run.dir?"),
+        # keys Hydra lets through (+key) reach certssb's own parse, which suggests too
+        (["+ensemble.n_member=20"], "error: ensemble.n_member is not a setting of this option; "
+                                    "did you mean ensemble.n_members? (its settings: name, n_members,"),
+        (["+atack=badnets"], "error: atack is not a config group or top-level setting; did you mean attack?"),
+    ],
+)
+def test_a_misspelt_name_gets_the_closest_valid_one(capsys, overrides, expected):
+    code, err = _run_main(capsys, overrides)
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith(expected), err
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["-m", "ensemble.n_member=1,2"],
+         "error: ensemble.n_member is not a setting of ensemble=default; did you mean ensemble.n_members?"),
+        (["-m", "attack=onepixel,badnet"], "error: attack=badnet is not an option of attack; did you mean attack=badnets?"),
+        (["-m", "atack=onepixel,badnets"], "error: atack is not a config group or top-level setting; "
+                                            "did you mean attack=onepixel,badnets?"),
+        (["-m", "seed=0,1", "sigma_optimiser=fixed,sga_jont"],
+         "error: sigma_optimiser=sga_jont is not an option of sigma_optimiser; did you mean sigma_optimiser=sga_joint?"),
+    ],
+)
+def test_a_misspelt_name_in_a_sweep_stops_it_before_it_starts(capsys, tmp_path, overrides, expected):
+    code, err = _run_main(capsys, [*overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith(expected), err
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_a_sweep_is_not_stopped_for_values_its_jobs_check(tmp_path):
+    """Values are each job's business (a bad one fails that job alone); globs and intervals, which
+    have no first value, are left to Hydra."""
+    from certssb.preflight import preflight
+    from certssb.run import CONF_DIR
+
+    out = [f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    assert preflight(["-m", "attack.poison_rate=0.1,2.0", *out], CONF_DIR) is None
+    assert preflight(["-m", "attack=glob(one*)", "attack.delta=0.5", *out], CONF_DIR) is None
+    assert preflight(["-m", "+hparams_search=sigma_optuna", *out], CONF_DIR) is None
+
+
+def test_no_suggestion_when_nothing_is_close(capsys):
+    code, err = _run_main(capsys, ["certifier.qqqq=1"])
+    assert code == 2 and "did you mean" not in err
+    assert err.startswith("error: certifier.qqqq is not a setting of certifier=storage_update; its settings: ")
+    assert "alpha" in err and len(err.splitlines()) == 1
+    code, err = _run_main(capsys, ["ensemble=qqqq"])
+    assert code == 2 and err == "error: ensemble=qqqq is not an option of ensemble (options: default)"
+
+
+def test_parse_option_suggests_the_closest_setting():
+    from certssb.config import ConfigError, load_option
+
+    with pytest.raises(ConfigError, match=r"^attack\.dleta is not a setting of this option; did you mean "
+                                          r"attack\.delta\? \(its settings: name, poison_rate, target, delta"):
+        load_option("attack", "onepixel", dleta=0.5)
+
+
+def _cli_in(cwd, args, timeout=120):
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    return subprocess.run([sys.executable, "-m", "certssb.run", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_sweep_shorthand_runs_a_sweep_file_from_any_directory(tmp_path):
+    """sweep=NAME is the sweep file as the primary config; --cfg job shows it; a typo gets the
+    closest names; --config-dir multirun_sweeps also works where no such folder exists."""
+    cfg = _cli_in(tmp_path, ["sweep=digits_offline", "--cfg", "job"])
+    assert cfg.returncode == 0, cfg.stderr
+    assert "name: onepixel" in cfg.stdout and "classes:\n  - 0\n  - 1" in cfg.stdout and "n_members: 100" in cfg.stdout
+    same = _cli_in(tmp_path, ["--config-dir", "multirun_sweeps", "--config-name", "digits_offline", "--cfg", "job"])
+    assert same.returncode == 0 and same.stdout == cfg.stdout, same.stderr
+    hydra = _cli_in(tmp_path, ["sweep=digits_offline", "--cfg", "hydra"])
+    assert "sigma_optimiser.sigma_0: 0.12,0.25,0.5,1.0" in hydra.stdout and "mode: MULTIRUN" in hydra.stdout
+    bad = _cli_in(tmp_path, ["sweep=digits_ofline"])
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("error: sweep=digits_ofline is not a sweep file; did you mean sweep=digits_offline?")
+    assert len(bad.stderr.strip().splitlines()) == 1
+    helped = _cli_in(tmp_path, ["sweep=digits_offline", "--help"])
+    assert helped.returncode == 0 and "== Config groups" in helped.stdout
+    assert not list(tmp_path.iterdir())  # nothing written by --cfg/--help/errors
+
+
+@pytest.mark.slow
+def test_sweep_shorthand_runs_its_jobs(tmp_path):
+    """A real (tiny) sweep through sweep=NAME: the file's params make the jobs."""
+    proc = _cli_in(tmp_path, ["sweep=compare_digits", "ensemble.n_members=2", "ensemble.epochs=1",
+                              "undefended.enabled=false", "sigma_optimiser.iterations=1", "sigma_optimiser.n_draws=2",
+                              "dataset.test_size=20", f"hydra.sweep.dir={tmp_path / 'sweep'}"], timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    jobs = sorted(p.parent.name for p in (tmp_path / "sweep").glob("*/summary.json"))
+    assert len(jobs) == 2 and any("sigma_optimiser=fixed" in j for j in jobs) and any("sigma_optimiser=sga" in j for j in jobs)
+
+
+def test_expand_sweep_rules():
+    from certssb.errors import ConfigError
+    from certssb.resources import sweeps_dir
+    from certssb.run import expand_sweep
+
+    assert expand_sweep(["seed=1"]) == ["seed=1"]
+    assert expand_sweep(["sweep=noise_grid", "-m"]) == ["--config-dir", str(sweeps_dir()), "--config-name",
+                                                         "noise_grid", "-m"]
+    with pytest.raises(ConfigError, match="leave out --config-name"):
+        expand_sweep(["sweep=noise_grid", "--config-name", "x"])
+    with pytest.raises(ConfigError, match="one sweep file at a time"):
+        expand_sweep(["sweep=noise_grid", "sweep=paper_table"])
+
+
+def test_help_piped_into_head_ends_without_a_traceback(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    proc = subprocess.run(f"{sys.executable} -m certssb.run --help | head -1", shell=True, cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stdout.startswith("certssb: ") and "Traceback" not in proc.stderr, proc.stderr

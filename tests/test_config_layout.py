@@ -88,25 +88,116 @@ def test_each_value_is_written_once_in_the_yaml_and_typed_once_in_the_schema(gro
     assert own <= set(fields), own - set(fields)
 
 
+def _help_groups(text: str) -> dict[str, dict]:
+    """The ``== Config groups ==`` section of ``--help``: ``group -> {options, aliases, notes}``.
+
+    Layout: ``group: a, b*`` (options wrap onto lines indented by 4 without ``: ``), then notes
+    ``    word: text`` whose wrapped lines are indented by 6 (``aliases: x -> y, ...``)."""
+    section = text.split("== Config groups", 1)[1].split("\n==", 1)[0].split("\n", 1)[1]
+    groups: dict[str, dict] = {}
+    current, note = None, None
+    for line in section.splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(" "):
+            name, _, rest = line.partition(": ")
+            current, note = groups.setdefault(name, {"options": [], "aliases": {}, "notes": {}}), None
+            current["options"] += [o.strip() for o in rest.split(",") if o.strip()]
+        elif line.startswith("      ") and note is not None:
+            current["notes"][note] += " " + line.strip()
+        elif ": " in line:
+            note, _, rest = line.strip().partition(": ")
+            current["notes"][note] = rest
+        else:
+            assert note is None, f"option list after a note: {line!r}"
+            current["options"] += [o.strip() for o in line.split(",") if o.strip()]
+    for shown in groups.values():
+        for pair in shown["notes"].get("aliases", "").split(","):
+            if pair.strip():
+                alias, target = (p.strip() for p in pair.split("->"))
+                shown["aliases"][alias] = target
+    return groups
+
+
 def test_help_lists_only_real_groups_and_never_walks_the_repository(tmp_path):
-    # stray folders that a walk of the repository root would list as config groups
+    # stray folders that a walk of the current directory would list as config groups
+    for stray in ("conf/bogus_group", "multirun_sweeps/method", ".venv/lib", "outputs/x"):
+        (tmp_path / stray).mkdir(parents=True)
+        (tmp_path / stray / "stray.yaml").write_text("x: 1\n")
     proc = subprocess.run([sys.executable, "-m", "certssb.run", "--help"], cwd=tmp_path, env=_env(),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    groups = [line.split(":")[0] for line in proc.stdout.split("== Config ==")[0].splitlines()
-              if ": " in line and not line.startswith(" ")]
+    head = proc.stdout.splitlines()[:25]
+    # the first screen: examples (default run, RAB vs Cert-SSB, a sweep), outputs, how to see options
+    assert any(line.strip().startswith("python -m certssb.run ") and line.count("=") == 0 for line in head)
+    assert any("sigma_optimiser=fixed" in line and "certifier=rab" in line for line in head)
+    assert any("sweep=digits_offline" in line for line in head)
+    assert any("outputs/<date>/<time>/" in line and "summary.json" in line and "certificates.csv" in line
+               for line in head)
+    assert any("multirun/" in line for line in head)
+    assert any("certssb.tools.options attack/onepixel" in line for line in head)
+    assert "_target_:" not in proc.stdout  # no composed-config dump
+    groups = _help_groups(proc.stdout)
     # the run's groups, experiment bundles and the sweeper searches (hparams_search=NAME)
     assert set(groups) == {*GROUPS, "experiment", "hparams_search"}, groups
-    assert "_schema" not in proc.stdout and "multirun_sweeps" not in proc.stdout
+    for group, shown in groups.items():
+        folder = REPO / "experiments" if group == "experiment" else CONF / group
+        files = {p.stem: OmegaConf.load(p) for p in folder.glob("*.yaml")}
+        aliases = {n: node for n, node in files.items() if group != "experiment" and set(node) == {"defaults"}}
+        options = {n for n in files if n not in aliases and not n.startswith("_")}
+        assert {o.rstrip("*") for o in shown["options"]} == options, group
+        assert shown["aliases"] == {n: next(d for d in node.defaults if d != "_self_") for n, node in aliases.items()}
+        assert sum(o.endswith("*") for o in shown["options"]) == (group in {*GROUPS} - {"model"})
+    assert "digits*" in groups["dataset"]["options"] and groups["model"]["aliases"]["for_digits"] == "mlp"
+    assert "stray" not in proc.stdout and "bogus_group" not in proc.stdout
 
 
-def test_cfg_job_does_not_import_torch(tmp_path):
-    code = ("import sys; from certssb.run import main\n"
-            "try:\n    main(['--cfg', 'job', 'attack=onepixel'])\nexcept SystemExit:\n    pass\n"
+def test_help_leaves_out_base_fragments_and_marks_aliases(tmp_path, monkeypatch):
+    """A shared fragment ``_training.yaml`` (merged through defaults lists) is no option; an alias
+    is shown as ``name -> option``; an option added by a yaml appears without code changes."""
+    import shutil
+
+    from certssb import catalog, helptext
+
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    (conf / "ensemble" / "_training.yaml").write_text("# shared training knobs\nepochs: 3\n")
+    (conf / "ensemble" / "partition.yaml").write_text(
+        "# a new option built on the fragment\ndefaults: [_training, _self_]\nname: partition\n")
+    monkeypatch.setattr(catalog, "conf_dir", lambda: conf)
+    text = helptext.groups_text()
+    ensemble = next(line for line in text.splitlines() if line.startswith("ensemble: "))
+    assert ensemble == "ensemble: default*, partition"
+    assert "_training" not in text
+    assert "for_digits -> mlp" in text and "model: digits_cnn, mlp," in text
+    assert [f.name for f in catalog.merge_chain("ensemble", "partition")] == ["_training", "partition"]
+
+
+def test_help_stays_fast():
+    import time
+
+    from certssb import helptext
+
+    started = time.perf_counter()
+    helptext.groups_text(), helptext.sweeps_text()
+    assert time.perf_counter() - started < 1.0  # ~60 small yaml files; no walk, no torch
+
+
+@pytest.mark.parametrize("module, args, expect", [
+    ("certssb.run", ["--cfg", "job", "attack=onepixel"], "name: onepixel"),
+    ("certssb.run", ["--cfg", "job", "sweep=digits_offline"], "name: onepixel"),
+    ("certssb.run", ["--help"], "== Config groups"),
+    ("certssb.tools.options", ["attack/onepixel"], "name: onepixel"),
+    ("certssb.tools.options", ["model"], "for_digits -> mlp"),
+    ("certssb.tools.sweeps", ["--check"], "digits_offline: 8 jobs"),
+])
+def test_cfg_job_does_not_import_torch(tmp_path, module, args, expect):
+    code = (f"import sys; from {module} import main\n"
+            f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
             "print('TORCH_IMPORTED', 'torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_env(), capture_output=True, text=True,
                           timeout=120)
-    assert "name: onepixel" in proc.stdout, proc.stderr
+    assert expect in proc.stdout, proc.stderr
     assert "TORCH_IMPORTED False" in proc.stdout
 
 
@@ -232,6 +323,13 @@ def test_a_built_wheel_runs_from_any_directory(tmp_path):
     cfg = subprocess.run([sys.executable, "-m", "certssb.run", "--cfg", "job", "experiment=digits_badnets"], cwd=work,
                          env=env, capture_output=True, text=True, timeout=120)
     assert cfg.returncode == 0 and "n_members: 32" in cfg.stdout, cfg.stderr
+    # the newcomer's tools read the wheel's copies of conf/ and multirun_sweeps/
+    for args, expect in ((["-m", "certssb.run", "--help"], "for_digits -> mlp"),
+                         (["-m", "certssb.run", "sweep=digits_offline", "--cfg", "job"], "name: onepixel"),
+                         (["-m", "certssb.tools.options", "attack/onepixel"], "_data/conf/attack/onepixel.yaml"),
+                         (["-m", "certssb.tools.sweeps", "digits_offline"], "digits_offline: 8 jobs")):
+        proc = subprocess.run([sys.executable, *args], cwd=work, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0 and expect in proc.stdout, (args, proc.stderr[-2000:])
     run = subprocess.run([sys.executable, "-m", "certssb.run", "ensemble.n_members=2", "ensemble.epochs=1",
                           "sigma_optimiser=fixed", "undefended.enabled=false", f"hydra.run.dir={work / 'run'}"],
                          cwd=work, env=env, capture_output=True, text=True, timeout=600)

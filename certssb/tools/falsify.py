@@ -594,17 +594,26 @@ def summary_line(report: dict) -> str:
     return text
 
 
-def _parse(argv) -> tuple[FalsifyConfig, Path]:
-    p = argparse.ArgumentParser(prog="python -m certssb.tools.falsify", description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m certssb.tools.falsify",
+        description=("Try to break the certificates: real clean-label poisoning plus a test perturbation of half "
+                     "the certified joint radius, the members retrained with the same seeds and sigmas, and count "
+                     "the smoothed predictions that flip (expected: none); then a power check at several times the "
+                     "radius, where flips must appear. Writes OUT/falsify.json and prints one summary line. "
+                     "Example: python -m certssb.tools.falsify --members 50 --attacks 10 --sigma grid"))
     d = FalsifyConfig()
     p.add_argument("--members", type=int, default=d.members, help="ensemble size N")
     p.add_argument("--attacks", type=int, default=d.attacks, help="(Delta, x) pairs per scale, at most")
     p.add_argument("--out", type=Path, default=Path("falsify-out"), help="output directory")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help=f"run seed: the data split, member seeds and noise, the attacked inputs (default {d.seed})")
     p.add_argument("--sigma", choices=SIGMA_RULES, default=d.sigma,
                    help="sga (Cert-SSB), fixed (RAB), grid (train at --sigma-0, test sigma from --test-sigmas) or "
                         "grid_ensembles (one ensemble per --sigma-trains value)")
-    p.add_argument("--sigma-0", type=float, default=d.sigma_0)
+    p.add_argument("--sigma-0", type=float, default=d.sigma_0,
+                   help=f"sga: SGA's start and the surrogate's noise; fixed: the one sigma; grid: the training sigma "
+                        f"(default {d.sigma_0})")
     p.add_argument("--objective", choices=("paper", "joint"), default=d.objective,
                    help="sga objective: paper (sigma_x G/2) or joint (min(sigma_x, floor) G/2; needs --floor)")
     p.add_argument("--floor", type=float, default=d.floor, help="sga: training sigmas >= floor, certified with it")
@@ -613,8 +622,10 @@ def _parse(argv) -> tuple[FalsifyConfig, Path]:
                         "each ensemble at every listed sigma <= its training sigma (default: at its own)")
     p.add_argument("--sigma-trains", type=float, nargs="+", default=list(d.sigma_trains),
                    help="grid_ensembles: one ensemble per training sigma")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--sga-iterations", type=int, default=d.sga_iterations)
+    p.add_argument("--epochs", type=int, default=d.epochs,
+                   help=f"training epochs of every member (and of the SGA surrogate) (default {d.epochs})")
+    p.add_argument("--sga-iterations", type=int, default=d.sga_iterations,
+                   help=f"sga: gradient-ascent steps on the sigmas (default {d.sga_iterations})")
     p.add_argument("--k-poison", type=int, default=d.k_poison, help="poisoned training samples per Delta")
     p.add_argument("--inputs-per-delta", type=int, default=d.inputs_per_delta,
                    help="test inputs served by one training perturbation Delta (1: one retrain per attack)")
@@ -624,12 +635,18 @@ def _parse(argv) -> tuple[FalsifyConfig, Path]:
                    help="attack sizes as multiples of R_joint for the power check")
     p.add_argument("--test-attack", choices=("path", "pgd"), default=d.test_attack,
                    help="test perturbation: path towards the target class, or that refined by PGD")
-    p.add_argument("--pgd-steps", type=int, default=d.pgd_steps)
+    p.add_argument("--pgd-steps", type=int, default=d.pgd_steps,
+                   help=f"--test-attack pgd: L2 PGD steps against the retrained ensemble (default {d.pgd_steps})")
     p.add_argument("--threads", type=int, default=d.threads, help="torch intra-op threads (0: torch's default)")
-    p.add_argument("--progress", action="store_true")
+    p.add_argument("--progress", action="store_true", help="show training progress (bars on a terminal)")
     p.add_argument("--keep-checkpoints", action="store_true",
                    help="keep every retrained ensemble under OUT/work (about 2.6 MB per retrain at N=100)")
-    a = p.parse_args(argv)
+    return p
+
+
+def _parse(argv) -> tuple[FalsifyConfig, Path]:
+    d = FalsifyConfig()
+    a = build_parser().parse_args(argv)
     cfg = FalsifyConfig(members=a.members, attacks=a.attacks, seed=a.seed, sigma=a.sigma, sigma_0=a.sigma_0,
                         objective=a.objective, floor=a.floor, sigma_trains=tuple(a.sigma_trains),
                         test_sigmas=(tuple(a.test_sigmas) if a.test_sigmas is not None

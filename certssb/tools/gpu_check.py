@@ -299,13 +299,22 @@ def check_multirun(device, sizes, tmp):
 DRY_RUN = False
 
 
-def main(argv=None) -> int:
-    global DRY_RUN
-    ap = argparse.ArgumentParser(prog="python -m certssb.tools.gpu_check", description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m certssb.tools.gpu_check",
+        description=("One short run that validates and measures the GPU paths: the CUDA tests, vectorised vs "
+                     "one-at-a-time training (MNIST CNN, PreAct ResNet-32), fp32 vs bf16, determinism and a "
+                     "two-job GPU sweep; one PASS/FAIL line per check, then 'gpu-check: K/M checks passed' (exit 0 "
+                     "only when all pass). Example: python -m certssb.tools.gpu_check --dry-run --device cpu"))
     ap.add_argument("--dry-run", action="store_true", help="tiny sizes (CPU dry run: < 1 minute); targets not checked")
     ap.add_argument("--device", default="cuda", help="cuda (default) or cpu (with --dry-run)")
     ap.add_argument("--only", default=None, help="comma-separated check names to run (default: all)")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> int:
+    global DRY_RUN
+    args = build_parser().parse_args(argv)
     DRY_RUN = args.dry_run
     from certssb.ensemble import resolve_device
     from certssb.errors import CertSSBError

@@ -595,10 +595,14 @@ def _seed_tables(seeds: pd.DataFrame, keys: Sequence[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- CLI
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m certssb.tools.report",
-        description="Tabulate and plot certssb runs and sweeps (summary.json + .hydra/overrides.yaml).",
+        description=("Tabulate and plot certssb runs and sweeps (summary.json + .hydra/overrides.yaml): one row "
+                     "per complete run with its swept parameters, certified accuracy at each radius and against k "
+                     "poisoned samples, the ACR and timings; means over seeds; missing or failed runs listed; "
+                     "writes report.md, report.csv, seeds.csv, missing.csv and curves_<split>_<variant>.png. "
+                     "Example: python -m certssb.tools.report multirun/digits_offline"),
     )
     p.add_argument("paths", nargs="*", help="sweep dirs, run dirs or any parent directory")
     p.add_argument("--wandb", default=None, metavar="ENTITY/PROJECT",
@@ -623,7 +627,7 @@ def wandb_api():
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         if args.wandb is not None:
             if args.paths:
