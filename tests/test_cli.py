@@ -156,7 +156,7 @@ def test_bad_design_value_is_one_line_naming_the_key(capsys, overrides, key):
     "overrides, expected",
     [
         (["ensemble.n_member=20"],
-         "error: ensemble.n_member is not a setting of ensemble=default; did you mean ensemble.n_members?"),
+         "error: ensemble.n_member is not a setting of ensemble=gaussian; did you mean ensemble.n_members?"),
         (["attack=badnet"], "error: attack=badnet is not an option of attack; did you mean attack=badnets? (options: "),
         (["atack=badnets"], "error: atack is not a config group or top-level setting; did you mean attack=badnets?"),
         (["sed=3"], "error: sed is not a config group or top-level setting; did you mean seed=3?"),
@@ -173,7 +173,7 @@ def test_bad_design_value_is_one_line_naming_the_key(capsys, overrides, key):
         (["hydra.run.dri=/tmp/x"], "error: hydra.run.dri is not a setting of hydra.run; did you mean hydra.run.dir?"),
         # keys Hydra lets through (+key) reach certssb's own parse, which suggests too
         (["+ensemble.n_member=20"], "error: ensemble.n_member is not a setting of this option; "
-                                    "did you mean ensemble.n_members? (its settings: name, n_members,"),
+                                    "did you mean ensemble.n_members? (its settings: name, epochs,"),
         (["+atack=badnets"], "error: atack is not a config group or top-level setting; did you mean attack?"),
     ],
 )
@@ -187,7 +187,7 @@ def test_a_misspelt_name_gets_the_closest_valid_one(capsys, overrides, expected)
     "overrides, expected",
     [
         (["-m", "ensemble.n_member=1,2"],
-         "error: ensemble.n_member is not a setting of ensemble=default; did you mean ensemble.n_members?"),
+         "error: ensemble.n_member is not a setting of ensemble=gaussian; did you mean ensemble.n_members?"),
         (["-m", "attack=onepixel,badnet"], "error: attack=badnet is not an option of attack; did you mean attack=badnets?"),
         (["-m", "atack=onepixel,badnets"], "error: atack is not a config group or top-level setting; "
                                             "did you mean attack=onepixel,badnets?"),
@@ -210,7 +210,7 @@ def test_a_sweep_is_not_stopped_for_values_its_jobs_check(tmp_path):
     out = [f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     assert preflight(["-m", "attack.poison_rate=0.1,2.0", *out], CONF_DIR) is None
     assert preflight(["-m", "attack=glob(one*)", "attack.delta=0.5", *out], CONF_DIR) is None
-    assert preflight(["-m", "+hparams_search=sigma_optuna", *out], CONF_DIR) is None
+    assert preflight(["-m", "hparams_search=sigma_optuna", *out], CONF_DIR) is None
 
 
 def test_no_suggestion_when_nothing_is_close(capsys):
@@ -219,7 +219,7 @@ def test_no_suggestion_when_nothing_is_close(capsys):
     assert err.startswith("error: certifier.qqqq is not a setting of certifier=storage_update; its settings: ")
     assert "alpha" in err and len(err.splitlines()) == 1
     code, err = _run_main(capsys, ["ensemble=qqqq"])
-    assert code == 2 and err == "error: ensemble=qqqq is not an option of ensemble (options: default)"
+    assert code == 2 and err == "error: ensemble=qqqq is not an option of ensemble (options: bagging, finite_aggregation, gaussian, partition)"
 
 
 def test_parse_option_suggests_the_closest_setting():

@@ -161,16 +161,15 @@ def test_help_leaves_out_base_fragments_and_marks_aliases(tmp_path, monkeypatch)
 
     conf = tmp_path / "conf"
     shutil.copytree(CONF, conf)
-    (conf / "ensemble" / "_training.yaml").write_text("# shared training knobs\nepochs: 3\n")
-    (conf / "ensemble" / "partition.yaml").write_text(
-        "# a new option built on the fragment\ndefaults: [_training, _self_]\nname: partition\n")
+    (conf / "ensemble" / "newcomer.yaml").write_text(
+        "# a new option built on the fragment\ndefaults: [_training, _self_]\nname: newcomer\n")
     monkeypatch.setattr(catalog, "conf_dir", lambda: conf)
     text = helptext.groups_text()
     ensemble = next(line for line in text.splitlines() if line.startswith("ensemble: "))
-    assert ensemble == "ensemble: default*, partition"
+    assert ensemble == "ensemble: bagging, finite_aggregation, gaussian*, newcomer, partition"
     assert "_training" not in text
     assert "for_digits -> mlp" in text and "model: digits_cnn, mlp," in text
-    assert [f.name for f in catalog.merge_chain("ensemble", "partition")] == ["_training", "partition"]
+    assert [f.name for f in catalog.merge_chain("ensemble", "newcomer")] == ["_training", "newcomer"]
 
 
 def test_help_stays_fast():

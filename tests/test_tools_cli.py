@@ -69,7 +69,7 @@ def test_options_lists_a_group_with_first_comment_lines(capsys):
     ("attack/onepixl", "error: attack/onepixl is not an option of attack; did you mean attack/onepixel? (options: "),
     ("atack", "error: atack is not a config group; did you mean attack? (groups: "),
     ("atack/onepixel", "error: atack is not a config group; did you mean attack?"),
-    ("ensemble/qqqq", "error: ensemble/qqqq is not an option of ensemble (options: default)"),
+    ("ensemble/qqqq", "error: ensemble/qqqq is not an option of ensemble (options: bagging, finite_aggregation, gaussian, partition)"),
 ])
 def test_options_unknown_names_are_one_line_with_the_closest(capsys, what, expected):
     assert options.main([what]) == 2
@@ -104,7 +104,7 @@ def test_sweeps_lists_every_file_with_its_jobs(tmp_path):
     for name in catalog.sweep_names():
         assert f"\n{name}: " in proc.stdout
     assert "digits_offline: 8 jobs" in proc.stdout
-    assert "swept: sigma_optimiser (2: fixed, sga) x sigma_optimiser.sigma_0 (4: 0.12, 0.25, 0.5, 1.0)" in proc.stdout
+    assert "swept: sigma_optimiser (2: fixed, sga_light) x sigma_optimiser.sigma_0 (4: 0.12, 0.25, 0.5, 1.0)" in proc.stdout
     assert "results_digits_badnets: 33 jobs" in proc.stdout
     assert "paper_table: 24 jobs" in proc.stdout
 
@@ -119,7 +119,7 @@ def test_sweep_jobs_match_hydras_basic_sweeper():
 
 
 def test_a_non_basic_sweeper_is_named():
-    sweep = sweeps.expand(str(catalog.conf_dir()), "config", ["+hparams_search=sigma_optuna"])
+    sweep = sweeps.expand(str(catalog.conf_dir()), "config", ["hparams_search=sigma_optuna"])
     assert not sweep.basic and "Optuna" in sweep.sweeper
     text = sweeps.describe(sweep)
     assert "OptunaSweeper (not the basic sweeper), 20 trials" in text

@@ -8,7 +8,7 @@ For each ``multirun_sweeps/NAME.yaml`` (run it with ``python -m certssb.run swee
 header comment's first sentence, the swept parameters with their values and the number of jobs,
 expanded from the composed ``hydra.sweeper.params`` exactly as Hydra's basic sweeper does (the
 product of the value lists; command-line overrides replace a param of the same key). A sweep run
-by another sweeper (Optuna: ``+hparams_search=...``) is named as such, with its search space and
+by another sweeper (Optuna: ``hparams_search=...``) is named as such, with its search space and
 trial count instead.
 
 ``--check`` reads every count the header comment states in words or digits next to a noun that
