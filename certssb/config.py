@@ -58,9 +58,7 @@ class Option:
         check_range(f"{self.config_group}.{key}", getattr(self, key), low, high, low_open, high_open)
 
     def require_choice(self, key: str, allowed: tuple[str, ...]) -> None:
-        value = getattr(self, key)
-        if value not in allowed:
-            self.fail(key, f"must be one of {', '.join(allowed)}; got {value!r}")
+        check_choice(f"{self.config_group}.{key}", getattr(self, key), allowed)
 
     def plain(self) -> dict:
         """The settings as plain Python values (for JSON, W&B and fingerprints)."""
@@ -84,6 +82,23 @@ def check_range(key: str, value: Any, low: float | None = None, high: float | No
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
         raise ConfigError(f"{key} must be in {'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}; got {value!r}")
+
+
+def check_int(key: str, value: Any, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high]``, else ``ConfigError("<key> must be an integer in [low, high]; got v")``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        interval = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+        raise ConfigError(f"{key} must be an integer in {interval}; got {value!r}")
+    check_range(key, value, low, high)
+    return int(value)
+
+
+def check_choice(key: str, value: Any, allowed) -> Any:
+    """``value`` if it is one of ``allowed``, else ``ConfigError("<key> must be one of a, b; got v")``."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+    return value
 
 
 @dataclass

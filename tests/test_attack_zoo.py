@@ -11,7 +11,7 @@ from certssb.attack.badnets import BadNetsTrigger
 from certssb.attack.blended import blended_pattern, blended_trigger
 from certssb.attack.label_consistent import (checkerboard_patch, label_consistent_prepare, label_consistent_trigger,
                                              pgd_harden)
-from certssb.attack.poisoning import poison_with_policy
+from certssb.attack.poisoning import PoisonExtras, poison_with_policy
 from certssb.attack.policy import (LabelPolicy, attack_labels, attack_success_mask, attack_success_rate,
                                    badnets_policy, poison_candidates)
 from certssb.attack.sig import sig_trigger
@@ -116,7 +116,8 @@ def test_wanet_seeded():
 
 def test_wanet_cross_mode_poisoning(splits):
     trig = wanet_trigger(splits.input_shape)
-    p = poison_with_policy(splits, trig, target=1, poison_rate=0.1, seed=0, cross=trig.apply_cross, cross_ratio=2.0)
+    p = poison_with_policy(splits, trig, target=1, poison_rate=0.1, seed=0,
+                           extras=PoisonExtras(cross=trig.apply_cross, cross_ratio=2.0))
     assert p.name == "wanet" and p.num_poisoned == 20 and p.cross_index.numel() == 40
     assert not set(p.cross_index.tolist()) & set(p.poisoned_index.tolist())
     assert torch.equal(p.y_train[p.cross_index], splits.y_train[p.cross_index])  # cross samples keep labels
@@ -221,7 +222,7 @@ def test_label_consistent_poisoning_counts_the_perturbation(splits):
     trig = label_consistent_trigger(splits.input_shape)
     prepare = label_consistent_prepare(model, eps=8 / 255, steps=3, step_size=4 / 255)
     p = poison_with_policy(splits, trig, target=0, poison_rate=0.1, seed=0, policy=LabelPolicy.CLEAN_LABEL,
-                           prepare_train=prepare)
+                           extras=PoisonExtras(prepare))
     idx = p.poisoned_index
     assert p.num_poisoned == 20 and (splits.y_train[idx] == 0).all() and torch.equal(p.y_train, splits.y_train)
     hardened = pgd_harden(model, splits.x_train[idx], splits.y_train[idx], 8 / 255, 3, 4 / 255)
@@ -302,4 +303,6 @@ def test_policy_poisoning_seeded_and_counted(splits, policy):
 def test_poison_with_policy_bad_arguments(splits, kw, key):
     args = dict(target=0, poison_rate=0.1, seed=0)
     args.update(kw)
+    if "cross_ratio" in args:
+        args["extras"] = PoisonExtras(cross_ratio=args.pop("cross_ratio"))
     one_line_error(lambda: poison_with_policy(splits, blended_trigger(splits.input_shape), **args), key)

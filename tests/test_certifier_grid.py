@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from certssb.certifier import GridVotes, certify_grid
+from certssb.certifier import BoundOptions, GridVotes, certify_grid
 from certssb.config import load_option
 from certssb.errors import ConfigError
 
@@ -30,6 +30,17 @@ GRID = np.linspace(0.3, 1.0, 8)
 TRUE_RADIUS = 0.25
 P_TRUE = norm.cdf(TRUE_RADIUS / GRID)  # p(s): s * Phi^-1(p(s)) = TRUE_RADIUS at every s
 SE = np.sqrt(ALPHA * (1 - ALPHA) / TRIALS)
+
+
+def grid_select(prob_sum, votes, n, test_sigmas, sigma_train, *, select="radius", poison=None, grid_correction=True,
+                selection="union", select_votes=None, n_select=0, **bound_options):
+    """:func:`certify_grid` on hard or soft scores given as arrays (the grid's votes built here)."""
+    sig = tuple(np.atleast_1d(np.asarray(test_sigmas, dtype=float)).tolist())
+    train = np.asarray(sigma_train, dtype=float)
+    per_position = None if train.ndim == 0 else tuple(train.tolist())
+    grid = GridVotes(sig, float(train.min()), selection, prob_sum, votes, n, None, select_votes, n_select,
+                     per_position)
+    return certify_grid(grid, BoundOptions(**bound_options), select, poison, grid_correction)
 
 
 def _votes(rng, n, trials=TRIALS):
@@ -49,8 +60,8 @@ def test_union_bound_keeps_the_false_certificate_rate_below_alpha_and_is_needed(
     rng = np.random.default_rng(0)
     votes = _votes(rng, N)
     kw = dict(alpha=ALPHA, mode="hard", pb_mode="complement", selection="union")
-    corrected = certify_grid(None, votes, N, GRID, 1.0, **kw)
-    naive = certify_grid(None, votes, N, GRID, 1.0, grid_correction=False, **kw)
+    corrected = grid_select(None, votes, N, GRID, 1.0, **kw)
+    naive = grid_select(None, votes, N, GRID, 1.0, grid_correction=False, **kw)
     assert corrected.bounds.alpha_per_bound == pytest.approx(ALPHA / 2 / len(GRID))
     assert naive.bounds.alpha_per_bound == pytest.approx(ALPHA / 2)
     rate_ok, rate_naive = _false_rate(corrected), _false_rate(naive)
@@ -63,7 +74,7 @@ def test_union_bound_keeps_the_false_certificate_rate_below_alpha_and_is_needed(
 def test_separate_selection_members_need_no_grid_factor():
     rng = np.random.default_rng(1)
     sel_votes, est_votes = _votes(rng, 20), _votes(rng, N)
-    sel = certify_grid(None, est_votes, N, GRID, 1.0, alpha=ALPHA, mode="hard", pb_mode="complement",
+    sel = grid_select(None, est_votes, N, GRID, 1.0, alpha=ALPHA, mode="hard", pb_mode="complement",
                        selection="separate", select_votes=sel_votes, n_select=20)
     assert sel.bounds.alpha_per_bound == pytest.approx(ALPHA / 2)  # no |S| factor
     assert len(np.unique(sel.choice)) >= 4
@@ -74,8 +85,8 @@ def test_choice_maximises_the_sound_radius_and_records_sigma():
     # input 0: confident at small s only; input 1: confident everywhere -> the largest s wins
     grid = (0.1, 0.2, 0.4)
     votes = np.array([[[100, 0], [100, 0]], [[70, 30], [100, 0]], [[55, 45], [100, 0]]])
-    sel = certify_grid(None, votes, 100, grid, 0.4, alpha=0.001, mode="hard", pb_mode="complement")
-    per_s = [certify_grid(None, votes[j:j + 1], 100, grid[j:j + 1], 0.4, alpha=0.001 / 3, mode="hard",
+    sel = grid_select(None, votes, 100, grid, 0.4, alpha=0.001, mode="hard", pb_mode="complement")
+    per_s = [grid_select(None, votes[j:j + 1], 100, grid[j:j + 1], 0.4, alpha=0.001 / 3, mode="hard",
                           pb_mode="complement") for j in range(3)]
     radii = np.stack([p.radius for p in per_s])  # bounds at alpha / |S| for each s alone
     assert np.array_equal(sel.choice, radii.argmax(axis=0))
@@ -106,11 +117,11 @@ def test_poison_count_selection_keeps_the_false_certificate_rate_below_alpha(sel
               poison=(0.05, 0.02, 50))
     if selection == "separate":
         kw.update(select_votes=_votes(rng, 20), n_select=20)
-    sel = certify_grid(None, est, N, GRID, 1.0, **kw)
+    sel = grid_select(None, est, N, GRID, 1.0, **kw)
     assert len(np.unique(sel.choice)) >= 3  # the count rule really varies with the votes
     assert _false_rate(sel) <= ALPHA + 3 * SE  # measured (seeds 3-5): union 0.015-0.018, separate 0.022-0.024
     if selection == "union":  # and the correction is what holds it there (uncorrected: 0.155)
-        naive = certify_grid(None, est, N, GRID, 1.0, grid_correction=False, **kw)
+        naive = grid_select(None, est, N, GRID, 1.0, grid_correction=False, **kw)
         assert _false_rate(naive) > ALPHA + 3 * SE
 
 
@@ -123,10 +134,10 @@ def test_poison_count_selection_maximises_the_count_then_the_radius():
     grid, alpha, n_train, eps, eta = (0.25, 1.0), 0.001, 200, 0.1, 0.1
     votes = np.array([[[1000, 0], [510, 490]], [[900, 100], [990, 10]]])  # [|S|, m, C]
     kw = dict(alpha=alpha, mode="hard", pb_mode="complement")
-    by_radius = certify_grid(None, votes, 1000, grid, 1.0, **kw)
-    by_count = certify_grid(None, votes, 1000, grid, 1.0, select="poison_count", poison=(eps, eta, n_train), **kw)
+    by_radius = grid_select(None, votes, 1000, grid, 1.0, **kw)
+    by_count = grid_select(None, votes, 1000, grid, 1.0, select="poison_count", poison=(eps, eta, n_train), **kw)
     # independent computation: each position's bounds alone at alpha / |S|, its count from the ellipsoid
-    per_s = [certify_grid(None, votes[j:j + 1], 1000, grid[j:j + 1], 1.0, alpha=alpha / 2, mode="hard",
+    per_s = [grid_select(None, votes[j:j + 1], 1000, grid[j:j + 1], 1.0, alpha=alpha / 2, mode="hard",
                           pb_mode="complement") for j in range(2)]
     counts = np.stack([certified_poison_count(p.bounds.gap / 2, grid[j], np.ones(n_train), eps, eta)
                        for j, p in enumerate(per_s)])
@@ -139,9 +150,9 @@ def test_poison_count_selection_maximises_the_count_then_the_radius():
     assert np.all(chosen >= counts[by_radius.choice, [0, 1]]) and chosen[0] > counts[1, 0]
     assert by_count.bounds.alpha_per_bound == by_radius.bounds.alpha_per_bound  # the same union bound
     with pytest.raises(ConfigError, match="needs the poisoned-sample sizes"):
-        certify_grid(None, votes, 1000, grid, 1.0, select="poison_count", **kw)
+        grid_select(None, votes, 1000, grid, 1.0, select="poison_count", **kw)
     with pytest.raises(ConfigError, match="grid_select must be one of"):
-        certify_grid(None, votes, 1000, grid, 1.0, select="best", **kw)
+        grid_select(None, votes, 1000, grid, 1.0, select="best", **kw)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -153,7 +164,7 @@ def test_poison_count_selection_maximises_the_count_then_the_radius():
 def test_bad_grid_input_is_a_config_error(kwargs, message):
     votes = np.array([[[90, 10]]])
     with pytest.raises(ConfigError, match=message):
-        certify_grid(None, votes, 100, alpha=0.001, mode="hard", **kwargs)
+        grid_select(None, votes, 100, alpha=0.001, mode="hard", **kwargs)
 
 
 def test_union_over_several_training_sigmas_keeps_coverage():
@@ -163,8 +174,8 @@ def test_union_over_several_training_sigmas_keeps_coverage():
     rng = np.random.default_rng(3)
     votes = _votes(rng, N)
     kw = dict(alpha=ALPHA, mode="hard", pb_mode="complement", selection="union")
-    corrected = certify_grid(None, votes, N, GRID, GRID, **kw)
-    naive = certify_grid(None, votes, N, GRID, GRID, grid_correction=False, **kw)
+    corrected = grid_select(None, votes, N, GRID, GRID, **kw)
+    naive = grid_select(None, votes, N, GRID, GRID, grid_correction=False, **kw)
     assert np.array_equal(corrected.train_sigma, GRID[corrected.choice])
     assert _false_rate(corrected) <= ALPHA + 3 * SE
     assert _false_rate(naive) > ALPHA + 3 * SE
@@ -173,12 +184,12 @@ def test_union_over_several_training_sigmas_keeps_coverage():
 def test_several_training_sigmas_radius_uses_each_positions_training_sigma():
     # positions (sigma_T, s): (0.5, 0.25), (0.5, 0.5), (1.0, 1.0); one input, unanimous votes everywhere
     votes = np.array([[[100, 0]], [[100, 0]], [[100, 0]]])
-    sel = certify_grid(None, votes, 100, (0.25, 0.5, 1.0), (0.5, 0.5, 1.0), alpha=0.001, mode="hard",
+    sel = grid_select(None, votes, 100, (0.25, 0.5, 1.0), (0.5, 0.5, 1.0), alpha=0.001, mode="hard",
                        pb_mode="complement")
     assert sel.choice.tolist() == [2] and sel.train_sigma.tolist() == [1.0]
-    per = certify_grid(None, votes[2:], 100, (1.0,), 1.0, alpha=0.001 / 3, mode="hard", pb_mode="complement")
+    per = grid_select(None, votes[2:], 100, (1.0,), 1.0, alpha=0.001 / 3, mode="hard", pb_mode="complement")
     assert np.allclose(sel.radius, per.radius)  # min(1.0, 1.0) * G / 2 with the bounds at alpha / 3
     with pytest.raises(ConfigError, match="<= sigma_train"):
-        certify_grid(None, votes, 100, (0.25, 0.75, 1.0), (0.5, 0.5, 1.0), alpha=0.001, mode="hard")
+        grid_select(None, votes, 100, (0.25, 0.75, 1.0), (0.5, 0.5, 1.0), alpha=0.001, mode="hard")
     with pytest.raises(ConfigError, match="one per test sigma"):
-        certify_grid(None, votes, 100, (0.25, 0.5, 1.0), (0.5, 1.0), alpha=0.001, mode="hard")
+        grid_select(None, votes, 100, (0.25, 0.5, 1.0), (0.5, 1.0), alpha=0.001, mode="hard")

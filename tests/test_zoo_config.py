@@ -16,7 +16,7 @@ from certssb.attack import poison
 from certssb.attack.badnets import BadNetsTrigger
 from certssb.attack.blended import BlendedSettings, blended_trigger
 from certssb.attack.label_consistent import LabelConsistentSettings, label_consistent_prepare, label_consistent_trigger
-from certssb.attack.poisoning import PoisonedData, poison_with_policy
+from certssb.attack.poisoning import PoisonedData, PoisonExtras, poison_with_policy
 from certssb.attack.policy import LabelPolicy
 from certssb.attack.sig import SIGSettings, sig_trigger
 from certssb.attack.wanet import WaNetSettings, wanet_trigger
@@ -95,8 +95,8 @@ def test_blended_settings_poison_like_the_library(splits):
 def test_wanet_settings_use_the_noise_mode(splits):
     p = poison(splits, load_option("attack", "wanet", s=0.8, cross_ratio=1.5), seed=2)
     trig = wanet_trigger(splits.input_shape, s=0.8)
-    _same(p, poison_with_policy(splits, trig, target=0, poison_rate=0.1, seed=2, name="wanet", cross=trig.apply_cross,
-                                cross_ratio=1.5))
+    _same(p, poison_with_policy(splits, trig, target=0, poison_rate=0.1, seed=2, name="wanet",
+                                extras=PoisonExtras(cross=trig.apply_cross, cross_ratio=1.5)))
     assert p.num_poisoned == 20 and p.cross_index.numel() == 30  # round(1.5 * 20)
     off = poison(splits, load_option("attack", "wanet", cross_ratio=0.0), seed=2)
     assert off.cross_index.numel() == 0
@@ -178,7 +178,7 @@ def test_label_consistent_trains_a_clean_model_and_hardens(splits, monkeypatch):
                          "label-consistent-clean", "cpu")
     trig = label_consistent_trigger(splits.input_shape)
     expected = poison_with_policy(splits, trig, target=0, poison_rate=0.05, seed=3, policy=LabelPolicy.CLEAN_LABEL,
-                                  prepare_train=label_consistent_prepare(model, 8 / 255, 10, 2 / 255))
+                                  extras=PoisonExtras(label_consistent_prepare(model, 8 / 255, 10, 2 / 255)))
     assert torch.equal(p.poisoned_index, expected.poisoned_index)
     assert torch.allclose(p.x_train, expected.x_train, atol=1e-6)
     idx = p.poisoned_index

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -211,9 +210,10 @@ class LabelConsistentSettings(AttackSettings):
         return label_consistent_trigger(image_shape, self.patch_size, self.corners, self.amplitude, self.eps,
                                         self.steps, self.step_size)
 
-    def poison_extras(self, splits, trigger, seed: int, context) -> dict:
-        count = int(math.floor(float(self.poison_rate) * int(splits.y_train.shape[0]) + 0.5))
-        if count == 0 or self.eps == 0 or self.steps == 0:
-            return {}
+    def poison_extras(self, splits, trigger, seed: int, context):
+        from .poisoning import PoisonExtras, poison_count
+
+        if poison_count(self.poison_rate, splits.y_train.shape[0]) == 0 or self.eps == 0 or self.steps == 0:
+            return None
         model = train_clean_model(splits, context, seed, self.clean_epochs)
-        return {"prepare_train": label_consistent_prepare(model, self.eps, self.steps, self.step_size)}
+        return PoisonExtras(prepare_train=label_consistent_prepare(model, self.eps, self.steps, self.step_size))

@@ -17,7 +17,6 @@ realised sizes) and the test set is triggered per batch (``certssb.attack.trigge
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -25,6 +24,7 @@ import torch
 
 from certssb.dataset.batched import BatchedImages
 from certssb.dataset.patched import PatchedImages
+from certssb.config import check_int, check_range
 from certssb.errors import ConfigError
 from certssb.seeding import make_generator
 
@@ -163,33 +163,47 @@ def _draw(candidates: torch.Tensor, count: int, generator: torch.Generator, what
     return candidates[order].sort().values
 
 
+def poison_count(poison_rate: float, n_train: int) -> int:
+    """How many training samples an attack poisons: ``round(poison_rate * n_train)``, half up."""
+    return int(math.floor(float(poison_rate) * int(n_train) + 0.5))
+
+
+@dataclass(frozen=True)
+class PoisonExtras:
+    """What some attacks add to poisoning: ``prepare_train(x, y)`` before the trigger
+    (label-consistent's PGD), and WaNet's noise mode: ``cross(x, generator)`` applied to
+    ``round(cross_ratio * count)`` further samples whose labels are kept."""
+
+    prepare_train: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    cross: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+    cross_ratio: float = 0.0
+
+
 def poison_with_policy(splits, trigger: Trigger, *, target: int, poison_rate: float, seed: int,
                        policy: LabelPolicy | str = LabelPolicy.ALL_TO_ONE, name: str | None = None,
-                       prepare_train: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                       cross: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-                       cross_ratio: float = 0.0) -> PoisonedData:
+                       extras: PoisonExtras | None = None) -> PoisonedData:
     """Poison ``splits`` (a ``DatasetSplits``) with ``trigger`` under ``policy``.
 
-    ``round(poison_rate * n_train)`` (half up) samples are drawn uniformly among
-    ``poison_candidates`` with ``make_generator(seed, "poison")``; each becomes
-    ``trigger.apply(prepare_train(x, y))`` (no ``prepare_train``: ``trigger.apply(x)``) with label
-    ``attack_labels`` (``clean_label``: its own). With ``cross`` (WaNet's noise mode), ``round(cross_ratio * count)`` further samples of
-    any class outside the poisoned ones, drawn with ``make_generator(seed, "cross")``, become
-    ``cross(x, make_generator(seed, "cross-noise"))`` with their labels kept. Every test input
-    gets the trigger. Realised sizes are measured against the clean inputs, in float64.
+    :func:`poison_count` samples are drawn uniformly among ``poison_candidates`` with
+    ``make_generator(seed, "poison")``; each becomes ``trigger.apply(prepare_train(x, y))`` (no
+    ``prepare_train``: ``trigger.apply(x)``) with label ``attack_labels`` (``clean_label``: its own).
+    With ``extras.cross`` (WaNet's noise mode), ``round(cross_ratio * count)`` further samples of any
+    class outside the poisoned ones, drawn with ``make_generator(seed, "cross")``, become
+    ``cross(x, make_generator(seed, "cross-noise"))`` with their labels kept. Every test input gets
+    the trigger. Realised sizes are measured against the clean inputs, in float64. The arguments are
+    checked by the same code as the attack options' settings (one-line ``attack.<key>`` errors).
     """
     policy = parse_policy(policy)
+    extras = extras or PoisonExtras()
+    prepare_train, cross = extras.prepare_train, extras.cross
     num_classes = int(splits.num_classes)
-    if isinstance(target, bool) or not isinstance(target, numbers.Integral) or not 0 <= target < num_classes:
-        raise ConfigError(f"attack.target must be a class index in 0..{num_classes - 1}; got {target!r}")
-    if isinstance(poison_rate, bool) or not isinstance(poison_rate, numbers.Real) or not 0.0 <= poison_rate < 1.0:
-        raise ConfigError(f"attack.poison_rate must be in [0, 1); got {poison_rate!r}")
-    if isinstance(cross_ratio, bool) or not isinstance(cross_ratio, numbers.Real) or not 0.0 <= cross_ratio < math.inf:
-        raise ConfigError(f"attack.cross_ratio must be a finite number >= 0; got {cross_ratio!r}")
+    target = check_int("attack.target", target, 0, num_classes - 1)
+    check_range("attack.poison_rate", poison_rate, 0.0, 1.0, high_open=True)
+    check_range("attack.cross_ratio", extras.cross_ratio, 0.0, None)
     x_train, y_train, x_test = splits.x_train, splits.y_train, splits.x_test
     n_train = int(y_train.shape[0])
-    count = int(math.floor(poison_rate * n_train + 0.5))
-    target, poison_rate, cross_ratio = int(target), float(poison_rate), float(cross_ratio)
+    count = poison_count(poison_rate, n_train)
+    poison_rate, cross_ratio = float(poison_rate), float(extras.cross_ratio)
     index = _draw(poison_candidates(y_train, target, policy), count, make_generator(seed, "poison"), "poisoned")
     new_y = y_train.clone()
     changed, rows = [], []

@@ -50,13 +50,13 @@ class AttackSettings(Option):
         if trigger is None:
             return unpoisoned(splits, self.target, self.name)
         return poison_with_policy(splits, trigger, target=self.target, poison_rate=self.poison_rate, seed=seed,
-                                  policy=self.label_policy(), name=self.name, **self.poison_extras(splits, trigger,
-                                                                                                   seed, context))
+                                  policy=self.label_policy(), name=self.name,
+                                  extras=self.poison_extras(splits, trigger, seed, context))
 
-    def poison_extras(self, splits, trigger, seed: int, context) -> dict:
-        """Extra keyword arguments of ``poison_with_policy`` (``prepare_train``, ``cross``,
-        ``cross_ratio``); none by default."""
-        return {}
+    def poison_extras(self, splits, trigger, seed: int, context):
+        """What poisoning adds to the trigger (:class:`certssb.attack.poisoning.PoisonExtras`:
+        ``prepare_train``, WaNet's ``cross`` and ``cross_ratio``); None by default."""
+        return None
 
     def check(self, run) -> None:
         self.require_range("poison_rate", 0.0, 1.0, high_open=True)

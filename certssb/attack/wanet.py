@@ -131,5 +131,7 @@ class WaNetSettings(AttackSettings):
     def trigger(self, image_shape):
         return wanet_trigger(image_shape, self.k, self.s, self.grid_rescale, self.cross_ratio, self.pattern_seed)
 
-    def poison_extras(self, splits, trigger, seed: int, context) -> dict:
-        return {"cross": trigger.apply_cross, "cross_ratio": self.cross_ratio}
+    def poison_extras(self, splits, trigger, seed: int, context):
+        from .poisoning import PoisonExtras
+
+        return PoisonExtras(cross=trigger.apply_cross, cross_ratio=self.cross_ratio)

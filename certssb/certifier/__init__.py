@@ -32,9 +32,10 @@ from .radius import RADIUS_VARIANTS, radius_variants
 from .ranks import predictions_from_ranks, ranks_from_logits, votes_from_predictions, votes_from_ranks
 from .realised_attack import PoisonSizes, RealisedAttack, resolve_poison_sizes
 from .runoff import roe_dpa_certificate, roe_fa_certificate, roe_prediction
-from .scores import ScoreBounds, certify_scores, expected_gap, per_bound_alpha
+from .scores import BoundOptions, ScoreBounds, certify_scores, expected_gap, per_bound_alpha
 
 __all__ = [
+    "BoundOptions",
     "BaggingCertificate",
     "CentreStore",
     "CertifiedMemory",

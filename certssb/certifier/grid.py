@@ -39,7 +39,7 @@ import numpy as np
 from certssb.errors import ConfigError
 
 from .ellipsoid import certified_poison_count
-from .scores import ScoreBounds, certify_scores
+from .scores import BoundOptions, ScoreBounds, certify_scores
 
 __all__ = ["GridSelection", "GridVotes", "certify_grid", "GRID_SELECTS", "SELECTIONS"]
 
@@ -128,57 +128,64 @@ def _choose(bounds: list[ScoreBounds], sig: np.ndarray, scale: np.ndarray, train
     return _best(np.where(np.isfinite(ranked), ranked, -1.0), p_a)
 
 
-def certify_grid(prob_sum, votes, n, test_sigmas, sigma_train, *, alpha: float, mode: str = "soft",
-                 pb_mode: str = "auto", selection_correction: bool = True, selection: str = "union",
-                 select_prob_sum=None, select_votes=None, n_select: int = 0,
-                 grid_correction: bool = True, select: str = "radius", poison=None) -> GridSelection:
-    """Choose a test sigma per input and bound its scores soundly.
-
-    prob_sum, votes: [|S|, m, C] of the ``n`` estimating members (see :func:`certify_scores`).
-    test_sigmas: the grid S (each <= its training sigma). sigma_train: one training sigma, or one
-    per grid position (positions from several ensembles). selection: ``union`` or ``separate`` (then
-    ``select_prob_sum`` / ``select_votes`` [|S|, m, C] of ``n_select`` other members choose s).
-    grid_correction: False runs the ``union`` bounds at ``alpha`` instead of ``alpha / |S|``.
-    UNSOUND, for the coverage test and as a labelled diagnostic only. select: ``radius`` or
-    ``poison_count`` (then ``poison = (eps, eta, n_train)``: trigger size, per-sample size and
-    training-set size of the certified poisoned-sample count).
-    """
-    sig = np.asarray(test_sigmas, dtype=np.float64).reshape(-1)
-    if sig.size == 0 or np.any(~np.isfinite(sig)) or np.any(sig <= 0):
-        raise ConfigError("test_sigmas must be a non-empty list of numbers > 0")
-    st = np.asarray(sigma_train, dtype=np.float64)
-    if st.ndim == 0:
-        st = np.full(sig.shape, float(st))
+def _train_per_position(grid: GridVotes, sig: np.ndarray) -> np.ndarray:
+    st = np.asarray(grid.train_sigmas(), dtype=np.float64).reshape(-1)
     if st.shape != sig.shape or np.any(~np.isfinite(st)) or np.any(st <= 0):
         raise ConfigError(f"sigma_train must be one number > 0 or one per test sigma ({sig.size}), got {st.tolist()}")
     if np.any(sig > st):
         raise ConfigError(f"test_sigmas must all be <= sigma_train (per position {st.tolist()}), got {sig.tolist()}")
-    if selection not in SELECTIONS:
-        raise ConfigError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
+    return st
+
+
+def _check_grid(grid: GridVotes, options: BoundOptions, select: str, poison) -> np.ndarray:
+    """The grid's test sigmas, after the one-line checks of its shape and of the choice rule."""
+    sig = np.asarray(grid.test_sigmas, dtype=np.float64).reshape(-1)
+    if sig.size == 0 or np.any(~np.isfinite(sig)) or np.any(sig <= 0):
+        raise ConfigError("test_sigmas must be a non-empty list of numbers > 0")
+    if grid.selection not in SELECTIONS:
+        raise ConfigError(f"selection must be one of {', '.join(SELECTIONS)}, got {grid.selection!r}")
     if select not in GRID_SELECTS:
         raise ConfigError(f"grid_select must be one of {', '.join(GRID_SELECTS)}, got {select!r}")
     if select == "poison_count" and (poison is None or len(poison) != 3):
         raise ConfigError("grid_select=poison_count needs the poisoned-sample sizes (eps, eta, n_train)")
-    src = np.asarray(prob_sum if mode == "soft" else votes)
+    src = np.asarray(grid.prob_sum if options.mode == "soft" else grid.votes)
     if src.ndim != 3 or src.shape[0] != sig.size:
         raise ConfigError(f"grid scores must have shape [|S|={sig.size}, m, C], got {src.shape}")
+    if grid.selection == "separate" and (int(grid.n_select) < 1 or (grid.select_prob_sum is None
+                                                                   and grid.select_votes is None)):
+        raise ConfigError("selection=separate needs the selection members' scores (selection_members >= 1)")
+    return sig
+
+
+def certify_grid(grid: GridVotes, options: BoundOptions, select: str = "radius", poison=None,
+                 grid_correction: bool = True) -> GridSelection:
+    """Choose a test sigma per input and bound its scores soundly.
+
+    ``grid``: the members' scores at every grid position (:class:`GridVotes`: ``union`` selection,
+    or ``separate`` with the selection members' scores); ``options``: how each bound is computed
+    (:class:`certssb.certifier.scores.BoundOptions`). ``select``: ``radius`` or ``poison_count``
+    (then ``poison = (eps, eta, n_train)``: trigger size, per-sample size and training-set size of
+    the certified poisoned-sample count). ``grid_correction``: False runs the ``union`` bounds at
+    ``alpha`` instead of ``alpha / |S|``: UNSOUND, for the coverage test and as a labelled
+    diagnostic only.
+    """
+    sig = _check_grid(grid, options, select, poison)
+    st = _train_per_position(grid, sig)
     scale = np.minimum(sig, st)
 
     def bounds_at(ps, vs, n_m, a):
         return [certify_scores(None if ps is None else ps[j], None if vs is None else vs[j], n_m, alpha=a,
-                               mode=mode, pb_mode=pb_mode, selection_correction=selection_correction)
-                for j in range(sig.size)]
+                               mode=options.mode, pb_mode=options.pb_mode,
+                               selection_correction=options.selection_correction) for j in range(sig.size)]
 
-    if selection == "union":
-        a = alpha / sig.size if grid_correction else alpha
-        est = bounds_at(prob_sum, votes, n, a)
+    alpha = options.alpha
+    if grid.selection == "union":
+        est = bounds_at(grid.prob_sum, grid.votes, grid.n_members, alpha / sig.size if grid_correction else alpha)
         choice = _choose(est, sig, scale, st, select, poison)
     else:
-        if int(n_select) < 1 or (select_prob_sum is None and select_votes is None):
-            raise ConfigError("selection=separate needs the selection members' scores (selection_members >= 1)")
-        sel = bounds_at(select_prob_sum, select_votes, n_select, alpha)
+        sel = bounds_at(grid.select_prob_sum, grid.select_votes, grid.n_select, alpha)
         choice = _choose(sel, sig, scale, st, select, poison)
-        est = bounds_at(prob_sum, votes, n, alpha)
+        est = bounds_at(grid.prob_sum, grid.votes, grid.n_members, alpha)
     chosen = _take(est, choice)
     return GridSelection(bounds=chosen, sigma=sig[choice], choice=choice, radius=scale[choice] * chosen.gap / 2.0,
-                         selection=selection, grid_size=int(sig.size), train_sigma=st[choice])
+                         selection=grid.selection, grid_size=int(sig.size), train_sigma=st[choice])

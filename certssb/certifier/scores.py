@@ -34,12 +34,22 @@ from .bounds import (
     hoeffding_upper,
 )
 
-__all__ = ["ScoreBounds", "check_scores", "certify_scores", "expected_gap", "per_bound_alpha"]
+__all__ = ["BoundOptions", "ScoreBounds", "check_scores", "certify_scores", "expected_gap", "per_bound_alpha"]
 
 # Largest double below 1 and smallest positive normal double: clipping pA_lower down / pB_upper
 # up to these is conservative and keeps Phi^-1 finite (never triggered by valid bounds).
 _ONE_MINUS = float(np.nextafter(1.0, 0.0))
 _TINY = float(np.finfo(np.float64).tiny)
+
+
+@dataclass(frozen=True)
+class BoundOptions:
+    """How each one-sided bound is computed (the keyword arguments of :func:`certify_scores`)."""
+
+    alpha: float
+    mode: str = "soft"
+    pb_mode: str = "auto"
+    selection_correction: bool = True
 
 
 @dataclass

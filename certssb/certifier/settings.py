@@ -103,20 +103,23 @@ class GaussianCertifierSettings(CertifierSettings):
     def alpha_or_none(self) -> float:
         return float(self.alpha)
 
+    def bound_options(self):
+        """The options of every bound (:class:`certssb.certifier.scores.BoundOptions`)."""
+        from .scores import BoundOptions
+
+        return BoundOptions(float(self.alpha), self.mode, self.pb_mode, bool(self.selection_correction))
+
     def bounds(self, prob_sum, votes, n):
         """:func:`certssb.certifier.certify_scores` with these settings."""
         from .scores import certify_scores
 
-        return certify_scores(prob_sum, votes, n, alpha=float(self.alpha), mode=self.mode, pb_mode=self.pb_mode,
-                              selection_correction=bool(self.selection_correction))
+        o = self.bound_options()
+        return certify_scores(prob_sum, votes, n, alpha=o.alpha, mode=o.mode, pb_mode=o.pb_mode,
+                              selection_correction=o.selection_correction)
 
     def grid_bounds(self, grid, poison=None):
         """:func:`certssb.certifier.certify_grid` of grid votes with these settings; ``poison``:
         ``(eps, eta, n_train)`` of the poisoned-sample count (used by ``grid_select=poison_count``)."""
         from .grid import certify_grid
 
-        return certify_grid(grid.prob_sum, grid.votes, grid.n_members, grid.test_sigmas, grid.train_sigmas(),
-                            alpha=float(self.alpha), mode=self.mode, pb_mode=self.pb_mode,
-                            selection_correction=bool(self.selection_correction), selection=grid.selection,
-                            select_prob_sum=grid.select_prob_sum, select_votes=grid.select_votes,
-                            n_select=grid.n_select, select=self.grid_select, poison=poison)
+        return certify_grid(grid, self.bound_options(), self.grid_select, poison)

@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from certssb.certifier import certify_grid, certify_scores, radius_variants
+from certssb.certifier import BoundOptions, certify_grid, certify_scores, radius_variants
 from certssb.config import load_option
 from certssb.dataset import load_dataset
 from certssb.ensemble.checkpoints import CheckpointStore, fingerprint_of
@@ -309,8 +309,7 @@ class _Runner:
                               torch.from_numpy(test_index), s.candidates(), s.train_sigmas(), self.ens, cfg.seed,
                               cfg.members, selection=s.selection, n_select=s.n_selection_members(),
                               per_ensemble=s.per_ensemble, device=cfg.device, progress=cfg.progress)
-            sel = certify_grid(gv.prob_sum, gv.votes, gv.n_members, gv.test_sigmas, gv.train_sigmas(),
-                               alpha=cfg.alpha, mode="hard")
+            sel = certify_grid(gv, BoundOptions(cfg.alpha, mode="hard"))
             b = sel.bounds
             self.sig_test = torch.from_numpy(sel.sigma).float()
             if cfg.sigma == "grid_ensembles":
