@@ -10,6 +10,7 @@ from certssb.config import load_option
 from certssb.console import format_table, plain_statements, statement
 from certssb.ensemble import MemberVotes
 from certssb.results import certify_split
+from certssb.testsets import TestSet
 
 
 def _split(train_sigmas, poison_eta=None, relabelled=(), scale=1.0):
@@ -21,8 +22,8 @@ def _split(train_sigmas, poison_eta=None, relabelled=(), scale=1.0):
     sigmas = rng.uniform(0.2, 0.8, m)
     attack = RealisedAttack([1, 4], [0.3 * scale, 0.5 * scale], rng.uniform(0.1, 0.4, m) * scale, relabelled)
     cfg = load_option("certifier", "rab", radii=[0.0, 0.25, 0.5], poison_eta=poison_eta)
-    res = certify_split("clean", np.zeros((m, 4)), np.zeros(m, dtype=np.int64), np.arange(m), votes, sigmas,
-                        train_sigmas, cfg, attack, target=1)
+    ts = TestSet("clean", np.zeros((m, 4)), np.zeros(m, dtype=np.int64), np.arange(m), sigmas)
+    res = certify_split(ts, votes, train_sigmas, cfg, attack, target=1)
     return res, sigmas, attack
 
 

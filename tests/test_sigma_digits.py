@@ -14,7 +14,7 @@ from torch import nn
 
 from certssb.seeding import make_generator
 from conftest import sigma_settings
-from certssb.sigma_optimiser import optimise_sigmas, proxy_radius, sigma_stats
+from certssb.sigma_optimiser import optimise_sigmas, proxy_radius, sigma_stats, sigma_trajectory
 
 SIGMA_0 = 0.25
 
@@ -77,7 +77,7 @@ def test_released_and_fixed_on_digits(surrogate):
     net, x, _ = surrogate
     cfg = sigma_settings("released", sigma_0=SIGMA_0, n_draws=8, lr=0.04, iterations=20, sigma_min=0.05,
                          sigma_max=1.0, batch_size=64)
-    sig, traj = optimise_sigmas(cfg, net, x[:30], 0, "test-clean", progress=False, return_trajectory=True)
+    sig, traj = sigma_trajectory(cfg, net, x[:30], 0, "test-clean")
     assert (traj.diff(dim=0) >= 0).all() and (sig > SIGMA_0).all()
     with pytest.raises(TypeError):  # fixed has no SGA: its sigmas are its own (sigma_0 everywhere)
         optimise_sigmas(sigma_settings("fixed", sigma_0=SIGMA_0), net, x, 0, "x", progress=False)

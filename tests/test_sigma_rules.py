@@ -8,7 +8,7 @@ from torch import nn
 
 from certssb.ensemble.noise import member_noise
 from conftest import sigma_settings
-from certssb.sigma_optimiser import optimise_sigmas, smoothed_probs
+from certssb.sigma_optimiser import optimise_sigmas, sigma_trajectory, smoothed_probs
 
 DIM = 4
 
@@ -56,7 +56,7 @@ def test_fixed_returns_sigma_0_without_model():
 def test_released_only_grows_and_ignores_model_gradient():
     """Above the optimum, SGA lowers sigma; the released rule still raises it every step."""
     model = Band()
-    s_rel, traj = optimise_sigmas(_cfg("released"), model, _x(), 0, "train", progress=False, return_trajectory=True)
+    s_rel, traj = sigma_trajectory(_cfg("released"), model, _x(), 0, "train")
     steps = traj.diff(dim=0)
     assert traj.shape == (26, 5) and (steps >= 0).all() and (steps[0] > 0).all()
     assert (s_rel > 0.9).all()
@@ -72,7 +72,7 @@ def test_released_rule_is_the_detached_update():
     model = Band().eval()
     x = _x(4)
     cfg = _cfg("released", iterations=6, batch_size=3)
-    _, traj = optimise_sigmas(cfg, model, x, 3, "test-clean", progress=False, return_trajectory=True)
+    _, traj = sigma_trajectory(cfg, model, x, 3, "test-clean")
     sigma = torch.full((4,), 0.9)
     for t in range(6):
         # one sample at a time: the batch draw must equal the per-sample draws
@@ -116,8 +116,7 @@ def test_model_frozen_and_restored():
 
 def test_box_and_edge_cases():
     model = Band(10.0)
-    s, traj = optimise_sigmas(_cfg("sga", sigma_0=0.05, lr=5.0, iterations=10), model, _x(), 0, "t",
-                              progress=False, return_trajectory=True)
+    s, traj = sigma_trajectory(_cfg("sga", sigma_0=0.05, lr=5.0, iterations=10), model, _x(), 0, "t")
     assert (traj >= 0.05).all() and (traj <= 1.2).all()
     s0 = optimise_sigmas(_cfg("sga", iterations=0), model, _x(), 0, "t", progress=False)
     assert torch.equal(s0, torch.full((5,), 0.9))

@@ -44,8 +44,8 @@ def certify_sets(run, sets: dict, votes: dict, certificate_train_sigmas: np.ndar
         n_train = int(np.asarray(certificate_train_sigmas).size)
         for name in ("clean", "triggered_all", "triggered"):
             ts = sets[name]
-            results[name] = certify_count_split(name, ts.labels, ts.indices, votes[name], cert, run.ensemble, attack,
-                                                n_train, targets[ts.indices])
+            results[name] = certify_count_split(ts, votes[name], cert, run.ensemble, attack, n_train,
+                                                targets[ts.indices])
         return {name: results[name] for name in REPORT_ORDER}
     shared = None
     if cert.memory.enabled and cert.memory.shared:
@@ -53,7 +53,6 @@ def certify_sets(run, sets: dict, votes: dict, certificate_train_sigmas: np.ndar
     for name in ("clean", "triggered_all", "triggered"):
         ts = sets[name]
         copy_from = (results["triggered_all"], positions) if shared is not None and name == "triggered" else None
-        results[name] = certify_split(
-            name, ts.x, ts.labels, ts.indices, votes[name], ts.sigmas.numpy().astype(np.float64),
-            certificate_train_sigmas, cert, attack, targets[ts.indices], shared=shared, copy_memory_from=copy_from)
+        results[name] = certify_split(ts, votes[name], certificate_train_sigmas, cert, attack, targets[ts.indices],
+                                      shared=shared, copy_memory_from=copy_from)
     return {name: results[name] for name in REPORT_ORDER}

@@ -14,10 +14,11 @@ from certssb.certifier import RealisedAttack
 from .split import SplitResult, add_attack_as_run
 
 
-def certify_count_split(name, labels, indices, votes, certifier, ensemble, attack: RealisedAttack, n_train: int,
-                        target) -> SplitResult:
-    """The certificates of one test set from the models' ``votes`` (:class:`certssb.ensemble.ModelVotes`)."""
-    labels = np.asarray(labels, dtype=np.int64)
+def certify_count_split(ts, votes, certifier, ensemble, attack: RealisedAttack, n_train: int, target) -> SplitResult:
+    """The certificates of one test set ``ts`` (:class:`certssb.testsets.TestSet`) from the models'
+    ``votes`` (:class:`certssb.ensemble.ModelVotes`)."""
+    name, indices = ts.name, ts.indices
+    labels = np.asarray(ts.labels, dtype=np.int64)
     cert = certifier.certify(votes, ensemble, n_train)
     correct = cert.prediction == labels
     top = np.sort(votes.votes, axis=1)[:, ::-1]

@@ -151,19 +151,22 @@ def _coverage(attack: RealisedAttack, features, ball, suffix: str = "") -> dict:
             f"trigger_features_only{suffix}": {"exact": exact, "joint_l2_ball": ball}}
 
 
-def certify_split(name, x, labels, indices, votes, sigmas, certificate_train_sigmas, cert, attack: RealisedAttack,
-                  target, shared: SharedMemories | None = None, copy_memory_from=None) -> SplitResult:
+def certify_split(ts, votes, certificate_train_sigmas, cert, attack: RealisedAttack, target,
+                  shared: SharedMemories | None = None, copy_memory_from=None) -> SplitResult:
     """Bounds, radius variants, the optional storage-update memory, metrics and curves of one set.
 
-    ``x``: the inputs, read by the storage-update memory only. ``certificate_train_sigmas``
+    ``ts``: the test set (:class:`certssb.testsets.TestSet`: name, inputs, labels, indices, test
+    sigmas; the inputs are read by the storage-update memory only). ``certificate_train_sigmas``
     [n_train]: what the certificate may assume per training sample (``joint`` uses their minimum,
     the exact ellipsoid every poisoned sample's own). With grid votes the test sigma of each input
     is chosen here (``cert.grid_bounds``): it is the table's ``sigma`` column, and
     ``SplitResult.alpha_per_bound`` is the alpha the bounds used. ``shared`` / ``copy_memory_from``:
     see :func:`certssb.results.memory.run_memories`.
     """
-    labels = np.asarray(labels, dtype=np.int64)
-    indices = np.asarray(indices, dtype=np.int64)
+    name, x = ts.name, ts.x
+    labels = np.asarray(ts.labels, dtype=np.int64)
+    indices = np.asarray(ts.indices, dtype=np.int64)
+    sigmas = np.asarray(ts.sigmas, dtype=np.float64)
     train_sigmas = np.asarray(certificate_train_sigmas, dtype=np.float64).reshape(-1)
     c = _Certified(votes, sigmas, train_sigmas, cert, attack, indices)
     table = _table(name, labels, indices, c, attack)

@@ -11,7 +11,7 @@ sigma; :func:`smoothed_probs` and :func:`radius_from_probs` are its two halves) 
 """
 
 from .base import SigmaOptimiserSettings, Sigmas
-from .optimise import optimise_sigmas
+from .optimise import optimise_sigmas, sigma_trajectory
 from .proxy import proxy_radius, radius_from_probs, smoothed_probs
 from .stats import sigma_stats
 
@@ -22,5 +22,6 @@ __all__ = [
     "proxy_radius",
     "radius_from_probs",
     "sigma_stats",
+    "sigma_trajectory",
     "smoothed_probs",
 ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -94,16 +95,8 @@ def same_device(a: torch.device, b: torch.device) -> bool:
     return index(a) == index(b)
 
 
-def _optimise_batch(
-    cfg: SGASettings,
-    model: nn.Module,
-    xb: Tensor,
-    idx: Tensor,
-    seed: int,
-    purpose: str,
-    device: torch.device,
-    trajectory: list[Tensor] | None,
-) -> Tensor:
+def _optimise_batch(cfg: SGASettings, model: nn.Module, xb: Tensor, idx: Tensor, seed: int, purpose: str,
+                    device: torch.device, trajectory: list[Tensor] | None) -> Tensor:
     b, shape = xb.shape[0], tuple(xb.shape[1:])
     idx = idx.to(device)
     sigma = torch.full((b,), cfg.sigma_0, dtype=torch.float32, device=device)
@@ -120,74 +113,89 @@ def _optimise_batch(
     return sigma.detach()
 
 
-def optimise_sigmas(
-    cfg: SGASettings,
-    model: nn.Module | None,
-    x: Tensor | BatchedImages,
-    seed: int,
-    purpose: str,
-    device=None,
-    progress: bool = True,
-    indices: Tensor | None = None,
-    return_trajectory: bool = False,
-):
+def optimise_sigmas(cfg: SGASettings, model: nn.Module | None, x: Tensor | BatchedImages, seed: int, purpose: str,
+                    device=None, progress: bool = True, indices: Tensor | None = None) -> Tensor:
     """Per-sample noise levels sigma_x, float32 [n] on CPU, every value finite and > 0.
 
     cfg: the ``sga`` (or ``released``, ``sga_joint``) option's settings, parsed and checked
     (``load_option("sigma_optimiser", "sga", ...)`` in tools and tests).
-    model: the surrogate returning logits (None allowed for ``fixed``). It is used frozen: put
-    in eval mode with ``requires_grad`` off for the call, and both restored afterwards; its
-    weights are never changed (if it lives on another device, a copy is moved).
+    model: the surrogate returning logits. It is used frozen: put in eval mode with
+    ``requires_grad`` off for the call, and both restored afterwards; its weights are never changed
+    (if it lives on another device, a copy is moved).
     x: images (uint8 images, any ``BatchedImages``) or a float32 tensor [n, C, H, W], read one
     float32 batch at a time. seed, purpose: key the draws (see the module docstring).
     device: overrides ``cfg.device``; default: the model's device, else CPU.
-    progress: a tqdm bar on a terminal, log lines elsewhere, over batches of ``cfg.batch_size`` samples (each batch runs
-    ``batch_size * n_draws`` forward passes per iteration).
+    progress: a tqdm bar on a terminal, log lines elsewhere, over batches of ``cfg.batch_size``
+    samples (each batch runs ``batch_size * n_draws`` forward passes per iteration).
     indices: int64 [n] sample ids that key the per-sample draws (default ``arange(n)``).
-    return_trajectory: also return the sigmas after every step, float32 [iterations + 1, n]
-    (row 0 is the start; ``fixed`` gives a single row).
     """
-    if not isinstance(cfg, SGASettings):
-        raise TypeError(f"optimise_sigmas runs SGA; got {type(cfg).__name__} (its sigmas come from its sigmas())")
-    sc = cfg
-    idx = _check_inputs(x, indices)
-    n = x.shape[0]
-    if n == 0:
-        sigmas = torch.zeros(0, dtype=torch.float32)
-        return (sigmas, sigmas.unsqueeze(0).clone()) if return_trajectory else sigmas
-    if model is None:
-        raise ConfigError(f"sigma_optimiser={sc.name} needs a surrogate model")
-    dev = _resolve_device(device, sc, model)
+    return _optimise(cfg, model, x, _Key(seed, purpose, indices), device, progress, trajectory=False)
+
+
+def sigma_trajectory(cfg: SGASettings, model: nn.Module | None, x: Tensor | BatchedImages, seed: int, purpose: str,
+                     device=None, indices: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """:func:`optimise_sigmas` and the sigmas after every step, float32 ``[iterations + 1, n]``
+    (row 0 is the start): for tests and diagnostics."""
+    return _optimise(cfg, model, x, _Key(seed, purpose, indices), device, False, trajectory=True)
+
+
+@dataclass(frozen=True)
+class _Key:
+    """What keys the SGA draws of a set: the run seed, the set's purpose, the samples' ids."""
+
+    seed: int
+    purpose: str
+    indices: Tensor | None
+
+
+def _frozen(model: nn.Module, dev) -> tuple[nn.Module, list]:
+    """The model on ``dev`` (a copy when it lives elsewhere), in eval mode with gradients off; the
+    flags to restore."""
     net = model
     param = next(iter(model.parameters()), None)
     if param is not None and not same_device(param.device, dev):
         net = copy.deepcopy(model).to(dev)
-    was_training = net.training
-    flags = [(p, p.requires_grad) for p in net.parameters()]
+    flags = [(net, net.training)] + [(p, p.requires_grad) for p in net.parameters()]
     net.eval()
-    for p, _ in flags:
+    for p, _ in flags[1:]:
         p.requires_grad_(False)
+    return net, flags
 
+
+def _restore(flags: list) -> None:
+    (net, training), params = flags[0], flags[1:]
+    net.train(training)
+    for p, flag in params:
+        p.requires_grad_(flag)
+
+
+def _optimise(cfg: SGASettings, model, x, key: _Key, device, progress: bool, trajectory: bool):
+    if not isinstance(cfg, SGASettings):
+        raise TypeError(f"optimise_sigmas runs SGA; got {type(cfg).__name__} (its sigmas come from its sigmas())")
+    idx = _check_inputs(x, key.indices)
+    n = x.shape[0]
+    if n == 0:
+        sigmas = torch.zeros(0, dtype=torch.float32)
+        return (sigmas, sigmas.unsqueeze(0).clone()) if trajectory else sigmas
+    if model is None:
+        raise ConfigError(f"sigma_optimiser={cfg.name} needs a surrogate model")
+    dev = _resolve_device(device, cfg, model)
+    net, flags = _frozen(model, dev)
     chunks, trajs = [], []
-    starts = range(0, n, sc.batch_size)
-    bar = progress_bar(starts, total=math.ceil(n / sc.batch_size), desc=f"sigma[{sc.name}] {purpose}",
+    starts = range(0, n, cfg.batch_size)
+    bar = progress_bar(starts, total=math.ceil(n / cfg.batch_size), desc=f"sigma[{cfg.name}] {key.purpose}",
                        unit="batch", enabled=progress, leave=False)
     try:
         for start in bar:
-            stop = min(start + sc.batch_size, n)
+            stop = min(start + cfg.batch_size, n)
             xb = x[start:stop].to(device=dev, dtype=torch.float32)
-            traj = [] if return_trajectory else None
-            chunks.append(_optimise_batch(sc, net, xb, idx[start:stop], seed, purpose, dev, traj).cpu())
-            if return_trajectory:
+            traj = [] if trajectory else None
+            chunks.append(_optimise_batch(cfg, net, xb, idx[start:stop], key.seed, key.purpose, dev, traj).cpu())
+            if trajectory:
                 trajs.append(torch.stack(traj))
     finally:
-        net.train(was_training)
-        for p, flag in flags:
-            p.requires_grad_(flag)
-
+        _restore(flags)
     sigmas = torch.cat(chunks).to(torch.float32)
     if not bool(torch.isfinite(sigmas).all()) or not bool((sigmas > 0).all()):
         raise RuntimeError("sigma optimisation produced a non-finite or non-positive sigma")
-    if return_trajectory:
-        return sigmas, torch.cat(trajs, dim=1)
-    return sigmas
+    return (sigmas, torch.cat(trajs, dim=1)) if trajectory else sigmas
