@@ -1,7 +1,10 @@
-"""The run's plots: certified accuracy against L2 radius and against the number of poisoned samples.
+"""The run's plots: certified accuracy against L2 radius (Gaussian family), against the number of
+poisoned samples with labels unchanged (Gaussian family), and against the number of training samples
+changed arbitrarily (every family).
 
 Only L2 radii are drawn on an L2 axis; the whitened budget G/2 never is. The sound variant
-(``joint``) comes first; ``paper`` is labelled as a test-time (evasion) certificate.
+(``joint``) comes first; ``paper`` is labelled as a test-time (evasion) certificate. Identical curves
+are drawn once and named together; every line has its own marker and line style.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 VARIANT_LABELS = {
-    "joint": "joint (sound: poisoning + trigger)",
-    "joint_memory": "joint + memory (sound, deployed)",
-    "paper": "paper (test-time/evasion only)",
-    "paper_memory": "paper + memory (test-time/evasion only)",
+    "joint": "joint (sound)",
+    "joint_memory": "joint+memory (sound, deployed)",
+    "paper": "paper (evasion only)",
+    "paper_memory": "paper+memory (evasion only)",
 }
 SPLITS_SHOWN = ("clean", "triggered")
 
@@ -33,69 +36,100 @@ def _pyplot():
     return plt
 
 
-def _covered_note(split_metrics: dict) -> str:
-    cov = (split_metrics or {}).get("covered_fraction") or {}
-    key = "exact_memory" if cov.get("exact_memory") is not None else "exact"
-    if cov.get(key) is None:
+STYLES = {"joint": ("-", "o"), "joint_memory": ("--", "s"), "paper": (":", "^"), "paper_memory": ("-.", "v")}
+
+
+def _covered_note(split_metrics: dict, relabels: bool) -> str:
+    """The title's reading of the attack as run (never "covered" for an attack that relabelled)."""
+    m = split_metrics or {}
+    done = m.get("realised_attack_certified")
+    if done is None:
         return ""
-    return f"realised attack covered (exact ellipsoid{', memory' if key == 'exact_memory' else ''}): {cov[key]:.0%}"
+    if relabels:
+        return "attack as run NOT covered: it relabelled (outside this certificate)"
+    return f"attack as run certified for {done:.0%} (exact ellipsoid)"
+
+
+def _folded(series: dict) -> list[tuple[list[str], list]]:
+    """The series with identical ones folded together: ``[(keys, values)]`` in order."""
+    out: list[tuple[list[str], list]] = []
+    for key, values in series.items():
+        same = next((entry for entry in out if entry[1] == values), None)
+        if same is not None:
+            same[0].append(key)
+        else:
+            out.append(([key], values))
+    return out
+
+
+def _draw(ax, xs, series: dict, label_of) -> None:
+    """One line per distinct series (markers and line styles told apart; identical series drawn once
+    and named together in the legend)."""
+    for keys, values in _folded(series):
+        style, marker = STYLES.get(keys[0], ("-", "o"))
+        label = label_of(keys[0]) + "".join(f" = {label_of(k)}" for k in keys[1:])
+        ax.plot(xs, values, style, marker=marker, markersize=4, linewidth=2.2 if keys[0].startswith("joint") else 1.4,
+                label=label)
+
+
+def _mark(ax, x: float | None, top: float, what: str) -> None:
+    """A vertical line at ``x`` when it lies on the axis, else a legend note that it is off the axis."""
+    if not x:
+        return
+    if x <= top:
+        ax.axvline(x, color="grey", linestyle=":", label=f"{what} {x:.3g}")
+    else:
+        ax.plot([], [], " ", label=f"{what} {x:.3g}: off the axis (> {top:.3g})")
 
 
 def plot_curves(summary: dict, path: Path) -> None:
-    """Certified accuracy against L2 radius: one panel per test set, one line per L2 variant.
-
-    The attack's median joint L2 size is marked when it lies on the axis; the share of inputs whose
-    certificate covers the realised attack (exact ellipsoid test, sound variant) is in the title.
-    """
+    """Certified accuracy against L2 radius: one panel per test set, one line per L2 variant (the
+    sound ``joint`` first, ``paper`` labelled evasion only), the attack's median joint L2 size marked
+    (or noted as off the axis), the attack as run in the title."""
     plt = _pyplot()
     names = [n for n in SPLITS_SHOWN if n in summary["curves"]]
-    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 4.6), squeeze=False)
     joint_l2 = (summary.get("metrics") or {}).get("attack_joint_l2_median")
+    relabels = bool((summary.get("attack") or {}).get("relabels"))
     for ax, name in zip(axes[0], names):
         curve = summary["curves"][name]
-        for variant, values in curve["certified_accuracy"].items():
-            style = "--" if variant.endswith("_memory") else "-"
-            width = 2.2 if variant.startswith("joint") else 1.2
-            ax.plot(curve["radii"], values, style, marker="o", markersize=3, linewidth=width,
-                    label=variant_label(variant))
-        if joint_l2 is not None and 0 < joint_l2 <= max(curve["radii"]):
-            ax.axvline(joint_l2, color="grey", linestyle=":", label=f"attack joint L2 (median) {joint_l2:.3g}")
-        note = _covered_note(summary["metrics"].get(name))
+        _draw(ax, curve["radii"], curve["certified_accuracy"], variant_label)
+        _mark(ax, joint_l2, max(curve["radii"]), "attack joint L2 (median)")
+        note = _covered_note(summary["metrics"].get(name), relabels)
         ax.set_title(f"{name} test set ({summary['method']}, N={summary['n_members']})"
                      + (f"\n{note}" if note else ""), fontsize=9)
-        _finish_axis(ax, "radius (L2)")
+        _finish_axis(ax, "L2 radius of feature changes, training and test together (labels held)")
     _save(plt, fig, path)
 
 
 def plot_poison_count(summary: dict, path: Path) -> bool:
-    """Certified accuracy against the number k of poisoned training samples (symlog axis).
-
-    False (nothing written) when no test set has a ``poison_count`` curve.
-    """
+    """Certified accuracy against the number k of poisoned training samples whose features moved by
+    at most eta, labels unchanged (symlog axis). False (nothing written) when no test set has one."""
     names = [n for n in SPLITS_SHOWN if (summary["curves"].get(n) or {}).get("poison_count")]
     if not names:
         return False
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 4.6), squeeze=False)
     for ax, name in zip(axes[0], names):
         pc = summary["curves"][name]["poison_count"]
         counts = np.asarray(pc["counts"], dtype=float)
-        for variant, values in pc["certified_accuracy"].items():
-            style = "--" if variant.endswith("_memory") else "-"
-            ax.plot(counts, values, style, marker="o", markersize=3, label=variant_label(variant))
+        _draw(ax, counts, pc["certified_accuracy"], variant_label)
         n_p = (summary.get("attack") or {}).get("n_poisoned")
-        if n_p:
-            ax.axvline(n_p, color="grey", linestyle=":", label=f"poisoned by the attack: {n_p}")
-        ax.set_xscale("symlog", linthresh=1.0)
-        ax.set_xlim(-0.3, max(counts[-1], 1) * 1.3)
-        ticks = [int(k) for k in counts if k == 0 or np.log10(k) % 1 == 0]  # 0, 1, 10, 100, ...
-        ax.set_xticks(ticks)
-        ax.set_xticklabels([str(t) for t in ticks])
-        ax.set_title(f"{name} test set: each poisoned sample L2 <= {pc['eta']:.3g}, "
+        _mark(ax, n_p, counts[-1], "poisoned by the attack:")
+        _symlog(ax, counts)
+        ax.set_title(f"{name} test set: each poisoned sample L2 <= {pc['eta']:.3g}, labels unchanged,\n"
                      f"test trigger L2 <= {pc['eps']:.3g}", fontsize=9)
-        _finish_axis(ax, "k = poisoned training samples (any k, the attacker's choice)")
+        _finish_axis(ax, "k = poisoned training samples (features moved, labels unchanged)")
     _save(plt, fig, path)
     return True
+
+
+def _symlog(ax, counts) -> None:
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(-0.3, max(counts[-1], 1) * 1.3)
+    ticks = [int(k) for k in counts if k == 0 or np.log10(k) % 1 == 0]  # 0, 1, 10, 100, ...
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(t) for t in ticks])
 
 
 def plot_any_count(summary: dict, path: Path) -> bool:
@@ -106,22 +140,18 @@ def plot_any_count(summary: dict, path: Path) -> bool:
     if not names:
         return False
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.4), squeeze=False)
-    label = f"{summary['method']} (N={summary['n_members']})"
+    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 4.6), squeeze=False)
+    unit = "models" if summary.get("family") == "count" else "members"
     for ax, name in zip(axes[0], names):
         curve = summary["curves"][name]["any_count"]
         counts = np.asarray(curve["counts"], dtype=float)
-        ax.plot(counts, curve["certified_accuracy"], "-", marker="o", markersize=3, label=label)
+        _draw(ax, counts, {summary["method"]: curve["certified_accuracy"]},
+              lambda m: f"{m} ({summary['n_members']} {unit})")
         changed = (summary.get("metrics", {}).get(name) or {}).get("attack_changed_samples")
-        if changed:
-            ax.axvline(changed, color="grey", linestyle=":", label=f"changed by the attack: {changed}")
-        ax.set_xscale("symlog", linthresh=1.0)
-        ax.set_xlim(-0.3, max(counts[-1], 1) * 1.3)
-        ticks = [int(k) for k in counts if k == 0 or np.log10(k) % 1 == 0]
-        ax.set_xticks(ticks)
-        ax.set_xticklabels([str(t) for t in ticks])
+        _mark(ax, changed, counts[-1], "changed by the attack:")
+        _symlog(ax, counts)
         done = (summary.get("metrics", {}).get(name) or {}).get("realised_attack_certified")
-        ax.set_title(f"{name} test set: certified against any k changed training samples"
+        ax.set_title(f"{name} test set: any k changed training samples (labels included)"
                      + (f"\nattack as run certified for {done:.0%}" if done is not None else ""), fontsize=9)
         _finish_axis(ax, "k = training samples changed arbitrarily (features and labels)")
     _save(plt, fig, path)
@@ -133,7 +163,7 @@ def _finish_axis(ax, xlabel: str) -> None:
     ax.set_ylabel("certified accuracy")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, handlelength=4)
 
 
 def _save(plt, fig, path: Path) -> None:

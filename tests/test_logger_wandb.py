@@ -61,7 +61,7 @@ def _write_outputs(out: Path):
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("certified_accuracy.png", "sigma_histogram.png"):
+    for name in ("certified_accuracy.png", "certified_poison_count.png", "certified_any_count.png", "sigma_histogram.png"):
         fig, ax = plt.subplots(figsize=(2, 2))
         ax.plot([0, 1], [1, 0])
         fig.savefig(out / name)
@@ -114,8 +114,8 @@ def test_offline_run_holds_images_histograms_and_artifact(tmp_path, monkeypatch,
     if wandb_dir_set:
         assert not (out / "wandb").exists()  # WANDB_DIR is respected, not overridden by the job folder
     images = sorted(p.name for p in runs[0].glob("files/media/images/**/*.png"))
-    assert any(n.startswith("certified_accuracy") for n in images), images
-    assert any(n.startswith("sigma_histogram") for n in images), images
+    for stem in ("certified_accuracy", "certified_poison_count", "certified_any_count", "sigma_histogram"):
+        assert any(n.startswith(stem) for n in images), (stem, images)  # every PNG of the run
     record = _record(runs[0], f"outputs-{run_id}".encode())
     assert b"sigma/train" in record and b"histogram" in record
     assert b"ca/clean/joint/r0_5" in record

@@ -38,7 +38,7 @@ from certssb.plots import variant_label
 log = logging.getLogger("certssb")
 
 #: PNGs of the run folder logged as ``images/<stem>``
-IMAGE_FILES = ("certified_accuracy.png", "sigma_histogram.png")
+IMAGE_FILES = ("certified_accuracy.png", "certified_poison_count.png", "certified_any_count.png", "sigma_histogram.png")
 #: files of the run folder put into the outputs artifact (when present)
 ARTIFACT_FILES = ("summary.json", "certificates.csv")
 

@@ -118,7 +118,8 @@ def _curves_and_metrics(name, table, c: _Certified, cert, attack: RealisedAttack
     correct = table["correct"].to_numpy()
     counts = poison_count_grid(n_train)
     n_p = attack.poisoned_index.size
-    curves = {"radii": [float(x) for x in cert.radii], "certified_accuracy": {}, "poison_count": {
+    radii = extended_radii(cert.radii, max(float(np.max(c.radii[v] * correct, initial=0.0)) for v in L2_VARIANTS))
+    curves = {"radii": radii, "certified_accuracy": {}, "poison_count": {
         **c.sizes.as_dict(), "labels": "unchanged", "counts": counts,
         "certified_accuracy": {"joint": poison_certified_accuracy(correct, c.poison_count, counts).tolist()},
         "n_poisoned": int(n_p),
@@ -139,6 +140,16 @@ def _curves_and_metrics(name, table, c: _Certified, cert, attack: RealisedAttack
     if name == "triggered":
         metrics["asr"] = float(np.mean(table["prediction"].to_numpy() == target)) if len(table) else None
     return curves, metrics
+
+
+def extended_radii(grid, largest: float) -> list[float]:
+    """The certifier's radius grid, continued in its last step beyond its end until it passes the
+    ``largest`` certified radius of a correct input, so every curve reaches 0 on it."""
+    radii = [float(r) for r in grid]
+    step = radii[-1] - radii[-2] if len(radii) > 1 else (radii[-1] or 0.1)
+    while radii[-1] <= largest and len(radii) < 4 * len(grid) + 8:
+        radii.append(round(radii[-1] + step, 10))
+    return radii
 
 
 def _coverage(attack: RealisedAttack, features, ball, suffix: str = "") -> dict:
