@@ -260,7 +260,8 @@ def parse_option(group: str, node: Any) -> Option:
     return settings
 
 
-def _plain_config(cfg: DictConfig) -> dict:
+def plain_config(cfg: DictConfig) -> dict:
+    """The composed config as plain Python values, without ``hydra`` and ``_target_`` keys."""
     try:
         if "hydra" in cfg:
             cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
@@ -275,7 +276,7 @@ def parse_run(cfg: DictConfig | RunSettings) -> RunSettings:
     """Parse and check a composed config once; raises :class:`ConfigError` (one line) on bad input."""
     if isinstance(cfg, RunSettings):
         return cfg
-    plain = _plain_config(cfg)
+    plain = plain_config(cfg)
     options = {group: parse_option(group, cfg.get(group)) for group in GROUPS}
     top_values = {k: v for k, v in plain.items() if k not in GROUPS}
     try:

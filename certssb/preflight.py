@@ -279,12 +279,12 @@ def _compose_without(directory: str, config_name: str, overrides: list[str], key
 
 def parsed_settings(cfg):
     """The job's settings: the preflight's when they came from the same config, else parsed now."""
-    from certssb.config import _plain_config, parse_run
+    from certssb.config import parse_run, plain_config
 
     settings = PARSED.get("settings")
     if settings is not None:
         try:
-            if _plain_config(cfg) == settings.config:
+            if plain_config(cfg) == settings.config:
                 return settings
         except Exception:  # a value that only resolves inside the job (e.g. ${hydra:...})
             pass

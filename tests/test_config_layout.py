@@ -334,3 +334,88 @@ def test_a_built_wheel_runs_from_any_directory(tmp_path):
                          cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (work / "run" / "summary.json").is_file()
+
+
+SIGMA_PLUGIN = '''
+"""A user's sigma optimiser, outside certssb: one fixed training sigma per class, one test sigma."""
+from dataclasses import dataclass
+from typing import List
+
+import torch
+from omegaconf import MISSING
+
+from certssb.sigma_optimiser.base import SigmaOptimiserSettings, Sigmas, constant
+
+
+@dataclass
+class PerClassSettings(SigmaOptimiserSettings):
+    class_sigmas: List[float] = MISSING
+    test_sigma: float = MISSING
+
+    def check(self, run):
+        if any(s <= 0 for s in self.class_sigmas):
+            self.fail("class_sigmas", f"must all be > 0; got {list(self.class_sigmas)}")
+        if run is not None and len(self.class_sigmas) != run.dataset.num_classes():
+            self.fail("class_sigmas", f"must give one sigma per class ({run.dataset.num_classes()})")
+        self.require_range("test_sigma", 0.0, None, low_open=True)
+
+    def method_name(self):
+        return "per-class-sigma"
+
+    def recorded_sigma_0(self):
+        return float(self.test_sigma)
+
+    def data_independent(self):
+        return False  # the sigmas follow the (possibly poisoned) labels
+
+    def sigmas(self, run, factory, poisoned, x_test, device, cache_dir, data_fp, progress):
+        train = torch.tensor(list(self.class_sigmas), dtype=torch.float32)[poisoned.y_train]
+        n = len(x_test)
+        return Sigmas(train, constant(n, self.test_sigma), constant(n, self.test_sigma), train.clone())
+'''
+
+
+@pytest.mark.slow
+def test_a_user_adds_a_sigma_optimiser_without_editing_certssb(tmp_path):
+    """The proof of the one-option rule for sigma_optimiser: a user's option (one module, one yaml in
+    their own package and config dir) runs end to end, sweeps and certifies; its checks give one line."""
+    (tmp_path / "usersigma").mkdir()
+    (tmp_path / "usersigma" / "__init__.py").write_text("")
+    (tmp_path / "usersigma" / "per_class.py").write_text(textwrap.dedent(SIGMA_PLUGIN))
+    (tmp_path / "userconf" / "sigma_optimiser").mkdir(parents=True)
+    (tmp_path / "userconf" / "sigma_optimiser" / "per_class.yaml").write_text(textwrap.dedent("""\
+        # A user's sigma optimiser: a fixed training sigma per class, one test sigma.
+        _target_: usersigma.per_class.PerClassSettings
+        name: per_class
+        class_sigmas: [0.3, 0.5]
+        test_sigma: 0.4
+        """))
+    env = _env(PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    common = [f"hydra.searchpath=[file://{tmp_path / 'userconf'}]", "sigma_optimiser=per_class", "dataset.classes=[0,1]",
+              "attack=onepixel", "ensemble.n_members=8", "ensemble.epochs=2", "undefended.enabled=false", "logger=none"]
+    bad = subprocess.run([sys.executable, "-m", "certssb.run", *common, "sigma_optimiser.class_sigmas=[0.3]"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip() == ("error: sigma_optimiser.class_sigmas must give one sigma per "
+                                                          "class (2)"), bad.stderr
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run([sys.executable, "-m", "certssb.run", "-m", *common, "sigma_optimiser.test_sigma=0.2,0.4",
+                           f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import json
+
+    import pandas as pd
+
+    jobs = sorted(p.parent for p in sweep.glob("*/summary.json"))
+    assert len(jobs) == 2
+    for job in jobs:
+        summary = json.loads((job / "summary.json").read_text())
+        assert summary["status"] == "complete" and summary["method"] == "per-class-sigma"
+        test_sigma = summary["sigma_0"]
+        assert summary["sigma"]["train_min"] == pytest.approx(0.3) and not summary["sigma"]["certificate_data_independent"]
+        table = pd.read_csv(job / "certificates.csv")
+        clean = table[table["split"] == "clean"]
+        # the sound radius uses the smallest training sigma the user's option gave: min(s_x, 0.3) * G / 2
+        assert ((clean["sigma"] - test_sigma).abs() < 1e-6).all()  # float32 sigmas
+        expected = min(test_sigma, 0.3) * clean["whitened_budget"]
+        assert ((clean["radius_joint"] - expected).abs() < 1e-6).all() and (clean["radius_joint"] > 0).any()
