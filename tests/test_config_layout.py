@@ -392,7 +392,8 @@ def test_a_user_adds_a_sigma_optimiser_without_editing_certssb(tmp_path):
         """))
     env = _env(PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
     common = [f"hydra.searchpath=[file://{tmp_path / 'userconf'}]", "sigma_optimiser=per_class", "dataset.classes=[0,1]",
-              "attack=onepixel", "ensemble.n_members=8", "ensemble.epochs=2", "undefended.enabled=false", "logger=none"]
+              "attack=onepixel", "ensemble.n_members=16", "ensemble.epochs=2", "certifier.alpha=0.1",
+              "undefended.enabled=false", "logger=none"]
     bad = subprocess.run([sys.executable, "-m", "certssb.run", *common, "sigma_optimiser.class_sigmas=[0.3]"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip() == ("error: sigma_optimiser.class_sigmas must give one sigma per "
