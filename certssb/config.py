@@ -5,7 +5,7 @@ An option's yaml (``conf/<group>/<option>.yaml``) names its settings class with 
 holds every value; the class declares the types (fields default to ``MISSING``: values live in
 the yaml only) and the checks (``check``), and carries the methods that build the option (an
 attack's trigger, a dataset's loader, a model). A user adds an option with one module and one
-yaml in their own config directory, without editing certssb (README, "Extending").
+yaml in their own config directory, without editing certssb (docs/extending.md).
 
 This module imports neither torch nor any option's code: classes are imported when a config is
 parsed, so ``--cfg job`` and ``--help`` stay fast.

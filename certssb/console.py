@@ -96,7 +96,8 @@ def _gaussian_attack_clause(split: str, attack: dict | None) -> str:
         return ""
     done = attack.get("realised_attack_certified")
     if attack.get("relabelled"):
-        return (f"; the attack as run is not covered: it relabelled {attack['relabelled']} training samples, "
+        n = attack["relabelled"]
+        return (f"; the attack as run is not covered: it relabelled {n} training sample{'' if n == 1 else 's'}, "
                 "outside this certificate")
     if split == "triggered" and done:
         return (f"; on {_pct(done)} of the triggered inputs the backdoor provably failed (its own perturbations "
@@ -107,17 +108,17 @@ def _gaussian_attack_clause(split: str, attack: dict | None) -> str:
 def _count_statement(split: str, curve: dict, attack: dict) -> str:
     counts, ca = curve["any_count"]["counts"], curve["any_count"]["certified_accuracy"]
     changed, done = attack.get("attack_changed_samples") or 0, attack.get("realised_attack_certified")
+    samples = f"{changed} changed training sample{'' if changed == 1 else 's'}"
     hit = _best(counts, ca, 1)
     more = (f"; {_pct(hit[1])} against any {hit[0]}" if hit and hit[0] != changed else "")
     if split == "triggered" and done:
         return (f"{split}: on {_pct(done)} of the triggered test inputs the backdoor provably failed: correct and "
-                f"certified against any {changed} changed training samples (labels included), as many as the attack "
-                f"changed{more}.")
+                f"certified against any {samples} (labels included), as many as the attack changed{more}.")
     if not changed:
         head = f"{_pct(ca[0])} of test inputs are predicted correctly (the attack changed no training sample)"
     else:
-        head = (f"{_pct(done)} of test inputs are certified correct against any {changed} changed training samples "
-                f"(features and labels), as many as the attack changed")
+        head = (f"{_pct(done)} of test inputs are certified correct against any {samples} (features and labels), "
+                "as many as the attack changed")
     return f"{split}: {head}{more}."
 
 

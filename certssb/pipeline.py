@@ -129,7 +129,7 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
     summary = build_summary(cfg, splits, poisoned, sigmas, results, done)
     summary["certified_statement"] = plain_statements(summary)
     summary["verdict"] = build_verdict(summary)
-    write_outputs(out, summary, results, sigmas.arrays())
+    write_outputs(out, summary, results, sigmas.arrays() if cfg.sigma_optimiser.adds_noise else None)
     return summary
 
 

@@ -147,9 +147,10 @@ def preflight(argv: list[str], conf_dir: str) -> str | None:
         args = get_args_parser().parse_args(argv)
     except SystemExit:  # argparse already printed its usage line
         raise
-    if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion or args.experimental_rerun:
+    if args.help or args.hydra_help or args.info or args.shell_completion or args.experimental_rerun:
         return None
-    unwritable = _unwritable_output_dir(list(args.overrides), bool(args.multirun))
+    compose_only = bool(args.cfg)  # --cfg prints the composed config: a misspelt name still gets one line
+    unwritable = None if compose_only else _unwritable_output_dir(list(args.overrides), bool(args.multirun))
     if unwritable is not None:
         return unwritable
     if args.config_path:
@@ -169,7 +170,7 @@ def preflight(argv: list[str], conf_dir: str) -> str | None:
                           return_hydra_config=True)
             if multirun:
                 return _unknown_sweep_option(overrides)
-            if str(cfg.hydra.get("mode")) == "MULTIRUN":
+            if compose_only or str(cfg.hydra.get("mode")) == "MULTIRUN":
                 return None
             settings = parse_run(cfg)
             PARSED.update(settings=settings)

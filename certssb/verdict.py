@@ -17,6 +17,11 @@ FAMILY = {"gaussian": "Gaussian family: an L2 radius of feature changes, labels 
           "count": "count family: any k training samples changed arbitrarily, labels included"}
 
 
+def _n(count, noun: str) -> str:
+    """``1 training sample``, ``7 training samples``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _pct(value) -> str:
     """A share as a percentage; one decimal where whole percent would read 0% or 100% wrongly."""
     if value is None:
@@ -78,7 +83,7 @@ def _certified(s: dict) -> str:
         if best is None:
             return "certified: no clean test input (every one abstained or was wrong)"
         return (f"certified: median {m.get('any_count_median')} changed training samples over the correct clean "
-                f"inputs; {_pct(best[1])} of clean inputs certified at k={best[0]}, the largest k of the grid")
+                f"inputs, at most {m.get('max_any_count')}; {_pct(best[1])} of clean inputs at k={best[0]}")
     top = m.get("max_radius")
     if not top:
         return "certified: no clean test input at any positive L2 radius"
@@ -94,7 +99,7 @@ def _attack(s: dict) -> list[str]:
     changed = clean.get("attack_changed_samples", 0)
     if not changed and not attack.get("n_poisoned"):
         return [f"attack as run: no training sample was changed (attack={attack.get('name')}); certified {shares}"]
-    head = f"attack as run (changed {changed} training samples): certified for {shares}"
+    head = f"attack as run (changed {_n(changed, 'training sample')}): certified for {shares}"
     why = _why_not(s) if not (clean.get("realised_attack_certified") or trig.get("realised_attack_certified")) else ""
     failed = trig.get("realised_attack_certified")
     proof = (f"; on {_pct(failed)} of the triggered inputs the backdoor provably failed" if failed else "")
@@ -106,13 +111,13 @@ def _why_not(s: dict) -> str:
     m, attack = s["metrics"], s.get("attack") or {}
     clean = m.get("clean") or {}
     if s.get("family") == "count":
-        largest = _largest(s, "clean")
-        return (f"it changed {clean.get('attack_changed_samples')} training samples, the largest certified count is "
-                f"{largest[0] if largest else 'none'}")
+        top = clean.get("max_any_count", -1)
+        return (f"it changed {_n(clean.get('attack_changed_samples'), 'training sample')}, the largest certified "
+                f"count of a correct clean input is {top if top >= 0 else 'none'}")
     parts = []
     if attack.get("relabels"):
-        parts.append(f"it relabelled {attack.get('n_relabelled')} training samples, outside the Gaussian certificate "
-                     "(labels held)")
+        parts.append(f"it relabelled {_n(attack.get('n_relabelled'), 'training sample')}, outside the Gaussian "
+                     "certificate (labels held)")
     size, top = m.get("attack_joint_l2_median"), clean.get("max_radius") or 0.0
     if size and size > top:
         parts.append(f"its joint L2 size {size:.3g} exceeds the largest certified radius {top:.3g}")
@@ -160,7 +165,9 @@ def _reach_warnings(s: dict) -> list[str]:
         return []
     cap = _radius_cap(s)
     size = m.get("attack_joint_l2_median") or 0.0
-    sigma = (s.get("sigma") or {}).get("test_clean", {}).get("max") or s.get("sigma_0") or 0.0
+    sig = s.get("sigma") or {}
+    # the sound radius is min(sigma_x, smallest training sigma) x G / 2: its largest sigma factor
+    sigma = min(sig.get("test_clean", {}).get("max") or s.get("sigma_0") or 0.0, sig.get("train_min") or float("inf"))
     if cap is None or not sigma or size <= cap * sigma:
         return []
     need = _members_needed(s, size / sigma)

@@ -285,3 +285,13 @@ def test_help_piped_into_head_ends_without_a_traceback(tmp_path):
     proc = subprocess.run(f"{sys.executable} -m certssb.run --help | head -1", shell=True, cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.stdout.startswith("certssb: ") and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_cfg_job_with_a_misspelt_key_is_one_line(capsys):
+    from certssb.run import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--cfg", "job", "ensemble.n_member=3"])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and err == ("error: ensemble.n_member is not a setting of ensemble=gaussian; "
+                                            "did you mean ensemble.n_members?")

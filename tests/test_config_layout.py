@@ -130,7 +130,8 @@ def test_help_lists_only_real_groups_and_never_walks_the_repository(tmp_path):
     head = proc.stdout.splitlines()[:25]
     # the first screen: examples (default run, RAB vs Cert-SSB, a sweep), outputs, how to see options
     assert any(line.strip().startswith("python -m certssb.run ") and line.count("=") == 0 for line in head)
-    assert any("sigma_optimiser=fixed" in line and "certifier=rab" in line for line in head)
+    assert any("sigma_optimiser=fixed" in line and "RAB" in line for line in head)
+    assert any("ensemble=partition" in line and "DPA" in line for line in head)
     assert any("sweep=digits_offline" in line for line in head)
     assert any("outputs/<date>/<time>/" in line and "summary.json" in line and "certificates.csv" in line
                for line in head)

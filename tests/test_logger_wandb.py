@@ -125,3 +125,30 @@ def test_offline_run_holds_images_histograms_and_artifact(tmp_path, monkeypatch,
     assert any('"n_members": 4' in t for t in staged_names)  # summary.json staged for wandb sync
     assert any("radius_joint" in t for t in staged_names)  # certificates.csv
     assert any("sigma_optimiser:" in t for t in staged_names)  # the composed config
+
+
+@pytest.mark.slow
+def test_a_count_family_run_logs_its_one_axis_offline(tmp_path, monkeypatch):
+    """A real (tiny) DPA run with logger=wandb completes: the any-k curve and the attack-as-run metric
+    are logged, the summary stays complete, and votes.npz goes into the artifact."""
+    from certssb import pipeline
+
+    for key, value in {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": str(tmp_path / "wb"),
+                       "WANDB_DATA_DIR": str(tmp_path / "data"), "WANDB_CACHE_DIR": str(tmp_path / "cache"),
+                       "WANDB_CONFIG_DIR": str(tmp_path / "config")}.items():
+        monkeypatch.setenv(key, value)
+    import wandb
+
+    wandb.teardown()
+    cfg = compose_cfg(["logger=wandb", "logger.mode=offline", "ensemble=partition", "ensemble.n_parts=8",
+                       "ensemble.epochs=5", "undefended.enabled=false", "attack.poison_rate=0.005"])
+    summary = pipeline.run(cfg, output_dir=tmp_path / "job", progress=False)
+    wandb.teardown()
+    assert summary["status"] == "complete" and summary["family"] == "count"
+    assert json.loads((tmp_path / "job" / "summary.json").read_text())["status"] == "complete"
+    (run,) = list((tmp_path / "wb" / "wandb").glob("offline-run-*"))
+    record = b"".join(p.read_bytes() for p in run.glob("*.wandb"))
+    assert b"metrics/clean/realised_attack_certified" in record and b"ca_any/clean/k0" in record
+    assert b"any/clean/certified" in record
+    staged = [p.read_bytes() for p in (tmp_path / "data" / "artifacts" / "staging").glob("*") if p.is_file()]
+    assert any(b.startswith(b"PK") and b"clean.npy" in b for b in staged)  # votes.npz (a zip of clean.npy, ...)

@@ -41,6 +41,7 @@ def test_ensemble_partition_is_dpa_with_no_noise(dpa_run):
     for name in ("summary.json", "certificates.csv", "votes.npz", "certified_any_count.png"):
         assert (out / name).is_file(), name
     assert not (out / "certified_accuracy.png").exists()  # no L2 radius in this family
+    assert not (out / "sigmas.npz").exists()  # and no noise
 
 
 def test_certificates_recompute_from_votes_npz(dpa_run):

@@ -17,7 +17,7 @@ is 15%, not an order of magnitude.
 
 The radius comparison uses one vector of gaps G for every design, so it isolates what the
 certificate depends on: `joint = min(sigma_x, s_train) * G / 2` with s_train the certificate's
-training sigma (sigma_optimiser.design.certificate_train_sigmas).
+training sigma (each sigma_optimiser option's certificate_train_sigmas).
 """
 
 

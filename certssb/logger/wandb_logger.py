@@ -40,7 +40,7 @@ log = logging.getLogger("certssb")
 #: PNGs of the run folder logged as ``images/<stem>``
 IMAGE_FILES = ("certified_accuracy.png", "certified_poison_count.png", "certified_any_count.png", "sigma_histogram.png")
 #: files of the run folder put into the outputs artifact (when present)
-ARTIFACT_FILES = ("summary.json", "certificates.csv")
+ARTIFACT_FILES = ("summary.json", "certificates.csv", "votes.npz")
 
 
 def _read_yaml(path: Path):
@@ -117,39 +117,50 @@ class WandbLogger(RunLogger):
         self.run.define_metric("cert/*", step_metric="cert/radius")
         self.run.define_metric("poison/k")
         self.run.define_metric("poison/*", step_metric="poison/k")
+        self.run.define_metric("any/k")
+        self.run.define_metric("any/*", step_metric="any/k")
 
     def log_summary(self, summary: dict) -> None:
+        """Scalars, the curves (radius, poisoned samples with labels unchanged, any k changed
+        samples) as W&B line charts and tables, and the run's files."""
         wandb = self._wandb
-        scalars = summary_scalars(summary)
-        for key, value in scalars.items():
+        for key, value in summary_scalars(summary).items():
             self.run.summary[key] = value
-        rows = curve_rows(summary)
-        table = wandb.Table(columns=["split", "variant", "radius", "certified_accuracy"], data=rows)
-        self.run.log({"curves": table})
+        self.run.log({"curves": wandb.Table(columns=["split", "variant", "radius", "certified_accuracy"],
+                                            data=curve_rows(summary))})
         for split, curve in summary.get("curves", {}).items():
-            variants = list(curve["certified_accuracy"])
-            for i, r in enumerate(curve["radii"]):
-                point = {"cert/radius": float(r)}
-                for variant in variants:
-                    point[f"cert/{split}/{variant}"] = curve["certified_accuracy"][variant][i]
-                self.run.log(point)
-            if variants:
-                self.run.log({f"plots/{split}": wandb.plot.line_series(
-                    xs=curve["radii"], ys=[curve["certified_accuracy"][v] for v in variants],
-                    keys=[variant_label(v) for v in variants],
-                    title=f"certified accuracy ({split})", xname="radius (L2)")})
-            pc = curve.get("poison_count")
-            if pc:
-                for i, k in enumerate(pc["counts"]):
-                    point = {"poison/k": int(k)}
-                    for variant, values in pc["certified_accuracy"].items():
-                        point[f"poison/{split}/{variant}"] = values[i]
-                    self.run.log(point)
+            if curve.get("certified_accuracy"):
+                self._log_radius_curve(split, curve)
+            self._log_counts("poison", split, (curve.get("poison_count") or {}).get("counts"),
+                             (curve.get("poison_count") or {}).get("certified_accuracy") or {})
+            any_count = curve.get("any_count") or {}
+            self._log_counts("any", split, any_count.get("counts"),
+                             {"certified": any_count["certified_accuracy"]} if any_count else {})
         rows = poison_rows(summary)
         if rows:
             self.run.log({"poison_count": wandb.Table(
                 columns=["split", "variant", "poisoned_samples", "certified_accuracy"], data=rows)})
         self.log_files()
+
+    def _log_radius_curve(self, split: str, curve: dict) -> None:
+        variants = list(curve["certified_accuracy"])
+        for i, r in enumerate(curve["radii"]):
+            point = {"cert/radius": float(r)}
+            for variant in variants:
+                point[f"cert/{split}/{variant}"] = curve["certified_accuracy"][variant][i]
+            self.run.log(point)
+        self.run.log({f"plots/{split}": self._wandb.plot.line_series(
+            xs=curve["radii"], ys=[curve["certified_accuracy"][v] for v in variants],
+            keys=[variant_label(v) for v in variants], title=f"certified accuracy ({split})", xname="radius (L2)")})
+
+    def _log_counts(self, prefix: str, split: str, counts, series: dict) -> None:
+        """``<prefix>/<split>/<name>`` against ``<prefix>/k`` (``poison``: labels unchanged; ``any``:
+        any k training samples changed, labels included)."""
+        for i, k in enumerate(counts or []):
+            point = {f"{prefix}/k": int(k)}
+            for name, values in series.items():
+                point[f"{prefix}/{split}/{name}"] = values[i]
+            self.run.log(point)
 
     def log_files(self) -> None:
         """The run folder's PNGs as images, its sigmas as histograms, its files as an artifact."""

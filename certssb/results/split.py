@@ -58,4 +58,6 @@ def add_attack_as_run(result: SplitResult, correct, any_count, certified, n_trai
     result.curves["any_count"] = any_count_curve(correct, any_count, n_train)
     result.metrics["realised_attack_certified"] = float(np.mean(certified)) if len(certified) else None
     result.metrics["any_count_median"] = median_count(correct, any_count)
+    certified = np.asarray(any_count)[np.asarray(correct, dtype=bool)]
+    result.metrics["max_any_count"] = int(certified.max()) if certified.size else -1
     result.metrics["attack_changed_samples"] = int(n_changed)

@@ -8,7 +8,7 @@ test sets (:meth:`~SigmaOptimiserSettings.sigmas`), the ensembles it trains
 (:meth:`~SigmaOptimiserSettings.predict`), the training sigmas its certificate may assume, its
 method name and the fields it adds to ``summary.json``. The pipeline calls these methods and
 never branches on an option's name; a user adds an option with one module and one yaml in their
-own config dir (README, "Extending").
+own config dir (docs/extending.md).
 """
 
 from __future__ import annotations
