@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["KCurve", "natural_key", "plot_any_count", "x_limit"]
+__all__ = ["KCurve", "natural_key", "overlay_any_count", "x_limit"]
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 FAMILY_STYLE = {"count": "-", "gaussian": "--"}
@@ -60,7 +60,8 @@ def _draw(ax, curves: Sequence[KCurve]) -> None:
     colours = plt.get_cmap("tab10")
     for n, c in enumerate(sorted(curves, key=lambda c: natural_key(c.label))):
         ax.plot(c.counts, c.values, color=colours(n % 10), marker=MARKERS[n % len(MARKERS)], markersize=4,
-                linestyle=FAMILY_STYLE.get(c.family, "-."), linewidth=1.4, label=textwrap.fill(f"{c.label} ({c.family})", 60, subsequent_indent="  "))
+                linestyle=FAMILY_STYLE.get(c.family, "-."), linewidth=1.4,
+                label=textwrap.fill(f"{c.label} ({c.family})", 60, subsequent_indent="  "))
 
 
 def _mark_changed(ax, changed: Sequence[int]) -> None:
@@ -68,11 +69,13 @@ def _mark_changed(ax, changed: Sequence[int]) -> None:
         ax.axvline(k, color="0.35", linestyle=":", linewidth=1.2, label=f"the attack changed {k} training samples")
 
 
-def plot_any_count(curves: Sequence[KCurve], path: Path, title: str, changed: Sequence[int] = ()) -> bool:
-    """Write the overlay to ``path``; False (nothing written) when no curve has a point."""
+def overlay_any_count(curves: Sequence[KCurve], path: Path, title: str,
+                      changed: Sequence[int] = ()) -> list[str]:
+    """Write the overlay to ``path``; returns the legend's entries in order (empty, and nothing
+    written, when no curve has a point)."""
     curves = [c for c in curves if c.counts]
     if not curves:
-        return False
+        return []
     import matplotlib
 
     matplotlib.use("Agg")
@@ -91,7 +94,8 @@ def plot_any_count(curves: Sequence[KCurve], path: Path, title: str, changed: Se
     ax.set_ylabel("certified accuracy")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    legend = ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.savefig(path, dpi=110, bbox_inches="tight")
+    entries = [t.get_text() for t in legend.get_texts()]
     plt.close(fig)
-    return True
+    return entries

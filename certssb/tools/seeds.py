@@ -5,8 +5,8 @@ results sweep: ``method``, the option yaml naming the method) keeps groups apart
 ``n_seeds``, the seeds, the family, and ``<metric>_mean`` / ``<metric>_std`` of the ACR, certified
 accuracy at each radius (``ca@<r>``), against ``k`` poisoned samples (``pc@<k>``) and against any
 ``k`` changed samples (``ac@<k>``), clean accuracy, ASR, the realised attack certified (clean and
-triggered), the median certified count, the models trained and the timings. The standard deviation is the sample one (``ddof = 1``); it is NaN
-for a group with a single seed.
+triggered), the median certified count, the models trained and the timings. The standard
+deviation is the sample one (``ddof = 1``); it is NaN for a group with a single seed.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from certssb.errors import CertSSBError
 from certssb.tools.one_axis import any_count_curve, attack_changed, family
-from certssb.tools.one_axis_plot import KCurve, plot_any_count
+from certssb.tools.one_axis_plot import KCurve, overlay_any_count
 
 from .facts import labels, mismatch_warning
 from .tables import any_count_table, gaussian, metrics_table, one_axis_table, poison_table, radius_table
@@ -99,7 +99,7 @@ def figure(summaries: list[tuple[str, dict]], split: str, path: Path) -> bool:
     curves = [KCurve(label, *curve, family=family(s)) for label, s in summaries
               if (curve := any_count_curve(s, split)) is not None]
     changed = [c for c in (attack_changed(s) for _, s in summaries) if c is not None]
-    return plot_any_count(curves, path, f"{split} test set: every family on the k axis", changed)
+    return bool(overlay_any_count(curves, path, f"{split} test set: every family on the k axis", changed))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,14 +36,17 @@ def _gaussian_options(p: argparse.ArgumentParser) -> None:
                    help="grid: candidate test sigmas, each <= --sigma-0 (default 0.25 0.35 0.5); grid_ensembles: "
                         "each ensemble at every listed sigma <= its training sigma (default: at its own)")
     g.add_argument("--sigma-trains", type=float, nargs="+", default=None,
-                   help=f"grid_ensembles: one ensemble per training sigma (default {' '.join(map(str, d.sigma_trains))})")
+                   help="grid_ensembles: one ensemble per training sigma "
+                        f"(default {' '.join(map(str, d.sigma_trains))})")
     g.add_argument("--sga-iterations", type=int, default=None,
                    help=f"sga: gradient-ascent steps on the sigmas (default {d.sga_iterations})")
-    g.add_argument("--k-poison", type=int, default=None, help=f"poisoned training samples per Delta (default {d.k_poison})")
+    g.add_argument("--k-poison", type=int, default=None,
+                   help=f"poisoned training samples per Delta (default {d.k_poison})")
     g.add_argument("--inputs-per-delta", type=int, default=None,
                    help="test inputs served by one training perturbation Delta (1, default: one retrain per attack)")
     g.add_argument("--train-share", type=float, default=None,
-                   help=f"||Delta|| as a share of the smallest joint budget of its inputs (default {d.train_share:.3f})")
+                   help="||Delta|| as a share of the smallest joint budget of its inputs "
+                        f"(default {d.train_share:.3f})")
     g.add_argument("--power-scales", type=float, nargs="*", default=None,
                    help=f"attack sizes as multiples of R_joint for the power check (default "
                         f"{' '.join(f'{s:g}' for s in d.power_scales)})")
@@ -84,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--members", type=int, default=None,
                    help="gaussian: ensemble size N (default 100); count: bagging's models (default 100)")
     p.add_argument("--attacks", type=int, default=None,
-                   help="gaussian: (Delta, x) pairs per scale, at most (default 24); count: attacked inputs (default 16)")
+                   help="gaussian: (Delta, x) pairs per scale, at most (default 24); "
+                        "count: attacked inputs (default 16)")
     p.add_argument("--out", type=Path, default=Path("falsify-out"), help="output directory")
     p.add_argument("--seed", type=int, default=0,
                    help="run seed: the data split, member seeds and noise, the attacked inputs (default 0)")
@@ -132,8 +136,9 @@ def parse(argv) -> tuple[FalsifyConfig | CountFalsifyConfig, Path]:
     wrong = [k for k in other if getattr(a, k) is not None]
     if wrong:
         flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
-        raise ConfigError(f"{flags} appl{'ies' if len(wrong) == 1 else 'y'} to --family {'count' if a.family == 'gaussian' else 'gaussian'} only, "
-                          f"not to --family {a.family}")
+        other_family = "count" if a.family == "gaussian" else "gaussian"
+        verb = "applies" if len(wrong) == 1 else "apply"
+        raise ConfigError(f"{flags} {verb} to --family {other_family} only, not to --family {a.family}")
     return (_gaussian_config(a) if a.family == "gaussian" else _count_config(a)), a.out
 
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from certssb.config import load_option
 from certssb.errors import ConfigError
 
-__all__ = ["COUNT_ENSEMBLES", "DEFAULT_POWER_COUNTS", "CountFalsifyConfig", "FalsifyConfig", "IN_RADIUS_SCALE", "SIGMA_RULES", "count_name",
-           "parse_count"]
+__all__ = ["COUNT_ENSEMBLES", "DEFAULT_POWER_COUNTS", "CountFalsifyConfig", "FalsifyConfig", "IN_RADIUS_SCALE",
+           "SIGMA_RULES", "count_name", "parse_count"]
 
 IN_RADIUS_SCALE = 0.5
 SIGMA_RULES = ("sga", "fixed", "grid", "grid_ensembles")
@@ -159,5 +159,6 @@ class CountFalsifyConfig:
             raise ConfigError(f"--alpha must be in (0, 1), got {self.alpha}")
         for a, b in self.counts():
             if a < 1 or a + b < 2:  # a*c + b > c for every c >= 1
-                raise ConfigError(f"--power-counts: {count_name(a, b)} is not beyond the certificate c for every c >= 1")
+                raise ConfigError(f"--power-counts: {count_name(a, b)} is not beyond the certificate c "
+                                  "for every c >= 1")
         self.certifier_cfg().check(None)

@@ -11,7 +11,7 @@ import pandas as pd
 from certssb.errors import CertSSBError
 from certssb.plots import variant_label
 from certssb.tools.one_axis import ONE_AXIS_COLUMNS
-from certssb.tools.one_axis_plot import KCurve, plot_any_count
+from certssb.tools.one_axis_plot import KCurve, overlay_any_count
 from certssb.tools.seeds import aggregate_over_seeds, mean_std_cell
 
 from .radius_plot import plot_curves
@@ -96,7 +96,7 @@ def _any_count_figure(seeds: pd.DataFrame, keys: list[str], df: pd.DataFrame, pa
                                  str(rec.get("family") or "gaussian").split(",")[0]))
     changed = [v for v in df.attrs.get("changed", {}).values() if v is not None]
     title = f"{df.attrs.get('split')} test set: every family on the k axis (mean over seeds)"
-    return plot_any_count(curves, path, title, changed)
+    return bool(overlay_any_count(curves, path, title, changed))
 
 
 def _seed_tables(seeds: pd.DataFrame, keys: Sequence[str]) -> list[str]:
@@ -105,33 +105,35 @@ def _seed_tables(seeds: pd.DataFrame, keys: Sequence[str]) -> list[str]:
     head = list(dict.fromkeys(list(keys) + ["method", "n_seeds"]))
 
     def table(metrics: list[str], labels: list[str], extra: Sequence[str] = ()) -> list[str]:
+        """The groups with at least one value (e.g. no count-family group in the radius table)."""
         recs = []
         for rec in seeds.to_dict("records"):
             out = {c: rec.get(c) for c in list(head) + list(extra)}
-            for m, label in zip(metrics, labels):
-                out[label] = mean_std_cell(rec.get(f"{m}_mean"), rec.get(f"{m}_std"))
-            recs.append(out)
-        return md_table(recs, list(head) + list(extra) + labels)
+            cells = {label: mean_std_cell(rec.get(f"{m}_mean"), rec.get(f"{m}_std"))
+                     for m, label in zip(metrics, labels)}
+            if any(cells.values()):
+                recs.append({**out, **cells})
+        return md_table(recs, list(head) + list(extra) + labels) if recs else []
 
     cols = [c[: -len("_mean")] for c in seeds.columns if c.endswith("_mean")]
     ca = [c for c in cols if c.startswith("ca@")]
     pc = [c for c in cols if c.startswith("pc@")]
     ac = [c for c in cols if c.startswith("ac@")]
-    lines = ["Mean ± sample standard deviation over the seeds (`seeds.csv` has full precision).", ""]
-    lines += table(["acr"] + ca, ["acr"] + [c.replace("ca@", "r=") for c in ca])
-    if pc:
-        lines += ["", "Certified accuracy against k poisoned training samples (`pc@k`):", ""]
-        lines += table(pc, [c.replace("pc@", "k=") for c in pc])
     one_axis = [m for m in ONE_AXIS_METRICS if m in cols]
-    if one_axis:
-        lines += ["", "Every family on one axis:", ""] + table(one_axis, one_axis, extra=["family"])
-    if ac:
-        lines += ["", "Certified accuracy against any k changed training samples (`ac@k`):", ""]
-        lines += table(ac, [c.replace("ac@", "k=") for c in ac])
     timing = [m for m in ("sigma_s", "train_s", "total_s") if m in cols]
-    if timing:
-        lines += ["", "Time per run in seconds (choosing the sigmas, training the members, total):", ""]
-        lines += table(timing, timing)
+    sections = [("ACR and certified accuracy at each radius (Gaussian family):", table(
+                    ["acr"] + ca, ["acr"] + [c.replace("ca@", "r=") for c in ca])),
+                ("Certified accuracy against k poisoned training samples, labels unchanged (`pc@k`):",
+                 table(pc, [c.replace("pc@", "k=") for c in pc]) if pc else []),
+                ("Every family on one axis:", table(one_axis, one_axis, extra=["family"]) if one_axis else []),
+                ("Certified accuracy against any k changed training samples (`ac@k`):",
+                 table(ac, [c.replace("ac@", "k=") for c in ac]) if ac else []),
+                ("Time per run in seconds (choosing the sigmas, training the members, total):",
+                 table(timing, timing) if timing else [])]
+    lines = ["Mean ± sample standard deviation over the seeds (`seeds.csv` has full precision)."]
+    for title, rows in sections:
+        if rows:
+            lines += ["", title, ""] + rows
     return lines
 
 
