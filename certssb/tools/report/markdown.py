@@ -87,8 +87,8 @@ def _any_count_figure(seeds: pd.DataFrame, keys: list[str], df: pd.DataFrame, pa
     counts = df.attrs.get("any_counts", [])
     curves = []
     for rec in seeds.to_dict("records"):
-        label = str(rec.get("method") or "") + (" (" + ", ".join(f"{k}={fmt(rec[k])}" for k in keys) + ")"
-                                                if keys else "")
+        shown = [f"{k}={fmt(rec[k])}" for k in keys if fmt(rec[k])]  # a key the run's option lacks: left out
+        label = str(rec.get("method") or "") + (f" ({', '.join(shown)})" if shown else "")
         values = [rec.get(f"ac@{k}_mean") for k in counts]
         points = [(k, v) for k, v in zip(counts, values) if v is not None and v == v]
         if points:

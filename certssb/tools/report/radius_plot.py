@@ -53,7 +53,6 @@ def plot_curves(df: pd.DataFrame, path: Path, group_by: str | None) -> bool:
     ax.set_title(f"{split} test set, {variant_label(variant)}" + (f" (colour: {group_by})" if group_by else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return True
