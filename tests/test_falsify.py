@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from certssb.tools.falsify import FalsifyConfig, _walk, build_attack, main, run_falsification
+from certssb.tools.falsify import FalsifyConfig, build_attack, main, run_falsification, walk
 
 
 def test_build_attack_respects_budget_and_box():
@@ -39,9 +39,9 @@ def test_build_attack_respects_budget_and_box():
 
 def test_walk_is_capped_by_arc_length():
     a, b, c = torch.zeros(4), torch.tensor([1.0, 0, 0, 0]), torch.tensor([1.0, 1, 0, 0])
-    assert torch.allclose(_walk(a, [b, c], 0.5), torch.tensor([0.5, 0, 0, 0]))
-    assert torch.allclose(_walk(a, [b, c], 1.5), torch.tensor([1.0, 0.5, 0, 0]))
-    assert torch.allclose(_walk(a, [b, c], 9.0), c)
+    assert torch.allclose(walk(a, [b, c], 0.5), torch.tensor([0.5, 0, 0, 0]))
+    assert torch.allclose(walk(a, [b, c], 1.5), torch.tensor([1.0, 0.5, 0, 0]))
+    assert torch.allclose(walk(a, [b, c], 9.0), c)
 
 
 @pytest.mark.slow

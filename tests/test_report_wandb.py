@@ -10,7 +10,8 @@ import pytest
 
 from certssb.logger.flatten import radius_key, summary_scalars
 from certssb.tools import report as report_mod
-from certssb.tools.report_wandb import parse_radius_key, summary_from_scalars
+from certssb.tools.report import wandb_runs
+from certssb.tools.report.wandb_runs import parse_radius_key, summary_from_scalars
 from tests.test_report import _job, _summary
 
 
@@ -58,7 +59,7 @@ def test_wandb_report_equals_the_local_report(tmp_path, monkeypatch):
     runs.append(_run(9, ["attack.delta=2.0", "seed=0"], _summary(0, 2.0), state="crashed"))
     runs.append(_run(8, ["attack.delta=0.5"], _summary(0, 0.5), group="other"))
     api = FakeApi(runs)
-    monkeypatch.setattr(report_mod, "wandb_api", lambda: api)
+    monkeypatch.setattr(wandb_runs, "wandb_api", lambda: api)
     out = tmp_path / "wb"
     assert report_mod.main(["--wandb", "ent/proj", "--group", "delta 2026-11-28/10-00-00", "--out", str(out)]) == 0
     assert api.calls == [("ent/proj", {"group": "delta 2026-11-28/10-00-00"})]
@@ -78,7 +79,7 @@ def test_wandb_report_equals_the_local_report(tmp_path, monkeypatch):
 
 
 def test_wandb_argument_errors(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(report_mod, "wandb_api", lambda: FakeApi([]))
+    monkeypatch.setattr(wandb_runs, "wandb_api", lambda: FakeApi([]))
     assert report_mod.main(["--wandb", "ent/proj", "--group", "g", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == "error: no W&B runs in ent/proj with group 'g'"
     assert report_mod.main(["--wandb", "proj"]) == 2

@@ -17,7 +17,8 @@ import yaml
 from certssb.tools import compare
 
 REPO = Path(__file__).resolve().parent.parent
-TOOLS = sorted(p.stem for p in (REPO / "certssb" / "tools").glob("*.py") if p.stem != "__init__")
+TOOLS = sorted([p.stem for p in (REPO / "certssb" / "tools").glob("*.py") if p.stem != "__init__"]
+               + [p.parent.name for p in (REPO / "certssb" / "tools").glob("*/__main__.py")])
 
 
 def _tool(module: str, args: list[str], cwd: Path):
@@ -132,7 +133,7 @@ def test_compare_a_real_run_pair(tmp_path):
 @pytest.mark.parametrize("name", TOOLS)
 def test_every_tool_option_is_described(name):
     module = importlib.import_module(f"certssb.tools.{name}")
-    if not hasattr(module, "main"):  # a library module of the tools (seeds, report_wandb)
+    if not hasattr(module, "main"):  # a library module of the tools (seeds, one_axis)
         return
     parser = module.build_parser()
     assert parser.prog == f"python -m certssb.tools.{name}"

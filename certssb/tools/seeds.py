@@ -2,10 +2,11 @@
 
 Runs that differ only in ``seed`` form one group; every other swept parameter that varies (for a
 results sweep: ``method``, the option yaml naming the method) keeps groups apart. For each group:
-``n_seeds``, the seeds, and ``<metric>_mean`` / ``<metric>_std`` of the ACR, certified accuracy at
-each radius (``ca@<r>``), certified accuracy against ``k`` poisoned samples (``pc@<k>``), clean
-accuracy, ASR and the timings. The standard deviation is the sample one (``ddof = 1``); it is NaN
-for a group with a single seed.
+``n_seeds``, the seeds, the family, and ``<metric>_mean`` / ``<metric>_std`` of the ACR, certified
+accuracy at each radius (``ca@<r>``), against ``k`` poisoned samples (``pc@<k>``) and against any
+``k`` changed samples (``ac@<k>``), clean accuracy, ASR, the realised attack certified (clean and
+triggered), the median certified count, the models trained and the timings. The standard
+deviation is the sample one (``ddof = 1``); it is NaN for a group with a single seed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import pandas as pd
 __all__ = ["aggregate_over_seeds", "mean_std_cell", "SEED_METRICS"]
 
 # Per-run columns averaged besides the ca@ / pc@ curves (those missing from the table are skipped).
-SEED_METRICS = ["acr", "accuracy", "clean_accuracy", "asr", "covered_exact", "sigma_s", "train_s", "total_s"]
+SEED_METRICS = ["acr", "accuracy", "clean_accuracy", "asr", "covered_exact", "realised_attack_certified_clean",
+                "realised_attack_certified_triggered", "any_count_median", "n_members", "sigma_s", "train_s",
+                "total_s"]
 
 
 def _curve_columns(df: pd.DataFrame, prefix: str) -> list[str]:
@@ -30,13 +33,13 @@ def aggregate_over_seeds(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
 
     ``df`` is a :func:`certssb.tools.report.collect_runs` table; ``keys`` the parameters that tell
     groups apart (the order of first appearance in ``df`` is kept). Columns: ``keys``, ``method``
-    (the summaries' method names, unless ``method`` is itself a swept key),
+    (the summaries' method names, unless ``method`` is itself a swept key), ``family``,
     ``n_seeds``, ``seeds``, then ``<m>_mean`` and ``<m>_std`` for ``acr``, every ``ca@<r>``, every
-    ``pc@<k>`` and the other :data:`SEED_METRICS`.
+    ``pc@<k>``, every ``ac@<k>`` and the other :data:`SEED_METRICS`.
     """
     keys = [k for k in keys if k != "seed" and k in df.columns]
-    metrics = [m for m in ["acr"] + _curve_columns(df, "ca@") + _curve_columns(df, "pc@") + SEED_METRICS[1:]
-               if m in df.columns]
+    curves = _curve_columns(df, "ca@") + _curve_columns(df, "pc@") + _curve_columns(df, "ac@")
+    metrics = [m for m in ["acr"] + curves + SEED_METRICS[1:] if m in df.columns]
     metrics = list(dict.fromkeys(metrics))
     rows: list[dict[str, Any]] = []
     if keys:
@@ -46,8 +49,9 @@ def aggregate_over_seeds(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
         groups = [df] if len(df) else []
     for g in groups:
         row: dict[str, Any] = {k: g[k].iloc[0] for k in keys}
-        if "method" not in keys:  # the summaries' method names (a swept ``method`` is a key)
-            row["method"] = ",".join(sorted({str(m) for m in g["method"].dropna()})) if "method" in g else ""
+        for name in ("method", "family"):  # the summaries' names (a swept ``method`` is a key)
+            if name not in keys:
+                row[name] = ",".join(sorted({str(m) for m in g[name].dropna()})) if name in g else ""
         row["n_seeds"] = int(len(g))
         row["seeds"] = ",".join(str(s) for s in g["seed"].tolist()) if "seed" in g else ""
         for m in metrics:
@@ -55,7 +59,8 @@ def aggregate_over_seeds(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
             row[f"{m}_mean"] = float(values.mean()) if values.notna().any() else math.nan
             row[f"{m}_std"] = float(values.std(ddof=1)) if values.notna().sum() > 1 else math.nan
         rows.append(row)
-    columns = keys + (["method"] if "method" not in keys else []) + ["n_seeds", "seeds"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
+    names = [n for n in ("method", "family") if n not in keys]
+    columns = keys + names + ["n_seeds", "seeds"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
     return pd.DataFrame(rows, columns=columns)
 
 

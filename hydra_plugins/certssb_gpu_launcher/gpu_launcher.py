@@ -131,13 +131,9 @@ class CertSSBGPULauncher(_submitit_launcher.BaseSubmititLauncher):
         return ret
 
     # ------------------------------------------------------------------ launch
-    def launch(
-        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
-    ) -> Sequence[JobReturn]:
-        assert self.config is not None
-        num_jobs = len(job_overrides)
-        assert num_jobs > 0
-
+    def _open_pool(self) -> SlotPool:
+        """The slot pool, announced in the log; a setting that cannot be honoured is one
+        ``error:`` line and exit 2. Jobs learn their share of a GPU from ``CERTSSB_JOBS_PER_GPU``."""
         try:
             pool, source = self.make_pool()
         except ValueError as exc:  # a launcher setting that cannot be honoured: one line, exit 2
@@ -153,53 +149,46 @@ class CertSSBGPULauncher(_submitit_launcher.BaseSubmititLauncher):
             log.info(
                 "certssb_gpu: GPUs %s (from %s), %d job(s) per GPU, %d GPU(s) per job, "
                 "up to %d job(s) at once",
-                list(pool.gpus),
-                source,
-                pool.jobs_per_gpu,
-                pool.gpus_per_job,
-                pool.capacity,
-            )
+                list(pool.gpus), source, pool.jobs_per_gpu, pool.gpus_per_job, pool.capacity)
         else:
             log.info(
                 "certssb_gpu: no GPU (%s): jobs run on the CPU with CUDA_VISIBLE_DEVICES='', "
-                "up to %d at once (hydra.launcher.max_parallel)",
-                source,
-                pool.capacity,
-            )
+                "up to %d at once (hydra.launcher.max_parallel)", source, pool.capacity)
+        return pool
 
+    def _make_sweep_dir(self) -> None:
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if "mode" in self.config.hydra.sweep:
             os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
         log.info(f"certssb_gpu sweep output dir : {self.config.hydra.sweep.dir}")
 
+    def _submit(self, executor: Any, slot: Slot, overrides: Sequence[str], idx: int, setup: list) -> Any:
+        """Job ``idx`` submitted into ``slot`` (its GPU ids the only visible ones)."""
+        executor.update_parameters(**slot_executor_parameters(slot, setup))
+        job = executor.submit(self, list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}",
+                              Singleton.get_state())
+        job._results_timeout_s = RESULTS_TIMEOUT_S
+        log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}  [{slot.describe()}, pid {job.job_id}]")
+        return job
+
+    def _schedule(self, pool: SlotPool, job_overrides: Sequence[Sequence[str]],
+                  initial_job_idx: int) -> List[Optional[JobReturn]]:
+        """Submit the jobs in sweep order while slots are free, collect each as it finishes and
+        free its slot; on any exception (Ctrl-C included) cancel the running jobs."""
         executor = self._make_executor()
         setup = list(self._param("setup", []))
         poll = max(0.01, float(self._param("poll_interval_s", 0.5)))
-
-        pending: Deque[int] = deque(range(num_jobs))
+        pending: Deque[int] = deque(range(len(job_overrides)))
         running: Dict[int, Tuple[Any, Slot]] = {}
-        results: List[Optional[JobReturn]] = [None] * num_jobs
+        results: List[Optional[JobReturn]] = [None] * len(job_overrides)
         try:
             while pending or running:
                 while pending and pool.has_free():
                     k = pending.popleft()
-                    idx = initial_job_idx + k
                     slot = pool.acquire()
                     assert slot is not None
-                    executor.update_parameters(**slot_executor_parameters(slot, setup))
-                    job = executor.submit(
-                        self,
-                        list(job_overrides[k]),
-                        "hydra.sweep.dir",
-                        idx,
-                        f"job_id_for_{idx}",
-                        Singleton.get_state(),
-                    )
-                    job._results_timeout_s = RESULTS_TIMEOUT_S
-                    running[k] = (job, slot)
-                    lst = " ".join(filter_overrides(job_overrides[k]))
-                    log.info(f"\t#{idx} : {lst}  [{slot.describe()}, pid {job.job_id}]")
+                    running[k] = (self._submit(executor, slot, job_overrides[k], initial_job_idx + k, setup), slot)
                 finished = [k for k, (job, _) in running.items() if job.done()]
                 for k in finished:
                     job, slot = running.pop(k)
@@ -214,6 +203,17 @@ class CertSSBGPULauncher(_submitit_launcher.BaseSubmititLauncher):
                 except Exception:  # pragma: no cover
                     pass
             raise
+        return results
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        assert self.config is not None
+        assert len(job_overrides) > 0
+        pool = self._open_pool()
+        self._make_sweep_dir()
+        try:
+            results = self._schedule(pool, job_overrides, initial_job_idx)
         finally:
             self._remove_placeholder_folder()
         assert all(r is not None for r in results)

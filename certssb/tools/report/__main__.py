@@ -1,0 +1,7 @@
+"""``python -m certssb.tools.report``."""
+
+import sys
+
+from certssb.tools.report.cli import main
+
+sys.exit(main())
