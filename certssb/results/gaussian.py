@@ -18,11 +18,9 @@ from certssb.certifier import (
     RealisedAttack,
     certified_accuracy_curve,
     certified_poison_count,
-    covered_after_memory,
     covered_fraction,
     expected_gap,
     poison_certified_accuracy,
-    poison_count_after_memory,
     poison_count_grid,
     radius_variants,
     resolve_poison_sizes,
@@ -30,7 +28,7 @@ from certssb.certifier import (
 )
 
 from .memory import SharedMemories, run_memories
-from .split import SplitResult, add_attack_as_run, median_count
+from .split import SplitResult, add_attack_as_run, coverage_entries, median_count
 
 # L2 radius variants drawn on the radius axis (``budget`` is whitened, never drawn there).
 L2_VARIANTS = ("joint", "paper")
@@ -135,7 +133,7 @@ def _curves_and_metrics(name, table, c: _Certified, cert, attack: RealisedAttack
     metrics = summary_metrics(correct, c.radii["joint"], c.bounds.abstain)
     metrics["acr_by_variant"] = acr
     metrics["whitened_budget_mean"] = float(np.mean(c.radii["budget"] * correct))
-    metrics["covered_fraction"] = _coverage(attack, features, covered_fraction(c.radii["joint"], joint_l2))
+    metrics["covered_fraction"] = coverage_entries(attack, features, covered_fraction(c.radii["joint"], joint_l2))
     metrics["poison_count_median"] = median_count(correct, c.poison_count)
     if name == "triggered":
         metrics["asr"] = float(np.mean(table["prediction"].to_numpy() == target)) if len(table) else None
@@ -150,16 +148,6 @@ def extended_radii(grid, largest: float) -> list[float]:
     while radii[-1] <= largest and len(radii) < 4 * len(grid) + 8:
         radii.append(round(radii[-1] + step, 10))
     return radii
-
-
-def _coverage(attack: RealisedAttack, features, ball, suffix: str = "") -> dict:
-    """``covered_fraction`` entries: the attack as run (0 when it relabelled) and, for an attack that
-    relabelled, what the ellipsoid certifies of its trigger features alone (labels as poisoned)."""
-    exact = float(np.mean(features))
-    if not attack.relabels:
-        return {f"exact{suffix}": exact, f"joint_l2_ball{suffix}": ball}
-    return {f"exact{suffix}": 0.0, f"joint_l2_ball{suffix}": 0.0 if ball is not None else None,
-            f"trigger_features_only{suffix}": {"exact": exact, "joint_l2_ball": ball}}
 
 
 def certify_split(ts, votes, certificate_train_sigmas, cert, attack: RealisedAttack, target,
@@ -210,28 +198,3 @@ def _attack_as_run(result: SplitResult, c: _Certified, attack: RealisedAttack, f
     result.metrics["max_radius"] = float(np.max(table[radius].to_numpy() * correct)) if len(correct) else 0.0
     any_count = np.where(c.bounds.abstain, -1, 0)
     add_attack_as_run(result, correct, any_count, correct & covered, c.by_train.train_sigmas.size, attack.n_changed)
-
-
-def memory_readings(result: SplitResult, c: _Certified, attack: RealisedAttack, action, radius_m,
-                    correct_m) -> np.ndarray:
-    """The sound (``joint``) memory's readings in the attacker's terms: coverage of the realised
-    attack (as run; the trigger features alone for an attack that relabelled) and the certified
-    poisoned-sample count (labels unchanged) of the final, possibly trimmed or relabelled, certificate.
-    Returns whether the trigger features alone are covered (the as-run coverage where labels were kept)."""
-    table, curves, metrics = result.table, result.curves, result.metrics
-    budget, sig, r_joint = c.radii["budget"], c.sigmas, c.radii["joint"]
-    test_delta = attack.test_delta_l2[table["index"].to_numpy()]
-    joint_l2 = table["attack_joint_l2"].to_numpy()
-    features_m = covered_after_memory(action, r_joint, radius_m, budget, c.whitened, test_delta, joint_l2)
-    eps, eta = c.sizes.eps, c.sizes.eta
-    count_m = c.by_train(lambda m, ts: poison_count_after_memory(action[m], r_joint[m], radius_m[m], budget[m], sig[m],
-                                                                 ts, eps, eta))
-    table["covered_exact_joint_memory"] = features_m & (not attack.relabels)
-    table["certified_poison_count_joint_memory"] = count_m
-    metrics["covered_fraction"].update(_coverage(attack, features_m, covered_fraction(radius_m, joint_l2), "_memory"))
-    metrics["poison_count_median_memory"] = median_count(correct_m, count_m)
-    pc = curves["poison_count"]
-    pc["certified_accuracy"]["joint_memory"] = poison_certified_accuracy(correct_m, count_m, pc["counts"]).tolist()
-    pc["certified_accuracy_at_n_poisoned"]["joint_memory"] = float(
-        poison_certified_accuracy(correct_m, count_m, [attack.poisoned_index.size])[0])
-    return features_m

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from certssb.certifier import CentreStore, CertifiedMemory, certified_accuracy_curve, processing_order, storage_update
+from certssb.certifier import (CentreStore, CertifiedMemory, certified_accuracy_curve, covered_after_memory,
+                               covered_fraction, poison_certified_accuracy, poison_count_after_memory, processing_order,
+                               storage_update)
 from certssb.dataset.batched import as_images
+
+from .split import SplitResult, coverage_entries, median_count
 
 # Radius variants the storage-update memory is run for (distances live in raw input space,
 # so the whitened ``budget`` has no memory counterpart).
@@ -50,14 +54,12 @@ def _stored(result, x, c, variant, order, shared, own, copy_memory_from):
 def run_memories(result, x, c, cert, attack, target, shared=None, copy_memory_from=None) -> np.ndarray:
     """Run the memory of every variant over ``result``'s set, adding its columns, curves and
     metrics; returns the ``joint`` memory's coverage of the trigger features (see
-    :func:`certssb.results.gaussian.memory_readings`).
+    :func:`memory_readings`).
 
     ``shared``: one :class:`SharedMemories` for every set; ``copy_memory_from``: ``(result,
     positions)`` of the set whose shared-memory entries these inputs are (the RAB-convention
     ``triggered`` set reads those of ``triggered_all``).
     """
-    from .gaussian import memory_readings
-
     table, curves, metrics = result.table, result.curves, result.metrics
     labels, name = table["label"].to_numpy(), result.name
     order = processing_order(len(labels), str(cert.memory.order), int(cert.memory.order_seed))
@@ -89,3 +91,28 @@ def run_memories(result, x, c, cert, attack, target, shared=None, copy_memory_fr
     table["memory_position"] = (copy_memory_from[0].table["memory_position"].to_numpy()[copy_memory_from[1]]
                                 if copy_memory_from is not None else np.argsort(order))
     return features
+
+
+def memory_readings(result: SplitResult, c, attack, action, radius_m, correct_m) -> np.ndarray:
+    """The sound (``joint``) memory's readings in the attacker's terms: coverage of the realised
+    attack (as run; the trigger features alone for an attack that relabelled) and the certified
+    poisoned-sample count (labels unchanged) of the final, possibly trimmed or relabelled, certificate.
+    Returns whether the trigger features alone are covered (the as-run coverage where labels were kept)."""
+    table, curves, metrics = result.table, result.curves, result.metrics
+    budget, sig, r_joint = c.radii["budget"], c.sigmas, c.radii["joint"]
+    test_delta = attack.test_delta_l2[table["index"].to_numpy()]
+    joint_l2 = table["attack_joint_l2"].to_numpy()
+    features_m = covered_after_memory(action, r_joint, radius_m, budget, c.whitened, test_delta, joint_l2)
+    eps, eta = c.sizes.eps, c.sizes.eta
+    count_m = c.by_train(lambda m, ts: poison_count_after_memory(action[m], r_joint[m], radius_m[m], budget[m], sig[m],
+                                                                 ts, eps, eta))
+    table["covered_exact_joint_memory"] = features_m & (not attack.relabels)
+    table["certified_poison_count_joint_memory"] = count_m
+    metrics["covered_fraction"].update(coverage_entries(attack, features_m, covered_fraction(radius_m, joint_l2),
+                                                         "_memory"))
+    metrics["poison_count_median_memory"] = median_count(correct_m, count_m)
+    pc = curves["poison_count"]
+    pc["certified_accuracy"]["joint_memory"] = poison_certified_accuracy(correct_m, count_m, pc["counts"]).tolist()
+    pc["certified_accuracy_at_n_poisoned"]["joint_memory"] = float(
+        poison_certified_accuracy(correct_m, count_m, [attack.poisoned_index.size])[0])
+    return features_m

@@ -61,3 +61,13 @@ def add_attack_as_run(result: SplitResult, correct, any_count, certified, n_trai
     certified = np.asarray(any_count)[np.asarray(correct, dtype=bool)]
     result.metrics["max_any_count"] = int(certified.max()) if certified.size else -1
     result.metrics["attack_changed_samples"] = int(n_changed)
+
+
+def coverage_entries(attack: RealisedAttack, features, ball, suffix: str = "") -> dict:
+    """``covered_fraction`` entries of the Gaussian family: the attack as run (0 when it relabelled) and, for an attack that
+    relabelled, what the ellipsoid certifies of its trigger features alone (labels as poisoned)."""
+    exact = float(np.mean(features))
+    if not attack.relabels:
+        return {f"exact{suffix}": exact, f"joint_l2_ball{suffix}": ball}
+    return {f"exact{suffix}": 0.0, f"joint_l2_ball{suffix}": 0.0 if ball is not None else None,
+            f"trigger_features_only{suffix}": {"exact": exact, "joint_l2_ball": ball}}

@@ -36,7 +36,7 @@ from certssb.ensemble.noise import member_noise
 from certssb.errors import ConfigError
 from certssb.progress import progress_bar
 
-from .sga import SGASettings
+from .base import SigmaOptimiserSettings as SGASettings  # an SGA option: one with ``step`` and SGA's knobs (sga.py)
 
 
 def _resolve_device(device, cfg: SGASettings, model: nn.Module | None) -> torch.device:
@@ -170,7 +170,7 @@ def _restore(flags: list) -> None:
 
 
 def _optimise(cfg: SGASettings, model, x, key: _Key, device, progress: bool, trajectory: bool):
-    if not isinstance(cfg, SGASettings):
+    if not callable(getattr(cfg, "step", None)):  # an SGA option (sga, sga_joint, released, a user's subclass)
         raise TypeError(f"optimise_sigmas runs SGA; got {type(cfg).__name__} (its sigmas come from its sigmas())")
     idx = _check_inputs(x, key.indices)
     n = x.shape[0]
