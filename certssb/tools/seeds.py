@@ -65,9 +65,12 @@ def aggregate_over_seeds(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
 
 
 def mean_std_cell(mean: Any, std: Any, digits: int = 3) -> str:
-    """``0.512 ± 0.013`` (``0.512`` when the std is NaN, empty when the mean is)."""
+    """``0.512 ± 0.013`` (``0.512`` when the std is NaN, empty when the mean is; a whole number
+    that is the same over every seed, such as a model count, as itself: ``200``)."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return ""
+    if std is not None and std == 0 and float(mean).is_integer() and abs(mean) > 1:
+        return f"{int(mean)}"
     text = f"{mean:.{digits}f}"
     if std is not None and not (isinstance(std, float) and math.isnan(std)):
         text += f" ± {std:.{digits}f}"
