@@ -57,9 +57,9 @@ def x_limit(curves: Sequence[KCurve]) -> int:
 def _draw(ax, curves: Sequence[KCurve]) -> None:
     import matplotlib.pyplot as plt
 
-    colours = plt.get_cmap("tab10")
+    colours = plt.get_cmap("tab20")
     for n, c in enumerate(sorted(curves, key=lambda c: natural_key(c.label))):
-        ax.plot(c.counts, c.values, color=colours(n % 10), marker=MARKERS[n % len(MARKERS)], markersize=4,
+        ax.plot(c.counts, c.values, color=colours(n % 20), marker=MARKERS[n % len(MARKERS)], markersize=4,
                 linestyle=FAMILY_STYLE.get(c.family, "-."), linewidth=1.4,
                 label=textwrap.fill(f"{c.label} ({c.family})", 60, subsequent_indent="  "))
 
