@@ -301,3 +301,49 @@ def test_new_keys_leave_the_fingerprints_of_default_runs_unchanged():
     run = SimpleNamespace(ensemble=ens)
     assert training_settings(run) == {"epochs": ens.epochs, "batch_size": ens.batch_size, "lr": ens.lr}
     assert training_settings(SimpleNamespace(ensemble=ensemble_settings(shuffle="device")))["shuffle"] == "device"
+
+
+# --- device shuffle ------------------------------------------------------------------------------
+
+def test_hashed_orders_are_permutations_from_exact_integer_arithmetic():
+    from certssb.ensemble.shuffle import _epoch_term, hashed_orders
+    from test_ensemble_noise import _U64, _mix_exact, _signed
+    keys = torch.tensor([3, -7, 2 ** 62 + 5])
+    a = hashed_orders(keys, 0, 500)
+    assert all(sorted(row.tolist()) == list(range(500)) for row in a)
+    assert torch.equal(a, hashed_orders(keys, 0, 500))  # a pure function
+    assert not torch.equal(a, hashed_orders(keys, 1, 500)) and not torch.equal(a[0], a[1])
+    # the sort keys, from exact Python integers: same order (distinct keys, so no ties)
+    g = 0x9E3779B97F4A7C15
+    for r, key in enumerate(keys.tolist()):
+        stream = _mix_exact((key + _epoch_term(0)) & _U64)
+        h = [_signed(_mix_exact((stream + p * g) & _U64)) for p in range(1, 501)]
+        assert len(set(h)) == 500 and a[r].tolist() == sorted(range(500), key=h.__getitem__)
+
+
+def test_device_shuffle_orders_each_subset_and_trains_other_models(tmp_path):
+    from certssb.ensemble.shuffle import DeviceShuffler
+    subsets = [torch.tensor([1, 5, 9, 13]), torch.tensor([0, 2, 4, 6])]
+    jobs = [member_job(0, k, subsets[k], "device") for k in range(2)]
+    orders = DeviceShuffler(jobs, 20, CPU).orders(3)
+    assert [sorted(o.tolist()) for o in orders] == [s.tolist() for s in subsets]
+    assert torch.equal(jobs[1].order(3, 20, CPU), orders[1])  # one model alone: the same order
+    f, shape = factory("mlp")
+    x, y, s = data(shape)
+    cfg = dict(epochs=1, batch_size=8, device="cpu", vectorise="true", n_members=2)
+    host, dev = CheckpointStore(tmp_path / "h", "fp"), CheckpointStore(tmp_path / "d", "fp")
+    train_members(f, x, y, s, ensemble_settings(**cfg), 0, range(2), host, progress=False)
+    train_members(f, x, y, s, ensemble_settings(shuffle="device", **cfg), 0, range(2), dev, progress=False)
+    assert max_diff([host.load(0)], [dev.load(0)]) > 1e-3
+
+
+def test_device_shuffle_vectorised_equals_one_at_a_time_float64(float64):
+    from certssb.ensemble.train import _fit_one
+    f, shape = factory("digits_cnn")
+    x, y, s = data(shape, torch.float64)
+    jobs = [member_job(2, k, None, "device") for k in range(2)]
+    vec = train(f, jobs, x, y, s, Speed())
+    ones = [_fit_one(f, job, x, y, s, 2, 16, 1e-2, CPU).state_dict() for job in jobs]
+    assert max_diff(vec, ones) < 1e-10
+    host = train(f, [member_job(2, k) for k in range(2)], x, y, s, Speed())
+    assert max_diff(vec, host) > 1e-4
