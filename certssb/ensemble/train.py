@@ -27,6 +27,7 @@ from certssb.ensemble.group_size import (CudaMemoryProbe, cpu_group_size, jobs_p
                                          size_from_trial)
 from certssb.ensemble.jobs import Job, init_model, member_job
 from certssb.ensemble.precision import FP32, Precision, resolve_precision
+from certssb.ensemble.saving import save_group
 from certssb.ensemble.settings import EnsembleSettings
 from certssb.ensemble.speed import Speed
 from certssb.ensemble.training_data import NoisySource, check_tensors
@@ -177,11 +178,8 @@ def train_members(factory, x, y, sigmas, ens: EnsembleSettings, seed: int, membe
                         "precision": _precision_name(precision, speed), "deterministic": deterministic}
                 if speed is not None and not speed.reference:
                     meta["speed"] = speed.describe()
-                for k, state in zip(group, states):
-                    if k not in keep:
-                        continue
-                    store.save(k, state, meta={"member": k, **meta})
-                    done.append(k)
+                done += save_group(store, [(k, state, {"member": k, **meta})
+                                           for k, state in zip(group, states) if k in keep])
                 bar.update(len(keep))
     finally:
         bar.close()
