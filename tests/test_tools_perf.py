@@ -83,7 +83,7 @@ def test_profile_summary_of_cpu_training_steps():
     batches = list(trainer.batches(0))
     it = iter(batches * 2)
     lines = perf.profile_steps(lambda: trainer.step(*next(it)), 2, torch.device("cpu"), "digits_cnn")
-    assert re.fullmatch(r"profile \[digits_cnn; CPU: leaf operators stand for kernels, 2 steps\]: wall [0-9.]+ "
+    assert re.fullmatch(r"profile \[digits_cnn; CPU: operators' self time stands for kernels, 2 steps\]: wall [0-9.]+ "
                         r"ms/step; kernels busy [0-9.]+ ms/step \(\d+% of the wall time; \d+% launch gaps and host "
                         r"work\); [0-9.]+ kernels/step", lines[0]), lines[0]
     tops = [line for line in lines[1:-1]]

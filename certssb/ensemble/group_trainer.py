@@ -99,6 +99,11 @@ class GroupTrainer:
         self.starts = batch_starts(self.size, spec.batch_size, self.template)
         self.step_batch = min(spec.batch_size, self.size)
         self.shuffler = DeviceShuffler(jobs, self.n, device) if jobs[0].shuffle == "device" else None
+        self.autocast = self.precision.autocast
+        if speed.compile == "cudagraphs" and self.precision.autocast_dtype is not None:
+            # autocast's cast cache must be off inside a captured region (torch.cuda.graph's notes)
+            dtype, kind = self.precision.autocast_dtype, self.precision.device_type
+            self.autocast = lambda: torch.autocast(kind, dtype=dtype, cache_enabled=False)
         self.loss = self._loss
         if speed.compile == "inductor":
             self.loss = torch.compile(self._loss, dynamic=False)
@@ -121,7 +126,7 @@ class GroupTrainer:
 
     def _loss(self, params, buffers, idx, mask):
         xb = self.precision.batch(self.src.batch(idx))
-        with self.precision.autocast():
+        with self.autocast():
             logits = self.call(params, buffers, xb, mask)
         g, b = idx.shape
         if mask is None:

@@ -352,7 +352,8 @@ def workload(name: str, device, sizes):
     mnist = name == "mnist_cnn"
     batch, steps = sizes["sw_mnist_batch" if mnist else "sw_resnet_batch"], sizes["sw_steps"]
     x, y, _, desc = load_data("mnist_cnn" if mnist else "cifar_resnet", batch * steps, 0)
-    f = model_factory(load_option("model", name), tuple(x.shape[1:]), 2)
+    small = {"blocks_per_stage": 1} if DRY_RUN and not mnist else {}  # the dry run: ResNet-8 (CPU minutes)
+    f = model_factory(load_option("model", name, **small), tuple(x.shape[1:]), 2)
     x, y = x.to(device), y.to(device)
     sig = torch.full((len(x),), 0.25, device=device)
     precision = resolve_precision("auto", f(), device)

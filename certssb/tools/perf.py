@@ -136,16 +136,17 @@ class Kernel:
 
 
 def kernels_of(prof, device_type: str) -> list[Kernel]:
-    """The device kernels of a ``torch.profiler`` run (CUDA), or the leaf ``aten::`` operators of
-    a CPU profile (the work a CPU runs in place of kernels)."""
+    """The device kernels of a ``torch.profiler`` run (CUDA), or, in a CPU profile, every
+    ``aten::`` operator for its self time (from its start: the work a CPU runs in place of
+    kernels; an operator's children are counted as themselves)."""
     out = []
     for ev in prof.events():
+        start = float(ev.time_range.start)
         if device_type == "cuda":
-            if ev.device_type != torch.autograd.DeviceType.CUDA:
-                continue
-        elif ev.device_type != torch.autograd.DeviceType.CPU or ev.cpu_children or not ev.name.startswith("aten::"):
-            continue
-        out.append(Kernel(ev.name, float(ev.time_range.start), float(ev.time_range.end)))
+            if ev.device_type == torch.autograd.DeviceType.CUDA:
+                out.append(Kernel(ev.name, start, float(ev.time_range.end)))
+        elif ev.device_type == torch.autograd.DeviceType.CPU and ev.name.startswith("aten::"):
+            out.append(Kernel(ev.name, start, start + float(ev.self_cpu_time_total)))
     return out
 
 
@@ -215,5 +216,5 @@ def profile_steps(step, steps: int, device: torch.device, label: str) -> list[st
             step()
         sync()
     if device.type != "cuda":
-        label += "; CPU: leaf operators stand for kernels"
+        label += "; CPU: operators' self time stands for kernels"
     return summarise_kernels(kernels_of(prof, device.type), steps, wall, label, allocated_bytes(prof, device.type))
