@@ -59,7 +59,7 @@ def test_cpu_dry_run_passes_every_check():
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     verdicts = [line.split(":")[0] for line in lines if line.startswith(("PASS", "FAIL"))]
     assert verdicts == [f"PASS {name}" for name in only.split(",")], proc.stdout
-    assert re.fullmatch(r"gpu-check: 8/8 checks passed in \d+ s", lines[-1]), lines[-1]
+    assert re.fullmatch(r"gpu-check: 8/8 checks passed in \d+ s on cpu", lines[-1]), lines[-1]
     for needle in ("MFU", "TFLOP/s dense", "vmap (reference)", "grouped+fused+pad+cudagraphs", "shuffle per epoch",
                    "profile [mnist_cnn, vmap (reference)", "kernels busy", "launch gaps"):
         assert needle in proc.stdout, needle

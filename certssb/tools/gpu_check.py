@@ -65,8 +65,8 @@ CUDA_TEST_FILES = ("tests/test_ensemble_gpu.py", "tests/test_ensemble_group_size
 
 FULL = dict(mnist_images=12000, mnist_loop=10, mnist_vec=200, prec_vec=64, cifar_images=10000, cifar_loop=3, cifar_vec=64,
             det_images=2048, det_members=8, det_group=4, sweep_members=32, sweep_train=2000, sweep_test=200,
-            sweep_epochs=2, sw_mnist_group=512, sw_resnet_group=128, sw_steps=8, sw_mnist_batch=128,
-            sw_resnet_batch=64)
+            sweep_epochs=2, sw_mnist_group=200, sw_resnet_group=64, sw_steps=8, sw_mnist_batch=128,
+            sw_resnet_batch=64)  # switches: at most the group sizes of mnist-vectorised and cifar-resnet
 DRY = dict(mnist_images=128, mnist_loop=1, mnist_vec=3, prec_vec=2, cifar_images=16, cifar_loop=1, cifar_vec=2,
            det_images=64, det_members=4, det_group=2, sweep_members=2, sweep_train=60, sweep_test=20,
            sweep_epochs=1, sw_mnist_group=2, sw_resnet_group=2, sw_steps=2, sw_mnist_batch=8, sw_resnet_batch=4)
@@ -434,7 +434,9 @@ def main(argv=None) -> int:
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
     passed = sum(ok for _, ok in checks.results)
-    print(f"gpu-check: {passed}/{len(checks.results)} checks passed in {time.monotonic() - start:.0f} s", flush=True)
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"gpu-check: {passed}/{len(checks.results)} checks passed in {time.monotonic() - start:.0f} s on {card}",
+          flush=True)
     return 0 if passed == len(checks.results) else 1
 
 
