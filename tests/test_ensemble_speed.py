@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from certssb.ensemble import CheckpointStore, train_members
+from certssb.ensemble import CheckpointStore, predict_members, train_members
 from certssb.ensemble.group_trainer import FitSpec, GroupTrainer
 from certssb.ensemble.grouped import group_models, unsupported_modules, verify_grouped
 from certssb.ensemble.jobs import member_job
@@ -108,6 +108,11 @@ def test_grouped_training_float32_within_tolerance(tmp_path):
     train_members(f, x, y, s, ensemble_settings(vectorise="grouped", **cfg), 0, range(3), b, progress=False)
     assert b.load_meta(0)["speed"]["engine"] == "grouped" and "speed" not in a.load_meta(0)
     assert_one_adam_step_close([a.load(k) for k in range(3)], [b.load(k) for k in range(3)], lr=1e-2)
+    # prediction of grouped-trained models runs vmapped (the checkpoints are ordinary state dicts)
+    idx = torch.arange(N)
+    pv = predict_members(f, b, x, s, idx, ensemble_settings(vectorise="vmap", **cfg), 0, range(3), progress=False)
+    pg = predict_members(f, b, x, s, idx, ensemble_settings(vectorise="grouped", **cfg), 0, range(3), progress=False)
+    assert (pv.votes == pg.votes).all() and pv.votes.sum() == 3 * N
 
 
 def test_grouped_refuses_models_it_cannot_hold():
