@@ -5,10 +5,14 @@ the count-certified family, whose sigmas are 0).
 The noise of (member, sample) is fixed for the whole run (every epoch, batch and resume), the
 init comes from ``derive_seed(seed, k, "init")`` and the epoch-e shuffle from
 ``make_generator(seed, k, "shuffle", e)``. Members trained together in a vectorised group have
-training subsets of one size (``plan_groups`` groups them by size), so a group needs no padding. Members are trained one at a time (the reference
-path) or in vmapped groups (``vectorised.fit_group``); both give the same models up to float
-rounding. Every member is saved as soon as its group finishes, so an interrupted run loses at most
-one group and a rerun trains only what the store lacks.
+training subsets of one size (``plan_groups`` groups them by size), so a group needs no padding.
+Members are trained one at a time (the reference path) or in vmapped groups
+(``vectorised.fit_group``); both give the same models up to float rounding. The speed switches of
+``conf/ensemble/_training.yaml`` (the grouped engine, Adam's implementation, padded batches,
+compile / CUDA graphs, the device shuffle; ``speed.py``) train through
+``group_trainer.GroupTrainer``; at their defaults nothing changes. Every member is saved as soon
+as its group finishes (a group's checkpoints by parallel writers, ``saving.py``), so an
+interrupted run loses at most one group and a rerun trains only what the store lacks.
 """
 
 from __future__ import annotations
@@ -178,6 +182,8 @@ def train_members(factory, x, y, sigmas, ens: EnsembleSettings, seed: int, membe
                         "precision": _precision_name(precision, speed), "deterministic": deterministic}
                 if speed is not None and not speed.reference:
                     meta["speed"] = speed.describe()
+                if ens.shuffle != "host":
+                    meta["shuffle"] = str(ens.shuffle)
                 done += save_group(store, [(k, state, {"member": k, **meta})
                                            for k, state in zip(group, states) if k in keep])
                 bar.update(len(keep))
