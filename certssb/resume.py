@@ -34,7 +34,10 @@ def config_fingerprint(run: RunSettings) -> str:
 def training_settings(run: RunSettings) -> dict:
     """The ensemble keys that change a trained model (fingerprints of sigmas and members)."""
     ens = to_plain(run.ensemble)
-    return {k: ens[k] for k in ("epochs", "batch_size", "lr")}
+    out = {k: ens[k] for k in ("epochs", "batch_size", "lr")}
+    if ens.get("shuffle", "host") != "host":  # the device shuffle trains other models (host: as before the key)
+        out["shuffle"] = ens["shuffle"]
+    return out
 
 
 def data_fingerprint(run: RunSettings, precision: str) -> dict:

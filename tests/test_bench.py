@@ -29,3 +29,16 @@ def test_bench_digits_quick_ends_with_speedup_line():
     # between CPUs and the drift grows with every step, so only a gross disagreement fails here.
     diff = float(re.search(r"parameter difference[^:]*: ([0-9.e+-]+)", text).group(1))
     assert 0.0 <= diff < 1e-2
+
+
+@pytest.mark.slow
+def test_bench_partition_vectorised_parts_against_one_at_a_time():
+    proc = subprocess.run([sys.executable, "-m", "certssb.tools.bench", "--setting", "partition", "--quick",
+                           "--members", "40", "--repeats", "1", "--threads", "1"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    assert re.fullmatch(r"speedup=\d+(\.\d+)?", lines[-1]), lines[-1]
+    assert "40 parts (sizes 44, 45) x 3 epochs" in proc.stdout and "no noise" in proc.stdout
+    diff = float(re.search(r"parameter difference[^:]*: ([0-9.e+-]+)", proc.stdout).group(1))
+    assert 0.0 <= diff < 1e-2

@@ -216,3 +216,30 @@ def test_temp_file_of_a_save_names_its_writer(tmp_path, monkeypatch):
     assert match and name.startswith(".member_00003.pt.") and match["host"] == _host()
     assert int(match["pid"]) == os.getpid()
     assert not list(tmp_path.glob("*.tmp")) and CheckpointStore(tmp_path, "fp").has(3)  # renamed into place
+
+
+def test_save_group_writes_what_single_saves_write(tmp_path):
+    """A vectorised group's checkpoints are written by parallel writers: the same files (each
+    atomic, checksummed) as one save after another; a failed write raises once the others finish."""
+    from certssb.ensemble.saving import save_group
+    states = {k: {"w": torch.full((3, 4), float(k)), "b": torch.arange(4) + k} for k in range(6)}
+    seq, par = CheckpointStore(tmp_path / "seq", "fp"), CheckpointStore(tmp_path / "par", "fp")
+    for k in range(6):
+        seq.save(k, states[k], meta={"member": k})
+    assert save_group(par, [(k, states[k], {"member": k}) for k in range(6)]) == list(range(6))
+    for k in range(6):
+        a, b = seq.load(k), par.load(k)
+        assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
+        assert par.load_meta(k) == {"member": k}
+    assert not list((tmp_path / "par").glob(".*.tmp"))
+
+    class Failing(CheckpointStore):
+        def save(self, k, state_dict, meta=None):
+            if k == 2:
+                raise CertSSBError("disk full")
+            return super().save(k, state_dict, meta)
+
+    bad = Failing(tmp_path / "bad", "fp")
+    with pytest.raises(CertSSBError, match="disk full"):
+        save_group(bad, [(k, states[k], {}) for k in range(6)])
+    assert bad.missing(range(6)) == [2]

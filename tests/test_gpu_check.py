@@ -1,6 +1,7 @@
 """The one-shot GPU check: its CPU dry run (what `make gpu-check DRY=1` runs) and its parts."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,13 +52,16 @@ def test_cpu_dry_run_passes_every_check():
     """The dry run of every check but `cuda-tests` (this suite runs those tests itself)."""
     env = {**os.environ, "WANDB_MODE": "disabled",
            "PYTHONPATH": os.pathsep.join([str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
-    only = "environment,mnist-vectorised,precision,cifar-resnet,determinism,multirun"
+    only = "environment,mnist-vectorised,precision,cifar-resnet,determinism,multirun,switches,profile"
     proc = subprocess.run([sys.executable, "-m", "certssb.tools.gpu_check", "--dry-run", "--device", "cpu",
                            "--only", only], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     lines = proc.stdout.strip().splitlines()
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     verdicts = [line.split(":")[0] for line in lines if line.startswith(("PASS", "FAIL"))]
     assert verdicts == [f"PASS {name}" for name in only.split(",")], proc.stdout
-    assert lines[-1] == "gpu-check: 6/6 checks passed"
+    assert re.fullmatch(r"gpu-check: 8/8 checks passed in \d+ s on cpu", lines[-1]), lines[-1]
+    for needle in ("MFU", "TFLOP/s dense", "vmap (reference)", "grouped+fused+pad+cudagraphs", "shuffle per epoch",
+                   "profile [mnist_cnn, vmap (reference)", "kernels busy", "launch gaps"):
+        assert needle in proc.stdout, needle
     assert "rerun bit-identical True, resumed bit-identical True" in proc.stdout
     assert "SYNTHETIC" in proc.stdout or "Fashion-MNIST T-shirt" in proc.stdout

@@ -14,7 +14,9 @@ from certssb.seeding import derive_seed, make_generator
 class Job:
     """One model to train: ``init_seed`` (its initial weights), ``shuffle_seed``/``shuffle_keys``
     (its epoch shuffles), ``noise_seed``/``noise_member`` (its training noise) and ``index`` (the
-    training samples it sees, int64; None: every sample)."""
+    training samples it sees, int64; None: every sample); ``shuffle``: ``host`` (a seeded CPU
+    randperm per epoch, the reference) or ``device`` (a hashed order made on the device,
+    ``shuffle.py``)."""
 
     init_seed: int
     shuffle_seed: int
@@ -22,6 +24,7 @@ class Job:
     noise_seed: int
     noise_member: int
     index: torch.Tensor | None = None
+    shuffle: str = "host"
 
     def size(self, n: int) -> int:
         """How many samples this model trains on out of ``n``."""
@@ -33,11 +36,19 @@ class Job:
         perm = torch.randperm(self.size(n), generator=gen)
         return perm if self.index is None else self.index[perm]
 
+    def order(self, epoch: int, n: int, device) -> torch.Tensor:
+        """The epoch's order on ``device``: the host permutation copied there, or the device shuffle."""
+        if self.shuffle == "device":
+            from certssb.ensemble.shuffle import DeviceShuffler
+            return DeviceShuffler([self], n, device).orders(epoch)[0]
+        from certssb.ensemble.training_data import host_to_device
+        return host_to_device(self.permutation(epoch, n), device)
 
-def member_job(seed: int, k: int, index: torch.Tensor | None = None) -> Job:
+
+def member_job(seed: int, k: int, index: torch.Tensor | None = None, shuffle: str = "host") -> Job:
     """Model ``k`` of a run seeded ``seed`` (training on ``index``, or on every sample)."""
     return Job(init_seed=derive_seed(seed, k, "init"), shuffle_seed=int(seed), shuffle_keys=(int(k),),
-               noise_seed=int(seed), noise_member=int(k), index=index)
+               noise_seed=int(seed), noise_member=int(k), index=index, shuffle=shuffle)
 
 
 def init_model(factory, init_seed: int, device) -> nn.Module:

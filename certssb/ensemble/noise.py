@@ -5,8 +5,10 @@ hashing its coordinates with the splitmix64 finaliser (int64 torch ops; multipli
 additions wrap modulo 2**64, logical right shifts are emulated with masks), turning the 64-bit
 hash into two 24-bit uniforms in (0, 1) and applying Box-Muller. Any batch of (member, index)
 pairs can therefore be generated on the fly, in any order, on any device, and gives the same
-values across epochs, batches and resumed runs. The float part is computed in float64 and then
-rounded, so CPU and CUDA agree to the last bit in practice.
+values across epochs, batches and resumed runs. The 64-bit words are integer arithmetic, exact on
+every device (:func:`hash_words`); the float part is computed in float64 and then rounded to
+float32, so CPU and CUDA agree to the last bit unless a float64 value lies within the few ulps by
+which two devices' ``log``/``cos`` may differ of a float32 rounding midpoint (:func:`normal_from_words`).
 """
 
 from __future__ import annotations
@@ -76,13 +78,33 @@ def member_noise(seed: int, members, indices, shape, purpose: str, device=None,
     i = _as_index_tensor(indices, "indices", device)
     k, i = torch.broadcast_tensors(k, i)
     key = derive_seed(seed, "member_noise", purpose)  # 63 bits: fits int64
-    numel = math.prod(shape)
-    j = torch.arange(numel, dtype=torch.int64, device=device)
+    h = hash_words(key, k, i, math.prod(shape))
+    z = normal_from_words(h)
+    return z.to(dtype).reshape(tuple(k.shape) + shape)
+
+
+def hash_words(key: int, k: torch.Tensor, i: torch.Tensor, numel: int) -> torch.Tensor:
+    """int64 ``[k.numel(), numel]``: the 64-bit word of every element (on ``k``'s device).
+
+    Integer arithmetic only (int64 multiply, add, xor, shift and mask; multiplications and
+    additions wrap modulo 2**64), which every device computes exactly: the words are the same on
+    the CPU and on a GPU by construction (``tests/test_ensemble_noise.py`` checks them against
+    exact Python integers)."""
+    j = torch.arange(numel, dtype=torch.int64, device=k.device)
     # Per (member, index) stream key, then one hash per element.
     base = _mix(_mix(k * _GOLDEN + key) + i * _GOLDEN)
-    h = _mix(base.reshape(-1, 1) + (j + 1).mul_(_GOLDEN))
+    return _mix(base.reshape(-1, 1) + (j + 1).mul_(_GOLDEN))
+
+
+def normal_from_words(h: torch.Tensor) -> torch.Tensor:
+    """float64 standard normals from 64-bit words (Box-Muller on two 24-bit uniforms in (0, 1)).
+
+    The uniforms are exact in float64 (24-bit integers plus 1/2, times a power of two, and
+    2 pi / 2**24 rounded once); ``log``, ``sqrt`` and ``cos`` are then within an ulp or two of
+    float64 on any device, and the float32 the noise is used in rounds that away unless a value
+    lies within a few float64 ulps of a float32 rounding midpoint (about 1 element in 10**8; the
+    tests measure the margin)."""
     u1 = _shr(h, 40).to(torch.float64).add_(0.5).mul_(1.0 / (1 << 24))
     u2 = (_shr(h, 16) & 0xFFFFFF).to(torch.float64).add_(0.5).mul_(2.0 * math.pi / (1 << 24))
     del h
-    z = u1.log_().mul_(-2.0).sqrt_().mul_(u2.cos_())
-    return z.to(dtype).reshape(tuple(k.shape) + shape)
+    return u1.log_().mul_(-2.0).sqrt_().mul_(u2.cos_())

@@ -17,10 +17,14 @@ import torch
 from omegaconf import MISSING
 
 from certssb.config import Option
+from certssb.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
-VECTORISE = ("auto", "true", "false")
+VECTORISE = ("auto", "true", "false", "vmap", "grouped", "measure")
+ADAM = ("default", "foreach", "fused")
+COMPILE = ("eager", "inductor", "cudagraphs")
+SHUFFLE = ("host", "device")
 
 
 @dataclass
@@ -29,7 +33,8 @@ class EnsembleSettings(Option):
 
     config_group: ClassVar[str] = "ensemble"
     #: keys that change how a run executes, not its results (left out of fingerprints and sweep folder names)
-    execution_keys: ClassVar[tuple] = ("device", "vectorise", "group_size", "eval_batch_size", "checkpoint_dir")
+    execution_keys: ClassVar[tuple] = ("device", "vectorise", "group_size", "eval_batch_size", "checkpoint_dir",
+                                       "adam", "pad_batches", "compile")
     #: ``gaussian`` (members with their own noise) or ``count`` (models on parts or bags, no noise)
     family: ClassVar[str] = "gaussian"
 
@@ -44,6 +49,11 @@ class EnsembleSettings(Option):
     member_range: Optional[List[int]] = MISSING
     checkpoint_dir: Optional[str] = MISSING
     deterministic: bool = MISSING
+    # speed switches (certssb/ensemble/speed.py); the defaults are the reference path
+    adam: str = MISSING
+    pad_batches: bool = MISSING
+    compile: str = MISSING
+    shuffle: str = MISSING
 
     @property
     def n_members(self) -> int:
@@ -56,8 +66,9 @@ class EnsembleSettings(Option):
         self.require_range("lr", 0.0, None, low_open=True)
         self.require_choice("device", DEVICES)
         self.require_choice("precision", PRECISIONS)
-        if str(self.vectorise).lower() not in VECTORISE:
+        if self.vectorise_mode() not in VECTORISE:
             self.fail("vectorise", f"must be one of {', '.join(VECTORISE)}; got {self.vectorise!r}")
+        self.check_speed(run)
         if self.group_size is not None and self.group_size < 1:
             self.fail("group_size", f"must be null or >= 1; got {self.group_size}")
         rng, n = self.member_range, self.n_members
@@ -73,11 +84,43 @@ class EnsembleSettings(Option):
             self.fail_option(f"trains its models without noise (a count-certified defence), but "
                              f"sigma_optimiser={sigma.name} adds noise: use sigma_optimiser=none")
 
+    def check_speed(self, run) -> None:
+        """The speed switches (one-line errors; see ``certssb/ensemble/speed.py``)."""
+        self.require_choice("adam", ADAM)
+        self.require_choice("compile", COMPILE)
+        self.require_choice("shuffle", SHUFFLE)
+        if not isinstance(self.pad_batches, bool):
+            self.fail("pad_batches", f"must be true or false; got {self.pad_batches!r}")
+        if self.compile == "cudagraphs" and self.device == "cpu":
+            raise ConfigError("ensemble.compile=cudagraphs captures CUDA graphs and needs ensemble.device=cuda (or "
+                              "auto on a GPU); use compile=eager or inductor on the CPU")
+        if self.compile != "eager" and self.vectorise_mode() == "false":
+            raise ConfigError(f"ensemble.compile={self.compile} compiles the vectorised training step, but "
+                              "ensemble.vectorise=false trains one model at a time; use vectorise=auto, vmap or "
+                              "grouped (or compile=eager)")
+        if self.vectorise_mode() == "grouped" and run is not None and getattr(run, "model", None) is not None:
+            from certssb.ensemble.grouped import unsupported_modules
+            dataset = run.dataset
+            model = run.model.build(tuple(dataset.input_shape), int(dataset.num_classes()))
+            bad = unsupported_modules(model)
+            if bad:
+                raise ConfigError(f"ensemble.vectorise=grouped cannot stack model={run.model.name} along the channel "
+                                  f"axis ({bad}); use vectorise=vmap")
+
     def vectorise_mode(self) -> str:
-        """``auto`` | ``true`` | ``false`` (yaml booleans accepted)."""
+        """``auto`` | ``true`` | ``false`` | ``vmap`` | ``grouped`` | ``measure`` (yaml booleans
+        accepted; ``true`` is ``vmap``)."""
         if isinstance(self.vectorise, bool):
             return "true" if self.vectorise else "false"
         return str(self.vectorise).strip().lower()
+
+    def results_plain(self) -> dict:
+        """What determines the results: the :attr:`execution_keys` and ``shuffle`` at its default
+        (``host``: the fingerprints of runs made before the key existed stay the same) left out."""
+        out = super().results_plain()
+        if out.get("shuffle") == "host":
+            out.pop("shuffle")
+        return out
 
     def training_subsets(self, x_train, y_train, seed: int) -> list[torch.Tensor] | None:
         """The training-sample indices of every model (int64 tensors), or None: every model trains on

@@ -5,14 +5,19 @@ the count-certified family, whose sigmas are 0).
 The noise of (member, sample) is fixed for the whole run (every epoch, batch and resume), the
 init comes from ``derive_seed(seed, k, "init")`` and the epoch-e shuffle from
 ``make_generator(seed, k, "shuffle", e)``. Members trained together in a vectorised group have
-training subsets of one size (``plan_groups`` groups them by size), so a group needs no padding. Members are trained one at a time (the reference
-path) or in vmapped groups (``vectorised.fit_group``); both give the same models up to float
-rounding. Every member is saved as soon as its group finishes, so an interrupted run loses at most
-one group and a rerun trains only what the store lacks.
+training subsets of one size (``plan_groups`` groups them by size), so a group needs no padding.
+Members are trained one at a time (the reference path) or in vmapped groups
+(``vectorised.fit_group``); both give the same models up to float rounding. The speed switches of
+``conf/ensemble/_training.yaml`` (the grouped engine, Adam's implementation, padded batches,
+compile / CUDA graphs, the device shuffle; ``speed.py``) train through
+``group_trainer.GroupTrainer``; at their defaults nothing changes. Every member is saved as soon
+as its group finishes (a group's checkpoints by parallel writers, ``saving.py``), so an
+interrupted run loses at most one group and a rerun trains only what the store lacks.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 import torch
@@ -26,11 +31,15 @@ from certssb.ensemble.group_size import (CudaMemoryProbe, cpu_group_size, jobs_p
                                          size_from_trial)
 from certssb.ensemble.jobs import Job, init_model, member_job
 from certssb.ensemble.precision import FP32, Precision, resolve_precision
+from certssb.ensemble.saving import save_group
 from certssb.ensemble.settings import EnsembleSettings
-from certssb.ensemble.training_data import NoisySource, check_tensors, host_to_device
+from certssb.ensemble.speed import Speed
+from certssb.ensemble.training_data import NoisySource, check_tensors
 from certssb.ensemble.vectorised import batch_starts, fit_group, trial_step
 from certssb.errors import ConfigError
 from certssb.seeding import derive_seed
+
+log = logging.getLogger("certssb")
 
 
 def _fit_one(factory, job: Job, x, y, sigmas, epochs: int, batch_size: int, lr: float,
@@ -48,7 +57,7 @@ def _fit_one(factory, job: Job, x, y, sigmas, epochs: int, batch_size: int, lr: 
     n = len(x)
     starts = batch_starts(job.size(n), batch_size, model)
     for epoch in range(epochs):
-        perm = host_to_device(job.permutation(epoch, n), device)
+        perm = job.order(epoch, n, device)
         for start in starts:
             idx = perm[start:start + batch_size]
             xb = precision.batch(src.batch_one(0, idx))
@@ -80,18 +89,29 @@ def forward_flops(model: nn.Module, input_shape, device=None) -> float:
     return float(counter.get_total_flops())
 
 
-def choose_vectorise(ens: EnsembleSettings, model: nn.Module, input_shape=None, device=None) -> bool:
-    """``true``/``false`` as given; ``auto``: vmap, except on the CPU when the forward pass costs
-    more than ``CPU_VMAP_MAX_FWD_FLOPS`` per sample (measured: the CPU loop is then compute-bound
-    and vmap's grouped convolutions are slower: 0.55x for mnist_cnn on 12,000 images and 0.70x
-    for the PreAct ResNet, 2 cores). BatchNorm models vectorise too (per-member statistics, see
-    ``vectorised``)."""
+def choose_engine(ens: EnsembleSettings, model: nn.Module, input_shape=None, device=None) -> str:
+    """How the models train: ``loop`` (one at a time), ``vmap``, ``grouped`` or ``measure`` (time
+    vmap and grouped on CUDA when the groups start, ``group_trainer.measure_engine``).
+
+    ``true``/``vmap``, ``grouped`` and ``false`` as given; ``auto``: vmap, except on the CPU when the
+    forward pass costs more than ``CPU_VMAP_MAX_FWD_FLOPS`` per sample (measured: the CPU loop is
+    then compute-bound and vmap's grouped convolutions are slower: 0.55x for mnist_cnn on 12,000
+    images and 0.70x for the PreAct ResNet, 2 cores). BatchNorm models vectorise too (per-member
+    statistics, see ``vectorised``). ``measure``: as ``auto`` off CUDA and with
+    ``ensemble.deterministic`` (a measured choice could differ between runs)."""
     mode = ens.vectorise_mode()
-    if mode == "auto":
-        if device is not None and torch.device(device).type == "cpu" and input_shape is not None:
-            return forward_flops(model, input_shape) <= CPU_VMAP_MAX_FWD_FLOPS
-        return True
-    return mode == "true"
+    if mode in ("true", "vmap", "grouped", "false"):
+        return {"true": "vmap", "false": "loop"}.get(mode, mode)
+    on_cpu = device is not None and torch.device(device).type == "cpu"
+    if on_cpu and input_shape is not None and forward_flops(model, input_shape) > CPU_VMAP_MAX_FWD_FLOPS:
+        return "loop"
+    cuda = device is not None and torch.device(device).type == "cuda"
+    return "measure" if mode == "measure" and cuda and not ens.deterministic else "vmap"
+
+
+def choose_vectorise(ens: EnsembleSettings, model: nn.Module, input_shape=None, device=None) -> bool:
+    """Whether the models run in vectorised groups (any engine of :func:`choose_engine`)."""
+    return choose_engine(ens, model, input_shape, device) != "loop"
 
 
 def group_size(ens: EnsembleSettings, factory, x, y, sigmas, batch_size, device, n_todo, precision,
@@ -139,7 +159,8 @@ def train_members(factory, x, y, sigmas, ens: EnsembleSettings, seed: int, membe
     x, y, sigmas = _prepare(x, y, sigmas, device)
     index = (lambda k: None) if subsets is None else (lambda k: subsets[k].to(device))
     probe = factory()
-    vectorise = choose_vectorise(ens, probe, tuple(x.shape[1:]), device)
+    engine = choose_engine(ens, probe, tuple(x.shape[1:]), device)
+    vectorise = engine != "loop"
     precision = resolve_precision(ens.precision, probe, device)
     del probe
     deterministic = bool(ens.deterministic)
@@ -150,29 +171,61 @@ def train_members(factory, x, y, sigmas, ens: EnsembleSettings, seed: int, membe
         with deterministic_kernels(deterministic):
             g = (group_size(ens, factory, x, y, sigmas, ens.batch_size, device, len(todo), precision)
                  if vectorise else 1)
+            speed = _resolve_speed(ens, engine, factory, (x, y, sigmas), device, precision, g)
             for group, keep in plan_groups(todo, g, deterministic, ens.n_members, sizes):
-                jobs = [member_job(seed, k, index(k)) for k in group]
+                jobs = [member_job(seed, k, index(k), str(ens.shuffle)) for k in group]
                 t0 = time.perf_counter()
-                if vectorise:
-                    states = fit_group(factory, jobs, x, y, sigmas, ens.epochs, ens.batch_size, ens.lr, device,
-                                       precision)
-                else:
-                    states = [_contiguous(_fit_one(factory, jobs[0], x, y, sigmas, ens.epochs, ens.batch_size, ens.lr,
-                                                   device, precision).state_dict())]
+                states = _fit(factory, jobs, (x, y, sigmas), ens, device, precision, speed)
                 seconds = (time.perf_counter() - t0) / len(group)
-                name = precision.for_vmap().name if vectorise else precision.name
-                for k, state in zip(group, states):
-                    if k not in keep:
-                        continue
-                    store.save(k, state, meta={"member": k, "epochs": ens.epochs, "seconds": seconds,
-                                               "vectorised": bool(vectorise), "group_size": len(group),
-                                               "group_first": group[0], "precision": name,
-                                               "deterministic": deterministic})
-                    done.append(k)
+                meta = {"epochs": ens.epochs, "seconds": seconds, "vectorised": bool(vectorise),
+                        "group_size": len(group), "group_first": group[0],
+                        "precision": _precision_name(precision, speed), "deterministic": deterministic}
+                if speed is not None and not speed.reference:
+                    meta["speed"] = speed.describe()
+                if ens.shuffle != "host":
+                    meta["shuffle"] = str(ens.shuffle)
+                done += save_group(store, [(k, state, {"member": k, **meta})
+                                           for k, state in zip(group, states) if k in keep])
                 bar.update(len(keep))
     finally:
         bar.close()
     return done
+
+
+def _resolve_speed(ens: EnsembleSettings, engine: str, factory, data, device, precision, g: int) -> Speed | None:
+    """The speed switches of the vectorised groups (None: one model at a time, where they do not
+    apply: said once in the log when some are set); ``measure`` is decided here."""
+    if engine == "loop":
+        if Speed.of(ens, "vmap") != Speed():
+            log.info("ensemble: models train one at a time here, so adam/pad_batches/compile are not used")
+        return None
+    if engine == "measure":
+        from certssb.ensemble.group_trainer import FitSpec, measure_engine
+        spec = FitSpec(ens.epochs, ens.batch_size, ens.lr, device, precision, Speed.of(ens, "vmap"))
+        engine, _ = measure_engine(factory, *data, spec, g)
+    return Speed.of(ens, engine)
+
+
+def _precision_name(precision: Precision, speed: Speed | None) -> str:
+    """What the forward passes ran in (vmap runs in the default memory layout)."""
+    if speed is None or speed.engine == "grouped":
+        return precision.name
+    return precision.for_vmap().name
+
+
+def _fit(factory, jobs, data, ens: EnsembleSettings, device, precision, speed: Speed | None) -> list[dict]:
+    """The state dicts of the models ``jobs`` trained on ``data = (x, y, sigmas)``: one at a time
+    (``speed`` None), through ``vectorised.fit_group`` (every switch at its default) or through
+    ``group_trainer.GroupTrainer`` (the switches)."""
+    x, y, sigmas = data
+    if speed is None:
+        return [_contiguous(_fit_one(factory, jobs[0], x, y, sigmas, ens.epochs, ens.batch_size, ens.lr, device,
+                                     precision).state_dict())]
+    if speed.reference and jobs[0].shuffle == "host":
+        return fit_group(factory, jobs, x, y, sigmas, ens.epochs, ens.batch_size, ens.lr, device, precision)
+    from certssb.ensemble.group_trainer import FitSpec, GroupTrainer
+    spec = FitSpec(ens.epochs, ens.batch_size, ens.lr, device, precision, speed)
+    return GroupTrainer(factory, jobs, x, y, sigmas, spec).run()
 
 
 def train_single(factory, x, y, sigma: float, ens: EnsembleSettings, seed: int, key: str, device=None) -> nn.Module:

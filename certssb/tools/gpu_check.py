@@ -1,7 +1,8 @@
 """One-shot GPU check: validates the GPU paths and measures them in one short run.
 
-    python -m certssb.tools.gpu_check                      # on a GPU (make gpu-check): under 8 minutes on one H200
+    python -m certssb.tools.gpu_check                      # on a GPU (make gpu-check): about 5 minutes on one H100
     python -m certssb.tools.gpu_check --dry-run --device cpu   # tiny sizes on the CPU (make gpu-check DRY=1)
+    python -m certssb.tools.gpu_check --only switches,profile  # a subset (names below)
 
 Prints one ``PASS``/``FAIL`` line per check with its figures, then ``gpu-check: K/M checks
 passed`` (exit code 0 only when all pass):
@@ -11,16 +12,28 @@ passed`` (exit code 0 only when all pass):
 3. ``mnist-vectorised``: the MNIST CNN trained one at a time and vectorised (vectorised at
    N >= 100 members on a GPU), members/s of each and their ratio (target >= 10x), the group size
    the measured trial step chose, peak memory; the projected time of N = 1000 members x 20 epochs
-   x 12,000 images (target < 15 min).
+   x 12,000 images (target < 15 min); achieved FLOP/s and MFU of each path against the card's
+   dense peak in the training precision (``certssb/tools/perf.py``: datasheet, or a measured
+   matmul for a card not in its table).
 4. ``precision``: the MNIST CNN vectorised and one at a time in ``fp32`` and in ``auto`` (bf16
    on CUDA; channels-last on the one-at-a-time path): members/s of each.
 5. ``cifar-resnet``: the PreAct ResNet-32 (BatchNorm, bf16 under ``auto`` on CUDA) one at a time
-   and vectorised: members per hour at 10 epochs x 10,000 images (target N = 1000 in < 1 h).
+   and vectorised: members per hour at 10 epochs x 10,000 images (target N = 1000 in < 1 h),
+   FLOP/s and MFU.
 6. ``determinism``: ``ensemble.deterministic=true``: a rerun and a resumed run (another
    member order, leftovers of an interrupted run) give bit-identical members; with the default
    settings the difference between group sizes is reported.
 7. ``multirun``: a two-job ``hydra/launcher=certssb_gpu`` sweep of the real pipeline
    (``jobs_per_gpu=2``): both complete on the device.
+8. ``switches``: the speed switches of ``conf/ensemble/_training.yaml`` against the reference
+   vectorised step, for the MNIST CNN and the PreAct ResNet-32 at the group size the trial step
+   chooses (capped): ms/step, members/s, FLOP/s, MFU and the ratio to the reference, per switch
+   (``certssb/tools/gpu_switches.py``); the host and device shuffles' cost per epoch; what
+   ``vectorise=measure`` picks. Configurations left when ``--budget-s`` is spent are skipped (said
+   so). Fails only when a switch raises.
+9. ``profile``: ``torch.profiler`` summaries of single training steps (reference, grouped, and
+   grouped with fused Adam, padding and CUDA graphs): wall time against kernel busy time (launch
+   gaps), kernels per step, the top kernels, memory.
 
 Data: the pipeline's loaders where the files exist (Fashion-MNIST, CIFAR-10); otherwise
 synthetic data of the same shape, and every line says which. The multirun writes a small
@@ -48,14 +61,16 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 CUDA_TEST_FILES = ("tests/test_ensemble_gpu.py", "tests/test_ensemble_group_size.py", "tests/test_ensemble_device.py",
-                   "tests/test_sigma_repro.py", "tests/test_ensemble_noise.py")
+                   "tests/test_sigma_repro.py", "tests/test_ensemble_noise.py", "tests/test_ensemble_speed_gpu.py")
 
 FULL = dict(mnist_images=12000, mnist_loop=10, mnist_vec=200, prec_vec=64, cifar_images=10000, cifar_loop=3, cifar_vec=64,
             det_images=2048, det_members=8, det_group=4, sweep_members=32, sweep_train=2000, sweep_test=200,
-            sweep_epochs=2)
+            sweep_epochs=2, sw_mnist_group=200, sw_resnet_group=64, sw_steps=8, sw_mnist_batch=128,
+            sw_resnet_batch=64)  # switches: at most the group sizes of mnist-vectorised and cifar-resnet
 DRY = dict(mnist_images=128, mnist_loop=1, mnist_vec=3, prec_vec=2, cifar_images=16, cifar_loop=1, cifar_vec=2,
            det_images=64, det_members=4, det_group=2, sweep_members=2, sweep_train=60, sweep_test=20,
-           sweep_epochs=1)
+           sweep_epochs=1, sw_mnist_group=2, sw_resnet_group=2, sw_steps=2, sw_mnist_batch=8, sw_resnet_batch=4)
+BUDGET_S = 300  # the whole check on one H100; switch measurements past it are skipped
 TARGETS = dict(mnist_speedup=10.0, mnist_n1000_s=15 * 60, cifar_members_per_hour=1000)
 
 
@@ -107,6 +122,25 @@ def _train(factory, x, y, sigmas, cfg, members, device, directory):
     return wall, mem.absolute, store.load_meta(first), store
 
 
+def _throughput(factory, x, y, batch: int, device):
+    """(FLOPs of one member-sample's training step, the card's dense peak in the precision that
+    ``ensemble.precision=auto`` trains in)."""
+    from certssb.ensemble.precision import resolve_precision
+    from certssb.tools.bench import step_flops
+    from certssb.tools.perf import peak_for, training_precision
+    b = min(batch, len(x))
+    precision = resolve_precision("auto", factory(), device)
+    return step_flops(factory, x, y, b, device) / b, peak_for(device, training_precision(precision.autocast_dtype,
+                                                                                          device.type))
+
+
+def _mfu(fps: float, peak, paths: dict) -> str:
+    """``; FLOP/s and MFU: <path> ..., peak ...`` for ``paths = {name: (member-samples, seconds)}``."""
+    from certssb.tools.perf import mfu_text
+    parts = [f"{name} {mfu_text(fps, samples, seconds, peak)}" for name, (samples, seconds) in paths.items()]
+    return f"; model FLOP/s: {'; '.join(parts)} ({fps / 1e6:.2f} MFLOP per member-sample; peak {peak.label()})"
+
+
 def _fmt_s(s: float) -> str:
     return f"{s:.1f} s" if s < 120 else (f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h")
 
@@ -153,13 +187,16 @@ def check_mnist(device, sizes, tmp):
     t_vec, m_vec, meta, _ = _train(f, x, y, sig, vec_cfg, range(sizes["mnist_vec"]), device, tmp / "vec")
     rate_loop, rate_vec = sizes["mnist_loop"] / t_loop, sizes["mnist_vec"] / t_vec
     ratio = rate_vec / rate_loop
+    fps, peak = _throughput(f, x, y, loop_cfg.batch_size, device)
+    mfu = _mfu(fps, peak, {"one at a time": (sizes["mnist_loop"] * n, t_loop),
+                           "vectorised": (sizes["mnist_vec"] * n, t_vec)})
     n1000 = 1000 * 20 * (12000 / n) / rate_vec  # member-epochs of 12,000 images at the measured rate
     ok = DRY_RUN or (ratio >= TARGETS["mnist_speedup"] and n1000 < TARGETS["mnist_n1000_s"])
     return ok, (f"{desc}; one at a time {rate_loop:.2f} members/s ({sizes['mnist_loop']} members), vectorised "
                 f"{rate_vec:.2f} members/s (N={sizes['mnist_vec']}, group {meta['group_size']}, {meta['precision']}); "
                 f"vectorised/one-at-a-time = {ratio:.1f}x (target >= {TARGETS['mnist_speedup']:.0f}x); projected "
                 f"N=1000 x 20 epochs x 12,000 images: {_fmt_s(n1000)} (target < 15 min); peak memory "
-                f"loop {m_loop / 2**30:.2f} GiB, vectorised {m_vec / 2**30:.2f} GiB")
+                f"loop {m_loop / 2**30:.2f} GiB, vectorised {m_vec / 2**30:.2f} GiB{mfu}")
 
 
 def check_cifar(device, sizes, tmp):
@@ -181,6 +218,8 @@ def check_cifar(device, sizes, tmp):
     per_hour_loop = 3600 * sizes["cifar_loop"] / t_loop / scale
     per_hour_vec = 3600 * sizes["cifar_vec"] / t_vec / scale
     best = max(per_hour_loop, per_hour_vec)
+    fps, peak = _throughput(f, x, y, vec_cfg.batch_size, device)
+    mfu = _mfu(fps, peak, {"one at a time": (sizes["cifar_loop"] * n, t_loop), "vectorised": (sizes["cifar_vec"] * n, t_vec)})
     from certssb.ensemble.train import choose_vectorise
     auto = choose_vectorise(_cfg(device), f(), (3, 32, 32), device)
     ok = DRY_RUN or best >= TARGETS["cifar_members_per_hour"]
@@ -189,7 +228,7 @@ def check_cifar(device, sizes, tmp):
                 f"{meta['precision']}); vectorised/one-at-a-time = {per_hour_vec / per_hour_loop:.2f}x; "
                 f"vectorise=auto picks {'vmap' if auto else 'one at a time'}; N=1000 in "
                 f"{_fmt_s(3600 * 1000 / best)} at the better rate (target < 1 h); peak memory loop "
-                f"{m_loop / 2**30:.2f} GiB, vectorised {m_vec / 2**30:.2f} GiB")
+                f"{m_loop / 2**30:.2f} GiB, vectorised {m_vec / 2**30:.2f} GiB{mfu}")
 
 
 def check_precision(device, sizes, tmp):
@@ -296,6 +335,62 @@ def check_multirun(device, sizes, tmp):
                        f"(SYNTHETIC Fashion-MNIST-format data, N={sizes['sweep_members']})")
 
 
+_WORKLOADS: dict = {}
+
+
+def workload(name: str, device, sizes):
+    """The switch measurements' workload of ``name`` (``mnist_cnn`` | ``preact_resnet32``), built
+    once per run: data on the device, the group size the trial step chooses (capped), FLOPs, peak."""
+    if name in _WORKLOADS:
+        return _WORKLOADS[name]
+    from certssb.config import load_option
+    from certssb.ensemble.precision import resolve_precision
+    from certssb.ensemble.train import group_size
+    from certssb.model import model_factory
+    from certssb.tools.bench import load_data
+    from certssb.tools.gpu_switches import Workload
+    mnist = name == "mnist_cnn"
+    batch, steps = sizes["sw_mnist_batch" if mnist else "sw_resnet_batch"], sizes["sw_steps"]
+    x, y, _, desc = load_data("mnist_cnn" if mnist else "cifar_resnet", batch * steps, 0)
+    small = {"blocks_per_stage": 1} if DRY_RUN and not mnist else {}  # the dry run: ResNet-8 (CPU minutes)
+    f = model_factory(load_option("model", name, **small), tuple(x.shape[1:]), 2)
+    x, y = x.to(device), y.to(device)
+    sig = torch.full((len(x),), 0.25, device=device)
+    precision = resolve_precision("auto", f(), device)
+    cap = sizes["sw_mnist_group" if mnist else "sw_resnet_group"]
+    g = cap if DRY_RUN else min(cap, group_size(_cfg(device, batch_size=batch), f, x, y, sig, batch, device, cap,
+                                                precision))
+    fps, peak = _throughput(f, x, y, batch, device)
+    _WORKLOADS[name] = Workload(name, f, x, y, sig, batch, g, steps, 12000 if mnist else 10000, precision, fps, peak,
+                                desc)
+    return _WORKLOADS[name]
+
+
+def check_switches(device, sizes, deadline: float):
+    from certssb.tools.gpu_switches import engine_choice, measure_switches, shuffle_costs
+    oks, out = [], []
+    for name in ("mnist_cnn", "preact_resnet32"):
+        w = workload(name, device, sizes)
+        ok, summary = measure_switches(w, deadline, DRY_RUN)
+        extra = [shuffle_costs(w, w.epoch_images), engine_choice(w)]
+        print("    " + "; ".join(extra), flush=True)
+        oks.append(ok)
+        out.append(summary)
+    return all(oks), "; ".join(out) + " (target for the defaults of a later change: >= 5x members/s)"
+
+
+def check_profile(device, sizes):
+    from certssb.tools.gpu_switches import profile_configs
+    lines = []
+    for name in ("mnist_cnn", "preact_resnet32"):
+        lines += profile_configs(workload(name, device, sizes), steps=1 if DRY_RUN else 3, dry_run=DRY_RUN)
+    for line in lines:
+        print("  " + line, flush=True)
+    done = sum(1 for line in lines if line.startswith("profile [") and ": wall " in line)
+    skipped = sum(1 for line in lines if line.startswith("profile [") and ": skipped" in line)
+    return done > 0, f"{done} step profiles printed above ({skipped} skipped)"
+
+
 DRY_RUN = False
 
 
@@ -309,12 +404,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--dry-run", action="store_true", help="tiny sizes (CPU dry run: < 1 minute); targets not checked")
     ap.add_argument("--device", default="cuda", help="cuda (default) or cpu (with --dry-run)")
     ap.add_argument("--only", default=None, help="comma-separated check names to run (default: all)")
+    ap.add_argument("--budget-s", type=float, default=BUDGET_S,
+                    help="seconds for the whole check; switch measurements past it are skipped (default %(default)s)")
     return ap
 
 
 def main(argv=None) -> int:
     global DRY_RUN
     args = build_parser().parse_args(argv)
+    start = time.monotonic()
     DRY_RUN = args.dry_run
     from certssb.ensemble import resolve_device
     from certssb.errors import CertSSBError
@@ -336,14 +434,18 @@ def main(argv=None) -> int:
                 ("precision", lambda: check_precision(device, sizes, tmp / "precision")),
                 ("cifar-resnet", lambda: check_cifar(device, sizes, tmp / "cifar")),
                 ("determinism", lambda: check_determinism(device, sizes, tmp / "det")),
-                ("multirun", lambda: check_multirun(device, sizes, tmp / "multirun"))]
+                ("multirun", lambda: check_multirun(device, sizes, tmp / "multirun")),
+                ("switches", lambda: check_switches(device, sizes, start + args.budget_s - 20)),
+                ("profile", lambda: check_profile(device, sizes))]
         for name, fn in plan:
             if names is None or name in names:
                 checks.run(name, fn)
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
     passed = sum(ok for _, ok in checks.results)
-    print(f"gpu-check: {passed}/{len(checks.results)} checks passed", flush=True)
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"gpu-check: {passed}/{len(checks.results)} checks passed in {time.monotonic() - start:.0f} s on {card}",
+          flush=True)
     return 0 if passed == len(checks.results) else 1
 
 
