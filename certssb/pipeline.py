@@ -17,7 +17,8 @@ from certssb.attack import poison
 from certssb.certifier import RealisedAttack
 from certssb.config import RunSettings, parse_run
 from certssb.dataset import load_dataset
-from certssb.ensemble import CheckpointStore, device_report, resolve_device, resolve_precision, train_members
+from certssb.ensemble import (CheckpointStore, TrainingData, device_report, resolve_device, resolve_precision,
+                              train_members)
 from certssb.ensemble.undefended import undefended_reference
 from certssb.errors import CertSSBError
 from certssb.logger import open_logger
@@ -100,8 +101,8 @@ def _run(cfg: RunSettings, out: Path, progress: bool) -> dict:
         for train_sigmas in cfg.sigma_optimiser.ensembles(sigmas.train):
             member_fp = member_fingerprint(cfg, data_fp, train_sigmas.numpy())
             stores.append(CheckpointStore(ckpt_root / member_fp[:16], member_fp))
-            now = train_members(factory, poisoned.x_train, poisoned.y_train, train_sigmas, ens, seed, members,
-                                stores[-1], device=device, progress=progress, subsets=subsets)
+            data = TrainingData(poisoned.x_train, poisoned.y_train, train_sigmas, subsets)
+            now = train_members(factory, data, ens, seed, members, stores[-1], device=device, progress=progress)
             trained += now
             log.info("members: %d trained now, %d reused (checkpoints in %s)", len(now), len(members) - len(now),
                      stores[-1].directory)
@@ -148,5 +149,7 @@ def _members_only(out: Path, members: list, store, trained: list, device_info: d
 def _require_all_members(store, n: int) -> None:
     missing = store.missing(range(n))
     if missing:
-        raise CertSSBError(f"{len(missing)} of {n} members are missing in {store.directory}; "
-                           f"train them (e.g. ensemble.member_range=[{missing[0]},{missing[-1] + 1}]) before certifying")
+        raise CertSSBError(
+            f"{len(missing)} of {n} members are missing in {store.directory}; "
+            f"train them (e.g. ensemble.member_range=[{missing[0]},{missing[-1] + 1}]) before certifying"
+        )

@@ -10,6 +10,9 @@ from certssb.ensemble import CheckpointStore, predict_members, train_members
 from certssb.ensemble.group_size import CudaMemoryProbe, size_from_trial
 from certssb.ensemble.vectorised import trial_step
 from certssb.model import model_factory
+from certssb.ensemble.training_data import TrainingData
+from certssb.ensemble.predict import EvalInputs
+from certssb.ensemble.speed import FitSpec
 
 from conftest import ensemble_settings, model_option
 
@@ -38,10 +41,10 @@ def test_batchnorm_resnet_vectorises_in_bf16_on_cuda(tmp_path):
     x, y, s = data((3, 8, 8))
     f = model_factory(model_option("preact_resnet32", blocks_per_stage=1), (3, 8, 8), C)
     vec, loop = CheckpointStore(tmp_path / "v", "fp"), CheckpointStore(tmp_path / "l", "fp")
-    train_members(f, x, y, s, cfg(), 0, range(4), vec, progress=False)
+    train_members(f, TrainingData(x, y, s), cfg(), 0, range(4), vec, progress=False)
     meta = vec.load_meta(0)
     assert meta["vectorised"] is True and meta["precision"] == "bf16"
-    train_members(f, x, y, s, cfg(vectorise=False), 0, range(4), loop, progress=False)
+    train_members(f, TrainingData(x, y, s), cfg(vectorise=False), 0, range(4), loop, progress=False)
     assert loop.load_meta(0)["precision"] == "bf16+channels_last"
     for k in range(4):
         a, b = loop.load(k), vec.load(k)
@@ -56,11 +59,20 @@ def test_cuda_prediction_matches_cpu_fp32(tmp_path):
     x, y, s = data()
     f = model_factory(model_option("mlp", hidden=[32]), (1, 8, 8), C)
     store = CheckpointStore(tmp_path / "m", "fp")
-    train_members(f, x, y, s, cfg(precision="fp32", device="cpu", vectorise="true", group_size=4), 0, range(4), store,
-                  progress=False)
+    train_members(
+        f,
+        TrainingData(x, y, s),
+        cfg(precision="fp32", device="cpu", vectorise="true", group_size=4),
+        0,
+        range(4),
+        store,
+        progress=False,
+    )
     idx = torch.arange(N)
-    cpu = predict_members(f, store, x, s, idx, cfg(precision="fp32", device="cpu"), 0, range(4), progress=False)
-    gpu = predict_members(f, store, x, s, idx, cfg(precision="fp32"), 0, range(4), progress=False)
+    cpu = predict_members(
+        f, store, EvalInputs(x, s, idx, 0), cfg(precision="fp32", device="cpu"), range(4), progress=False
+    )
+    gpu = predict_members(f, store, EvalInputs(x, s, idx, 0), cfg(precision="fp32"), range(4), progress=False)
     np.testing.assert_allclose(gpu.prob_sum, cpu.prob_sum, atol=1e-4)
 
 
@@ -69,7 +81,9 @@ def test_measured_group_size_on_cuda():
     f = model_factory(model_option("mnist_cnn"), (1, 28, 28), C)
     dev = torch.device("cuda")
     x, y, s = x.to(dev), y.to(dev), s.to(dev)
-    sizing = size_from_trial(lambda g: trial_step(f, g, x, y, s, 32, dev), CudaMemoryProbe(dev), 10_000)
+    sizing = size_from_trial(
+        lambda g: trial_step(f, g, TrainingData(x, y, s), FitSpec(1, 32, 1e-3, dev)), CudaMemoryProbe(dev), 10_000
+    )
     assert sizing.per_member_bytes > 0 and 1 <= sizing.group_size <= 1024
     # what one member's parameters, gradients and Adam moments take at least
     n_params = sum(p.numel() for p in f().parameters())

@@ -10,6 +10,7 @@ from certssb.ensemble import CheckpointStore, train_members
 from certssb.ensemble.determinism import deterministic_kernels
 from certssb.ensemble.group_size import TRIAL_LARGE, jobs_per_gpu, plan_groups, size_from_trial
 from certssb.model import model_factory
+from certssb.ensemble.training_data import TrainingData
 
 MiB = 1 << 20
 
@@ -105,15 +106,17 @@ def test_deterministic_resume_and_split_equal_uninterrupted(tmp_path):
     x, y, s = _data()
     f = model_factory(model_option("digits_cnn"), (1, 8, 8), 3)
     full = CheckpointStore(tmp_path / "full", "fp")
-    assert train_members(f, x, y, s, _cfg(), 0, range(6), full, progress=False) == list(range(6))
+    assert train_members(f, TrainingData(x, y, s), _cfg(), 0, range(6), full, progress=False) == list(range(6))
     split = CheckpointStore(tmp_path / "split", "fp")
     # member_range [0, 4] then [4, 6]: block {3,4,5} is trained whole twice, member 3 saved first
-    assert train_members(f, x, y, s, _cfg(), 0, range(0, 4), split, progress=False) == [0, 1, 2, 3]
+    assert train_members(f, TrainingData(x, y, s), _cfg(), 0, range(0, 4), split, progress=False) == [0, 1, 2, 3]
     assert split.load_meta(3)["group_size"] == 3 and split.load_meta(3)["group_first"] == 3
-    assert train_members(f, x, y, s, _cfg(), 0, range(4, 6), split, progress=False) == [4, 5]
+    assert train_members(f, TrainingData(x, y, s), _cfg(), 0, range(4, 6), split, progress=False) == [4, 5]
     resumed = CheckpointStore(tmp_path / "resumed", "fp")
-    train_members(f, x, y, s, _cfg(), 0, [1, 4], resumed, progress=False)  # an interrupted run's leftovers
-    assert train_members(f, x, y, s, _cfg(), 0, range(6), resumed, progress=False) == [0, 2, 3, 5]
+    train_members(
+        f, TrainingData(x, y, s), _cfg(), 0, [1, 4], resumed, progress=False
+    )  # an interrupted run's leftovers
+    assert train_members(f, TrainingData(x, y, s), _cfg(), 0, range(6), resumed, progress=False) == [0, 2, 3, 5]
     for k in range(6):
         a = full.load(k)
         for store in (split, resumed):
@@ -128,9 +131,9 @@ def test_without_deterministic_groups_follow_the_todo_list(tmp_path):
     x, y, s = _data()
     f = model_factory(model_option("digits_cnn"), (1, 8, 8), 3)
     full, resumed = CheckpointStore(tmp_path / "a", "fp"), CheckpointStore(tmp_path / "b", "fp")
-    train_members(f, x, y, s, _cfg(deterministic=False), 0, range(6), full, progress=False)
-    train_members(f, x, y, s, _cfg(deterministic=False), 0, [1], resumed, progress=False)
-    train_members(f, x, y, s, _cfg(deterministic=False), 0, range(6), resumed, progress=False)
+    train_members(f, TrainingData(x, y, s), _cfg(deterministic=False), 0, range(6), full, progress=False)
+    train_members(f, TrainingData(x, y, s), _cfg(deterministic=False), 0, [1], resumed, progress=False)
+    train_members(f, TrainingData(x, y, s), _cfg(deterministic=False), 0, range(6), resumed, progress=False)
     assert resumed.load_meta(0)["group_first"] == 0 and resumed.load_meta(3)["group_first"] == 0
     for k in range(6):
         a, b = full.load(k), resumed.load(k)
@@ -157,11 +160,11 @@ def test_cuda_trial_sizing_and_deterministic_resume(tmp_path):
     f = model_factory(model_option("digits_cnn"), (1, 8, 8), 3)
     c = _cfg(device="cuda", group_size=None, precision="auto", n_members=8)
     full, resumed = CheckpointStore(tmp_path / "a", "fp"), CheckpointStore(tmp_path / "b", "fp")
-    train_members(f, x, y, s, c, 0, range(8), full, progress=False)
+    train_members(f, TrainingData(x, y, s), c, 0, range(8), full, progress=False)
     g = full.load_meta(0)["group_size"]
     assert 1 <= g <= 8
-    train_members(f, x, y, s, c, 0, [2, 7], resumed, progress=False)
-    train_members(f, x, y, s, c, 0, range(8), resumed, progress=False)
+    train_members(f, TrainingData(x, y, s), c, 0, [2, 7], resumed, progress=False)
+    train_members(f, TrainingData(x, y, s), c, 0, range(8), resumed, progress=False)
     for k in range(8):
         a, b = full.load(k), resumed.load(k)
         assert all(torch.equal(a[n], b[n]) for n in a), k

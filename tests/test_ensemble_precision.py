@@ -13,6 +13,9 @@ from certssb.ensemble.train import _fit_one
 from certssb.ensemble.vectorised import fit_group, stack_models
 from certssb.errors import ConfigError
 from certssb.model import model_factory
+from certssb.ensemble.training_data import TrainingData
+from certssb.ensemble.predict import EvalInputs
+from certssb.ensemble.speed import FitSpec
 from tolerances import assert_one_adam_step_close
 
 from conftest import ensemble_settings, model_option
@@ -42,9 +45,10 @@ def train_and_predict(tmp_path, name, digits, **kw):
     f = model_factory(MODELS[name], (1, 8, 8), 10)
     store = CheckpointStore(tmp_path / f"{name}-{'-'.join(f'{k}{v}' for k, v in kw.items())}", "fp")
     c = cfg(**kw)
-    train_members(f, x, y, torch.full((len(x),), 0.1), c, 0, range(3), store, progress=False)
-    votes = predict_members(f, store, xt, torch.full((len(xt),), 0.1), torch.arange(len(xt)), c, 0, range(3),
-                            progress=False)
+    train_members(f, TrainingData(x, y, torch.full((len(x),), 0.1)), c, 0, range(3), store, progress=False)
+    votes = predict_members(
+        f, store, EvalInputs(xt, torch.full((len(xt),), 0.1), torch.arange(len(xt)), 0), c, range(3), progress=False
+    )
     return store, votes
 
 
@@ -124,11 +128,11 @@ def test_channels_last_path_matches_default_layout(digits):
     dev = torch.device("cpu")
     jobs = [member_job(0, k) for k in range(2)]
     # one full-batch Adam step: the layouts' kernels round apart, see tests/tolerances.py
-    ref = fit_group(f, jobs, x, y, s, 1, len(x), 1e-2, dev)
-    got = fit_group(f, jobs, x, y, s, 1, len(x), 1e-2, dev, cl)
+    ref = fit_group(f, jobs, TrainingData(x, y, s), FitSpec(1, len(x), 1e-2, dev))
+    got = fit_group(f, jobs, TrainingData(x, y, s), FitSpec(1, len(x), 1e-2, dev, cl))
     assert all(b[k].is_contiguous() for b in got for k in b)
     assert_one_adam_step_close(ref, got, lr=1e-2)
-    one = _fit_one(f, jobs[0], x, y, s, 1, len(x), 1e-2, dev, cl).state_dict()
+    one = _fit_one(f, jobs[0], TrainingData(x, y, s), FitSpec(1, len(x), 1e-2, dev, cl)).state_dict()
     assert_one_adam_step_close([one], ref[:1], lr=1e-2)
     raw = torch.rand(2, 4, 3, 8, 8)  # [G, b, C, H, W]
     # the vmapped path runs in the default layout (channels-last does not survive vmap's rules)

@@ -21,6 +21,8 @@ from certssb.ensemble.train import choose_engine, choose_vectorise
 from certssb.ensemble.vectorised import fit_group, stack_models
 from certssb.errors import ConfigError
 from certssb.model import model_factory
+from certssb.ensemble.training_data import TrainingData
+from certssb.ensemble.predict import EvalInputs
 from tolerances import assert_one_adam_step_close
 
 from conftest import ensemble_settings, model_option
@@ -104,14 +106,20 @@ def test_grouped_training_float32_within_tolerance(tmp_path):
     x, y, s = data(shape)
     cfg = dict(epochs=1, batch_size=N, lr=1e-2, device="cpu", group_size=3, n_members=3)
     a, b = CheckpointStore(tmp_path / "v", "fp"), CheckpointStore(tmp_path / "g", "fp")
-    train_members(f, x, y, s, ensemble_settings(vectorise="vmap", **cfg), 0, range(3), a, progress=False)
-    train_members(f, x, y, s, ensemble_settings(vectorise="grouped", **cfg), 0, range(3), b, progress=False)
+    train_members(f, TrainingData(x, y, s), ensemble_settings(vectorise="vmap", **cfg), 0, range(3), a, progress=False)
+    train_members(
+        f, TrainingData(x, y, s), ensemble_settings(vectorise="grouped", **cfg), 0, range(3), b, progress=False
+    )
     assert b.load_meta(0)["speed"]["engine"] == "grouped" and "speed" not in a.load_meta(0)
     assert_one_adam_step_close([a.load(k) for k in range(3)], [b.load(k) for k in range(3)], lr=1e-2)
     # prediction of grouped-trained models runs vmapped (the checkpoints are ordinary state dicts)
     idx = torch.arange(N)
-    pv = predict_members(f, b, x, s, idx, ensemble_settings(vectorise="vmap", **cfg), 0, range(3), progress=False)
-    pg = predict_members(f, b, x, s, idx, ensemble_settings(vectorise="grouped", **cfg), 0, range(3), progress=False)
+    pv = predict_members(
+        f, b, EvalInputs(x, s, idx, 0), ensemble_settings(vectorise="vmap", **cfg), range(3), progress=False
+    )
+    pg = predict_members(
+        f, b, EvalInputs(x, s, idx, 0), ensemble_settings(vectorise="grouped", **cfg), range(3), progress=False
+    )
     assert (pv.votes == pg.votes).all() and pv.votes.sum() == 3 * N
 
 
@@ -149,7 +157,7 @@ def test_group_trainer_with_defaults_is_fit_group_bit_for_bit(name):
     f, shape = factory(name)
     x, y, s = data(shape)
     jobs = [member_job(4, k) for k in range(3)]
-    ref = fit_group(f, jobs, x, y, s, 2, 16, 1e-2, CPU)
+    ref = fit_group(f, jobs, TrainingData(x, y, s), FitSpec(2, 16, 1e-2, CPU))
     out = train(f, jobs, x, y, s, Speed())
     assert all(torch.equal(a[k], b[k]) for a, b in zip(ref, out) for k in a)
 
@@ -230,9 +238,16 @@ def test_padding_through_train_members_within_tolerance(tmp_path):
     x, y, s = data(shape)
     cfg = dict(epochs=1, batch_size=N, lr=1e-2, device="cpu", vectorise="true", group_size=2, n_members=2)
     a, b = CheckpointStore(tmp_path / "a", "fp"), CheckpointStore(tmp_path / "b", "fp")
-    train_members(f, x[:-3], y[:-3], s[:-3], ensemble_settings(**cfg), 0, range(2), a, progress=False)
-    train_members(f, x[:-3], y[:-3], s[:-3], ensemble_settings(pad_batches=True, **cfg), 0, range(2), b,
-                  progress=False)
+    train_members(f, TrainingData(x[:-3], y[:-3], s[:-3]), ensemble_settings(**cfg), 0, range(2), a, progress=False)
+    train_members(
+        f,
+        TrainingData(x[:-3], y[:-3], s[:-3]),
+        ensemble_settings(pad_batches=True, **cfg),
+        0,
+        range(2),
+        b,
+        progress=False,
+    )
     assert b.load_meta(0)["speed"]["pad"] is True
     assert_one_adam_step_close([a.load(k) for k in range(2)], [b.load(k) for k in range(2)], lr=1e-2)
 
@@ -251,7 +266,7 @@ def test_cudagraphs_is_refused_in_one_line_without_cuda(tmp_path):
     x, y, s = data(shape)
     cfg = ensemble_settings(compile="cudagraphs", device="auto", vectorise="true", epochs=1, n_members=2)
     with pytest.raises(ConfigError) as err:
-        train_members(f, x, y, s, cfg, 0, range(2), CheckpointStore(tmp_path, "fp"), progress=False)
+        train_members(f, TrainingData(x, y, s), cfg, 0, range(2), CheckpointStore(tmp_path, "fp"), progress=False)
     assert "cudagraphs needs a CUDA device" in str(err.value) and "\n" not in str(err.value)
 
 
@@ -263,9 +278,11 @@ def test_compile_inductor_runs_or_is_refused_in_one_line(tmp_path):
     x, y, s = data(shape)
     cfg = dict(epochs=1, batch_size=N, lr=1e-2, device="cpu", vectorise="true", group_size=2, n_members=2)
     a, b = CheckpointStore(tmp_path / "a", "fp"), CheckpointStore(tmp_path / "b", "fp")
-    train_members(f, x, y, s, ensemble_settings(**cfg), 0, range(2), a, progress=False)
+    train_members(f, TrainingData(x, y, s), ensemble_settings(**cfg), 0, range(2), a, progress=False)
     try:
-        train_members(f, x, y, s, ensemble_settings(compile="inductor", **cfg), 0, range(2), b, progress=False)
+        train_members(
+            f, TrainingData(x, y, s), ensemble_settings(compile="inductor", **cfg), 0, range(2), b, progress=False
+        )
     except ConfigError as exc:
         assert str(exc).startswith("ensemble.compile=inductor failed on cpu") and "\n" not in str(exc)
         return
@@ -337,8 +354,10 @@ def test_device_shuffle_orders_each_subset_and_trains_other_models(tmp_path):
     x, y, s = data(shape)
     cfg = dict(epochs=1, batch_size=8, device="cpu", vectorise="true", n_members=2)
     host, dev = CheckpointStore(tmp_path / "h", "fp"), CheckpointStore(tmp_path / "d", "fp")
-    train_members(f, x, y, s, ensemble_settings(**cfg), 0, range(2), host, progress=False)
-    train_members(f, x, y, s, ensemble_settings(shuffle="device", **cfg), 0, range(2), dev, progress=False)
+    train_members(f, TrainingData(x, y, s), ensemble_settings(**cfg), 0, range(2), host, progress=False)
+    train_members(
+        f, TrainingData(x, y, s), ensemble_settings(shuffle="device", **cfg), 0, range(2), dev, progress=False
+    )
     assert max_diff([host.load(0)], [dev.load(0)]) > 1e-3
 
 
@@ -348,7 +367,7 @@ def test_device_shuffle_vectorised_equals_one_at_a_time_float64(float64):
     x, y, s = data(shape, torch.float64)
     jobs = [member_job(2, k, None, "device") for k in range(2)]
     vec = train(f, jobs, x, y, s, Speed())
-    ones = [_fit_one(f, job, x, y, s, 2, 16, 1e-2, CPU).state_dict() for job in jobs]
+    ones = [_fit_one(f, job, TrainingData(x, y, s), FitSpec(2, 16, 1e-2, CPU)).state_dict() for job in jobs]
     assert max_diff(vec, ones) < 1e-10
     host = train(f, [member_job(2, k) for k in range(2)], x, y, s, Speed())
     assert max_diff(vec, host) > 1e-4

@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 import torch
@@ -12,6 +11,9 @@ from certssb.ensemble.train import CPU_VMAP_MAX_FWD_FLOPS, _fit_one, forward_flo
 from certssb.ensemble.vectorised import fit_group
 from certssb.errors import CertSSBError, ConfigError
 from certssb.model import model_factory
+from certssb.ensemble.training_data import TrainingData
+from certssb.ensemble.predict import EvalInputs
+from certssb.ensemble.speed import FitSpec
 from tolerances import assert_one_adam_step_close, assert_predictions_agree
 
 from conftest import ensemble_settings, model_option
@@ -56,10 +58,12 @@ def test_vectorised_equals_one_at_a_time_after_one_step(tmp_path, model):
     f = model_factory(model_option(model, hidden=[32]), (1, 8, 8), C)
     loop, vec = CheckpointStore(tmp_path / "loop", "fp"), CheckpointStore(tmp_path / "vec", "fp")
     one_step = dict(epochs=1, batch_size=N)
-    assert train_members(f, x, y, s, cfg(vectorise="false", **one_step), 3, range(4), loop,
-                         progress=False) == [0, 1, 2, 3]
-    assert train_members(f, x, y, s, cfg(vectorise="true", group_size=3, **one_step), 3, range(4), vec,
-                         progress=False) == [0, 1, 2, 3]
+    assert train_members(
+        f, TrainingData(x, y, s), cfg(vectorise="false", **one_step), 3, range(4), loop, progress=False
+    ) == [0, 1, 2, 3]
+    assert train_members(
+        f, TrainingData(x, y, s), cfg(vectorise="true", group_size=3, **one_step), 3, range(4), vec, progress=False
+    ) == [0, 1, 2, 3]
     assert loop.load_meta(0)["vectorised"] is False and vec.load_meta(0)["vectorised"] is True
     assert_one_adam_step_close(states(loop, range(4)), states(vec, range(4)), lr=cfg().lr)
     # members differ from each other (own init, shuffles and noise)
@@ -72,15 +76,17 @@ def test_vectorised_and_one_at_a_time_predict_alike_after_epochs(tmp_path, model
     x, y, s = data()
     f = model_factory(model_option(model, hidden=[32]), (1, 8, 8), C)
     loop, vec, other = (CheckpointStore(tmp_path / d, "fp") for d in ("loop", "vec", "other"))
-    train_members(f, x, y, s, cfg(vectorise="false"), 3, range(4), loop, progress=False)
-    train_members(f, x, y, s, cfg(vectorise="true", group_size=3), 3, range(4), vec, progress=False)
+    train_members(f, TrainingData(x, y, s), cfg(vectorise="false"), 3, range(4), loop, progress=False)
+    train_members(f, TrainingData(x, y, s), cfg(vectorise="true", group_size=3), 3, range(4), vec, progress=False)
     idx = torch.arange(100, 100 + N)
-    pl = predict_members(f, loop, x, s, idx, cfg(vectorise="false"), 3, range(4), progress=False)
-    pv = predict_members(f, vec, x, s, idx, cfg(vectorise="true", group_size=3), 3, range(4), progress=False)
+    pl = predict_members(f, loop, EvalInputs(x, s, idx, 3), cfg(vectorise="false"), range(4), progress=False)
+    pv = predict_members(
+        f, vec, EvalInputs(x, s, idx, 3), cfg(vectorise="true", group_size=3), range(4), progress=False
+    )
     assert_predictions_agree(pl, pv)
     # the check can fail: an ensemble of other members (seed 4) is told apart
-    train_members(f, x, y, s, cfg(vectorise="false"), 4, range(4), other, progress=False)
-    po = predict_members(f, other, x, s, idx, cfg(vectorise="false"), 4, range(4), progress=False)
+    train_members(f, TrainingData(x, y, s), cfg(vectorise="false"), 4, range(4), other, progress=False)
+    po = predict_members(f, other, EvalInputs(x, s, idx, 4), cfg(vectorise="false"), range(4), progress=False)
     with pytest.raises(AssertionError):
         assert_predictions_agree(pl, po)
 
@@ -90,12 +96,12 @@ def test_resume_trains_only_missing_and_equals_uninterrupted(tmp_path):
     f = model_factory(model_option("digits_cnn"), (1, 8, 8), C)
     c = cfg(vectorise="true", group_size=4, epochs=1, batch_size=N)  # one step: groups of 4 vs 2 round apart
     full = CheckpointStore(tmp_path / "full", "fp")
-    train_members(f, x, y, s, c, 11, range(4), full, progress=False)
+    train_members(f, TrainingData(x, y, s), c, 11, range(4), full, progress=False)
     part = CheckpointStore(tmp_path / "part", "fp")
-    assert train_members(f, x, y, s, c, 11, range(0, 2), part, progress=False) == [0, 1]
+    assert train_members(f, TrainingData(x, y, s), c, 11, range(0, 2), part, progress=False) == [0, 1]
     before = states(part, range(2))
-    assert train_members(f, x, y, s, c, 11, range(0, 4), part, progress=False) == [2, 3]
-    assert train_members(f, x, y, s, c, 11, range(0, 4), part, progress=False) == []
+    assert train_members(f, TrainingData(x, y, s), c, 11, range(0, 4), part, progress=False) == [2, 3]
+    assert train_members(f, TrainingData(x, y, s), c, 11, range(0, 4), part, progress=False) == []
     assert_states_close(before, states(part, range(2)), atol=0)
     assert_one_adam_step_close(states(full, range(4)), states(part, range(4)), lr=c.lr)
 
@@ -103,9 +109,11 @@ def test_resume_trains_only_missing_and_equals_uninterrupted(tmp_path):
 def test_fingerprint_mismatch_retrains(tmp_path, caplog):
     x, y, s = data()
     f = model_factory(model_option("mlp", hidden=[16]), (1, 8, 8), C)
-    train_members(f, x, y, s, cfg(epochs=1), 0, range(2), CheckpointStore(tmp_path, "a"), progress=False)
+    train_members(f, TrainingData(x, y, s), cfg(epochs=1), 0, range(2), CheckpointStore(tmp_path, "a"), progress=False)
     with caplog.at_level("WARNING", logger="certssb"):
-        done = train_members(f, x, y, s, cfg(epochs=1), 0, range(2), CheckpointStore(tmp_path, "b"), progress=False)
+        done = train_members(
+            f, TrainingData(x, y, s), cfg(epochs=1), 0, range(2), CheckpointStore(tmp_path, "b"), progress=False
+        )
     assert done == [0, 1] and "fingerprint" in caplog.text
     assert CheckpointStore(tmp_path, "b").missing(range(2)) == []
 
@@ -127,7 +135,7 @@ def test_member_sees_same_noise_every_epoch(monkeypatch, cached):
         monkeypatch.setattr(source, "cache_budget_bytes", lambda device: 0)
     x, y, s = data()
     job = member_job(5, 2)
-    model = _fit_one(Recorder, job, x, y, s, epochs=3, batch_size=16, lr=1e-2, device=torch.device("cpu"))
+    model = _fit_one(Recorder, job, TrainingData(x, y, s), FitSpec(3, 16, 1e-2, torch.device("cpu")))
     seen = torch.cat(model.seen)
     assert seen.shape[0] == 3 * N
     for e in range(3):
@@ -153,20 +161,20 @@ def test_predict_sums_and_missing(tmp_path):
     x, y, s = data()
     f = model_factory(model_option("mlp", hidden=[16]), (1, 8, 8), C)
     store = CheckpointStore(tmp_path, "fp")
-    train_members(f, x, y, s, cfg(epochs=1), 0, range(3), store, progress=False)
-    out = predict_members(f, store, x, s, torch.arange(N), cfg(), 0, range(3), progress=False)
+    train_members(f, TrainingData(x, y, s), cfg(epochs=1), 0, range(3), store, progress=False)
+    out = predict_members(f, store, EvalInputs(x, s, torch.arange(N), 0), cfg(), range(3), progress=False)
     assert out.n_members == 3 and out.prob_sum.dtype == np.float64 and out.votes.dtype == np.int64
     assert out.prob_sum.shape == (N, C) and out.votes.shape == (N, C)
     np.testing.assert_allclose(out.prob_sum.sum(1), 3.0, atol=1e-9)
     assert (out.votes.sum(1) == 3).all()
     # noise is keyed by the global index: same inputs, other indices -> other noise
-    other = predict_members(f, store, x, s, torch.arange(N) + 1000, cfg(), 0, range(3), progress=False)
+    other = predict_members(f, store, EvalInputs(x, s, torch.arange(N) + 1000, 0), cfg(), range(3), progress=False)
     assert not np.allclose(other.prob_sum, out.prob_sum)
     # a subset of the inputs reproduces the same rows
-    sub = predict_members(f, store, x[5:9], s[5:9], torch.arange(5, 9), cfg(), 0, range(3), progress=False)
+    sub = predict_members(f, store, EvalInputs(x[5:9], s[5:9], torch.arange(5, 9), 0), cfg(), range(3), progress=False)
     np.testing.assert_allclose(sub.prob_sum, out.prob_sum[5:9], atol=1e-6)
     with pytest.raises(CertSSBError, match="missing"):
-        predict_members(f, store, x, s, torch.arange(N), cfg(), 0, range(5), progress=False)
+        predict_members(f, store, EvalInputs(x, s, torch.arange(N), 0), cfg(), range(5), progress=False)
 
 
 def test_train_single_deterministic_and_predict_single():
@@ -190,9 +198,9 @@ def test_config_errors(tmp_path):
         with pytest.raises(ConfigError):  # at parse time: the settings' own check (or their type)
             cfg(**bad).check(None)
     with pytest.raises(ConfigError):
-        train_members(f, x, y, -s, cfg(), 0, range(1), store, progress=False)
+        train_members(f, TrainingData(x, y, -s), cfg(), 0, range(1), store, progress=False)
     with pytest.raises(ConfigError):
-        train_members(f, x, y[:-1], s, cfg(), 0, range(1), store, progress=False)
+        train_members(f, TrainingData(x, y[:-1], s), cfg(), 0, range(1), store, progress=False)
     assert resolve_device("auto").type in ("cpu", "cuda")
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError):
@@ -207,15 +215,18 @@ def test_batchnorm_model_auto_choice_and_forced_vmap(tmp_path):
     f = model_factory(model_option("preact_resnet32", blocks_per_stage=1), (3, 8, 8), C)
     auto, forced = CheckpointStore(tmp_path / "a", "fp"), CheckpointStore(tmp_path / "f", "fp")
     one_step = dict(epochs=1, batch_size=N)  # deterministic comparison: see tests/tolerances.py
-    train_members(f, x3, y, s, cfg(**one_step), 0, range(2), auto, progress=False)
+    train_members(f, TrainingData(x3, y, s), cfg(**one_step), 0, range(2), auto, progress=False)
     # on the CPU, auto follows the FLOPs rule (BatchNorm no longer excludes vmap)
     assert auto.load_meta(0)["vectorised"] is (forward_flops(f(), (3, 8, 8)) <= CPU_VMAP_MAX_FWD_FLOPS)
-    train_members(f, x3, y, s, cfg(vectorise=True, group_size=2, **one_step), 0, range(2), forced, progress=False)
+    train_members(
+        f, TrainingData(x3, y, s), cfg(vectorise=True, group_size=2, **one_step), 0, range(2), forced, progress=False
+    )
     assert forced.load_meta(0)["vectorised"] is True
     # weights and BatchNorm running statistics (one update from the same batch statistics)
     assert_one_adam_step_close(states(auto, range(2)), states(forced, range(2)), lr=cfg().lr)
-    out = predict_members(f, forced, x3, s, torch.arange(N), cfg(vectorise=True, group_size=2), 0, range(2),
-                          progress=False)
+    out = predict_members(
+        f, forced, EvalInputs(x3, s, torch.arange(N), 0), cfg(vectorise=True, group_size=2), range(2), progress=False
+    )
     assert (out.votes.sum(1) == 2).all()
 
 
@@ -231,8 +242,8 @@ def test_batchnorm_vmap_equals_one_at_a_time_in_float64():
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        vec = fit_group(f, jobs, x3, y, s, 2, 24, 1e-2, dev)
-        ones = [_fit_one(f, job, x3, y, s, 2, 24, 1e-2, dev).state_dict() for job in jobs]
+        vec = fit_group(f, jobs, TrainingData(x3, y, s), FitSpec(2, 24, 1e-2, dev))
+        ones = [_fit_one(f, job, TrainingData(x3, y, s), FitSpec(2, 24, 1e-2, dev)).state_dict() for job in jobs]
     finally:
         torch.set_default_dtype(old)
     for one, v in zip(ones, vec):
@@ -251,8 +262,8 @@ def test_batchnorm_vmap_in_bf16(tmp_path):
     f = model_factory(model_option("preact_resnet32", blocks_per_stage=1), (3, 8, 8), C)
     loop, vec = CheckpointStore(tmp_path / "l", "fp"), CheckpointStore(tmp_path / "v", "fp")
     kw = dict(epochs=1, batch_size=24, lr=1e-3, precision="bf16")
-    train_members(f, x3, y, s, cfg(vectorise=False, **kw), 0, range(2), loop, progress=False)
-    train_members(f, x3, y, s, cfg(vectorise=True, group_size=2, **kw), 0, range(2), vec, progress=False)
+    train_members(f, TrainingData(x3, y, s), cfg(vectorise=False, **kw), 0, range(2), loop, progress=False)
+    train_members(f, TrainingData(x3, y, s), cfg(vectorise=True, group_size=2, **kw), 0, range(2), vec, progress=False)
     assert vec.load_meta(0)["precision"] == "bf16" and vec.load_meta(0)["vectorised"] is True
     for k in range(2):
         a, b = loop.load(k), vec.load(k)

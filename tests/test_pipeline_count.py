@@ -16,6 +16,7 @@ from certssb.dataset import load_dataset
 from certssb.ensemble import CheckpointStore, train_members
 from certssb.errors import ConfigError
 from certssb.model import model_factory
+from certssb.ensemble.training_data import TrainingData
 from tolerances import assert_one_adam_step_close
 
 from conftest import compose_cfg, model_option
@@ -154,14 +155,14 @@ def test_parts_train_vectorised_as_one_at_a_time(tmp_path):
         ens_mode = load_option("ensemble", "partition", n_parts=7, epochs=1, batch_size=64, lr=1e-2, device="cpu",
                                vectorise=mode, group_size=4)
         stores[mode] = CheckpointStore(tmp_path / mode, "fp")
-        train_members(f, x, y, zeros, ens_mode, 0, range(7), stores[mode], subsets=subsets, progress=False)
+        train_members(f, TrainingData(x, y, zeros, subsets), ens_mode, 0, range(7), stores[mode], progress=False)
     metas = [stores["true"].load_meta(k) for k in range(7)]
     assert {m["group_size"] for m in metas} == {3, 4} and all(m["vectorised"] for m in metas)
     assert_one_adam_step_close([stores["false"].load(k) for k in range(7)], [stores["true"].load(k) for k in range(7)],
                                lr=1e-2)
     # the subsets reach the training: model 0 on part 1 is another model than model 0 on part 0
     other = CheckpointStore(tmp_path / "other", "fp")
-    train_members(f, x, y, zeros, ens, 0, range(1), other, subsets=subsets[1:], progress=False)
+    train_members(f, TrainingData(x, y, zeros, subsets[1:]), ens, 0, range(1), other, progress=False)
     mine, theirs = other.load(0), stores["false"].load(0)
     assert any(not torch.equal(mine[k], theirs[k]) for k in mine)
 

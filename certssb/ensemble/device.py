@@ -80,3 +80,13 @@ def device_report(device: torch.device, precision: str, deterministic: bool = Fa
     return {"type": device.type, "name": name, "precision": precision, "torch": torch.__version__,
             "cuda": torch.version.cuda, "cudnn": cudnn, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "deterministic": bool(deterministic)}
+
+
+def host_to_device(t: torch.Tensor, device) -> torch.Tensor:
+    """Copy a small host tensor that is made anew on the host each epoch (the shuffles) to
+    ``device``; to CUDA through pinned memory and without blocking the host (the caching host
+    allocator reuses the pinned buffers and keeps each alive until its copy has run)."""
+    device = torch.device(device)
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)

@@ -20,28 +20,17 @@ import torch
 import torch.nn.functional as F
 
 from certssb.ensemble.grouped import group_models, verify_grouped
+from certssb.ensemble.device import host_to_device
 from certssb.ensemble.jobs import Job, init_model
 from certssb.ensemble.masking import BatchMask, StackableBatchNorm, padded_order, swap_batchnorms
 from certssb.ensemble.precision import FP32, Precision
 from certssb.ensemble.shuffle import DeviceShuffler
-from certssb.ensemble.speed import Speed, make_adam
-from certssb.ensemble.training_data import NoisySource, host_to_device
+from certssb.ensemble.speed import FitSpec, Speed, make_adam  # noqa: F401  (FitSpec: part of this API)
+from certssb.ensemble.training_data import NoisySource
 from certssb.ensemble.vectorised import batch_starts, stack_models, unstack_state
 from certssb.errors import ConfigError
 
 log = logging.getLogger("certssb")
-
-
-@dataclass(frozen=True)
-class FitSpec:
-    """How a group trains: epochs, batch size, learning rate, device, precision and switches."""
-
-    epochs: int
-    batch_size: int
-    lr: float
-    device: torch.device
-    precision: Precision = FP32
-    speed: Speed = field(default_factory=Speed)
 
 
 def vmap_models(models, precision: Precision, holder: BatchMask | None):

@@ -41,7 +41,7 @@ class Job:
         if self.shuffle == "device":
             from certssb.ensemble.shuffle import DeviceShuffler
             return DeviceShuffler([self], n, device).orders(epoch)[0]
-        from certssb.ensemble.training_data import host_to_device
+        from certssb.ensemble.device import host_to_device
         return host_to_device(self.permutation(epoch, n), device)
 
 

@@ -11,12 +11,14 @@ evaluated at its own test sigmas and the grid positions are stacked ensemble by 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from certssb.certifier.grid import GridVotes
 from certssb.dataset.batched import BatchedImages, as_images
-from certssb.ensemble.predict import MemberVotes, predict_members
+from certssb.ensemble.predict import MemberVotes, EvalInputs, predict_members
 from certssb.errors import CertSSBError
 
 
@@ -49,46 +51,59 @@ class TiledImages(BatchedImages):
         return TiledImages(self.x.to(device), self.s)
 
 
-def _predict_tiled(factory, store, x, test_sigmas, indices, ens, seed, members, device, progress) -> MemberVotes:
-    x = as_images(x)
+@dataclass(frozen=True)
+class GridSpec:
+    """The grid of a grid design: the (training sigma, test sigma) pairs, ensemble by ensemble;
+    one training sigma per ensemble (their stores in that order); how the test sigma is chosen
+    (``union`` or ``separate`` with the first ``n_select`` members as selection members); and
+    whether each position certifies with its own ensemble's training sigma (``grid_ensembles``)."""
+
+    candidates: tuple
+    train_sigmas: tuple
+    selection: str = "union"
+    n_select: int = 0
+    per_ensemble: bool = False
+
+
+def _predict_tiled(factory, store, inputs: EvalInputs, test_sigmas, ens, members, device, progress) -> MemberVotes:
+    x = as_images(inputs.x)
     s, n = len(test_sigmas), len(x)
-    xt = TiledImages(x, s)
     sig = torch.tensor(test_sigmas, dtype=torch.float32).repeat_interleave(n)
-    idx = torch.as_tensor(indices, dtype=torch.int64).repeat(s)
-    v = predict_members(factory, store, xt, sig, idx, ens, seed, members, device=device, progress=progress)
+    idx = torch.as_tensor(inputs.indices, dtype=torch.int64).repeat(s)
+    v = predict_members(factory, store, EvalInputs(TiledImages(x, s), sig, idx, inputs.seed), ens, members,
+                        device=device, progress=progress)
     return MemberVotes(prob_sum=v.prob_sum.reshape(s, n, -1), votes=v.votes.reshape(s, n, -1),
                        n_members=v.n_members)
 
 
-def predict_grid(factory, stores, x, indices, candidates, train_sigmas, ens, seed: int, n_members: int,
-                 selection: str = "union", n_select: int = 0, per_ensemble: bool = False, device=None,
+def predict_grid(factory, stores, inputs: EvalInputs, spec: GridSpec, ens, n_members: int, device=None,
                  progress: bool = True) -> GridVotes:
     """Votes of the members at every grid position: members ``0..n-1``, or with ``selection=separate``
     the first ``n_select`` as selection members and the rest as estimating members.
 
-    stores: one checkpoint store per training sigma of ``train_sigmas`` (in that order);
-    candidates: the (training sigma, test sigma) pairs, ensemble by ensemble; ens: the ensemble
-    settings. ``per_ensemble`` (``grid_ensembles``): each position carries its ensemble's training
+    stores: one checkpoint store per training sigma of ``spec.train_sigmas`` (in that order);
+    ``inputs``: the test inputs with their indices and noise seed (their sigmas are the grid's).
+    With ``spec.per_ensemble`` (``grid_ensembles``) each position carries its ensemble's training
     sigma (``GridVotes.candidate_train``), which its certificate then uses.
     """
     stores = list(stores)
-    if len(stores) != len(train_sigmas):
-        raise CertSSBError(f"{len(train_sigmas)} training sigma(s) {list(train_sigmas)} need as many member stores; "
-                           f"got {len(stores)}")
+    if len(stores) != len(spec.train_sigmas):
+        raise CertSSBError(f"{len(spec.train_sigmas)} training sigma(s) {list(spec.train_sigmas)} need as many member "
+                           f"stores; got {len(stores)}")
+    n_select = int(spec.n_select)
     est, sel, grid, cand = [], [], [], []
-    for st, t in zip(stores, train_sigmas):
-        tests = tuple(s for tt, s in candidates if tt == t)
-        est.append(_predict_tiled(factory, st, x, tests, indices, ens, seed, range(n_select, n_members), device,
-                                  progress))
+    for st, t in zip(stores, spec.train_sigmas):
+        tests = tuple(s for tt, s in spec.candidates if tt == t)
+        est.append(_predict_tiled(factory, st, inputs, tests, ens, range(n_select, n_members), device, progress))
         if n_select:
-            sel.append(_predict_tiled(factory, st, x, tests, indices, ens, seed, range(n_select), device, progress))
+            sel.append(_predict_tiled(factory, st, inputs, tests, ens, range(n_select), device, progress))
         grid += tests
         cand += [t] * len(tests)
 
     def stack(parts, field):
         return np.concatenate([getattr(p, field) for p in parts], axis=0) if parts else None
 
-    return GridVotes(test_sigmas=tuple(grid), sigma_train=float(min(train_sigmas)), selection=selection,
+    return GridVotes(test_sigmas=tuple(grid), sigma_train=float(min(spec.train_sigmas)), selection=spec.selection,
                      prob_sum=stack(est, "prob_sum"), votes=stack(est, "votes"), n_members=est[0].n_members,
                      select_prob_sum=stack(sel, "prob_sum"), select_votes=stack(sel, "votes"), n_select=n_select,
-                     candidate_train=tuple(cand) if per_ensemble else None)
+                     candidate_train=tuple(cand) if spec.per_ensemble else None)

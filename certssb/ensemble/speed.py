@@ -17,9 +17,11 @@ With every switch at its default (:attr:`Speed.reference`) the group trains thro
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
+
+from certssb.ensemble.precision import FP32, Precision
 
 ENGINES = ("vmap", "grouped")
 
@@ -67,3 +69,16 @@ def make_adam(params: list[torch.Tensor], lr: float, adam: str = "default", capt
     if capturable:
         kw["capturable"] = True
     return torch.optim.Adam(params, lr=lr, **kw)
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """How models train: epochs, batch size, learning rate, device, precision and the speed switches
+    (the one-model reference path and ``vectorised.fit_group`` read all but the switches)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    device: torch.device
+    precision: Precision = FP32
+    speed: Speed = field(default_factory=Speed)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -33,8 +34,8 @@ from certssb.ensemble.jobs import Job, init_model, member_job
 from certssb.ensemble.precision import FP32, Precision, resolve_precision
 from certssb.ensemble.saving import save_group
 from certssb.ensemble.settings import EnsembleSettings
-from certssb.ensemble.speed import Speed
-from certssb.ensemble.training_data import NoisySource, check_tensors
+from certssb.ensemble.speed import FitSpec, Speed
+from certssb.ensemble.training_data import NoisySource, TrainingData, check_tensors
 from certssb.ensemble.vectorised import batch_starts, fit_group, trial_step
 from certssb.errors import ConfigError
 from certssb.seeding import derive_seed
@@ -42,14 +43,15 @@ from certssb.seeding import derive_seed
 log = logging.getLogger("certssb")
 
 
-def _fit_one(factory, job: Job, x, y, sigmas, epochs: int, batch_size: int, lr: float,
-             device: torch.device, precision: Precision | None = None) -> nn.Module:
-    """The reference path: one model, plain autograd and its own Adam.
+def _fit_one(factory, job: Job, data: TrainingData, spec: FitSpec) -> nn.Module:
+    """The reference path: one model on ``data`` as ``spec`` says, plain autograd and its own Adam.
 
     Only the forward pass runs under ``precision.autocast()``; the loss is computed from float32
     logits and parameters and Adam state stay float32. The inner loop makes no host copies.
     """
-    precision = precision or FP32
+    x, y, sigmas = data.x, data.y, data.sigmas
+    epochs, batch_size, lr, device = spec.epochs, spec.batch_size, spec.lr, spec.device
+    precision = spec.precision or FP32
     model = precision.model(init_model(factory, job.init_seed, device))
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -114,41 +116,42 @@ def choose_vectorise(ens: EnsembleSettings, model: nn.Module, input_shape=None, 
     return choose_engine(ens, model, input_shape, device) != "loop"
 
 
-def group_size(ens: EnsembleSettings, factory, x, y, sigmas, batch_size, device, n_todo, precision,
-               training=True) -> int:
-    """``ensemble.group_size`` if set; else CUDA: from a measured trial step (``group_size``),
-    CPU: from the model size. With ``ensemble.deterministic`` it depends on the ensemble's size
-    (``n_members``), not on how many members are still to do."""
+def group_size(ens: EnsembleSettings, factory, data: TrainingData, spec: FitSpec, n_todo: int,
+               training: bool = True) -> int:
+    """``ensemble.group_size`` if set; else CUDA: from a measured trial step (``group_size``) at
+    ``spec``'s batch size, device and precision, CPU: from the model size. With
+    ``ensemble.deterministic`` it depends on the ensemble's size (``n_members``), not on how many
+    members are still to do."""
     if ens.group_size is not None:
         return int(ens.group_size)
     deterministic = bool(ens.deterministic)
     n = ens.n_members if deterministic else n_todo
-    device = torch.device(device)
+    x, device = data.x, torch.device(spec.device)
     if device.type == "cuda":
         extra = x[0].numel() * 4 * x.shape[0] if training else 0  # the materialised noisy copy per member
-        sizing = size_from_trial(
-            lambda k: trial_step(factory, k, x, y, sigmas, batch_size, device, precision, training),
-            CudaMemoryProbe(device), n, share=jobs_per_gpu(), extra_per_member=extra, deterministic=deterministic)
+        sizing = size_from_trial(lambda k: trial_step(factory, k, data, spec, training), CudaMemoryProbe(device), n,
+                                 share=jobs_per_gpu(), extra_per_member=extra, deterministic=deterministic)
         torch.cuda.empty_cache()
         return sizing.group_size
-    return cpu_group_size(factory(), tuple(x.shape[1:]), batch_size, n, training=training)
+    return cpu_group_size(factory(), tuple(x.shape[1:]), spec.batch_size, n, training=training)
 
 
-def _prepare(x, y, sigmas, device):
+def _prepare(data: TrainingData, device) -> TrainingData:
     """Validate and move the training data to the device, once per run (a one-off copy: pinning
     it first would only add a host copy). Images move as they are held (uint8 stays uint8) and
     are converted to float32 batch by batch."""
-    x = check_tensors(x, y, sigmas)
-    return x.to(device), y.to(device, torch.int64), sigmas.to(device, torch.float32)
+    x = check_tensors(data.x, data.y, data.sigmas)
+    return TrainingData(x.to(device), data.y.to(device, torch.int64), data.sigmas.to(device, torch.float32),
+                        data.subsets)
 
 
-def train_members(factory, x, y, sigmas, ens: EnsembleSettings, seed: int, members, store, device=None,
-                  progress: bool = True, subsets: list[torch.Tensor] | None = None) -> list[int]:
+def train_members(factory, data: TrainingData, ens: EnsembleSettings, seed: int, members, store, device=None,
+                  progress: bool = True) -> list[int]:
     """Train and save the members in ``members`` that ``store`` lacks; returns those trained now.
 
-    ``subsets``: the training-sample indices of every member of the ensemble (``ens.training_subsets``;
-    None: each trains on every sample). Members are grouped by subset size, so a vectorised group
-    is of one size."""
+    ``data``: images, labels, training sigmas and (``data.subsets``, from ``ens.training_subsets``)
+    every member's training-sample indices (None: each trains on every sample). Members are
+    grouped by subset size, so a vectorised group is of one size."""
     device = resolve_device(device if device is not None else ens.device)
     members = [int(k) for k in members]
     if any(k < 0 for k in members):
@@ -156,7 +159,8 @@ def train_members(factory, x, y, sigmas, ens: EnsembleSettings, seed: int, membe
     todo = store.missing(members)
     if not todo:
         return []
-    x, y, sigmas = _prepare(x, y, sigmas, device)
+    data = _prepare(data, device)
+    x, subsets = data.x, data.subsets
     index = (lambda k: None) if subsets is None else (lambda k: subsets[k].to(device))
     probe = factory()
     engine = choose_engine(ens, probe, tuple(x.shape[1:]), device)
@@ -169,13 +173,13 @@ def train_members(factory, x, y, sigmas, ens: EnsembleSettings, seed: int, membe
     done: list[int] = []
     try:
         with deterministic_kernels(deterministic):
-            g = (group_size(ens, factory, x, y, sigmas, ens.batch_size, device, len(todo), precision)
-                 if vectorise else 1)
-            speed = _resolve_speed(ens, engine, factory, (x, y, sigmas), device, precision, g)
+            spec = FitSpec(ens.epochs, ens.batch_size, ens.lr, device, precision)
+            g = group_size(ens, factory, data, spec, len(todo)) if vectorise else 1
+            speed = _resolve_speed(ens, engine, factory, data, spec, g)
             for group, keep in plan_groups(todo, g, deterministic, ens.n_members, sizes):
                 jobs = [member_job(seed, k, index(k), str(ens.shuffle)) for k in group]
                 t0 = time.perf_counter()
-                states = _fit(factory, jobs, (x, y, sigmas), ens, device, precision, speed)
+                states = _fit(factory, jobs, data, spec, speed)
                 seconds = (time.perf_counter() - t0) / len(group)
                 meta = {"epochs": ens.epochs, "seconds": seconds, "vectorised": bool(vectorise),
                         "group_size": len(group), "group_first": group[0],
@@ -192,7 +196,8 @@ def train_members(factory, x, y, sigmas, ens: EnsembleSettings, seed: int, membe
     return done
 
 
-def _resolve_speed(ens: EnsembleSettings, engine: str, factory, data, device, precision, g: int) -> Speed | None:
+def _resolve_speed(ens: EnsembleSettings, engine: str, factory, data: TrainingData, spec: FitSpec,
+                   g: int) -> Speed | None:
     """The speed switches of the vectorised groups (None: one model at a time, where they do not
     apply: said once in the log when some are set); ``measure`` is decided here."""
     if engine == "loop":
@@ -200,9 +205,8 @@ def _resolve_speed(ens: EnsembleSettings, engine: str, factory, data, device, pr
             log.info("ensemble: models train one at a time here, so adam/pad_batches/compile are not used")
         return None
     if engine == "measure":
-        from certssb.ensemble.group_trainer import FitSpec, measure_engine
-        spec = FitSpec(ens.epochs, ens.batch_size, ens.lr, device, precision, Speed.of(ens, "vmap"))
-        engine, _ = measure_engine(factory, *data, spec, g)
+        from certssb.ensemble.group_trainer import measure_engine
+        engine, _ = measure_engine(factory, data.x, data.y, data.sigmas, replace(spec, speed=Speed.of(ens, "vmap")), g)
     return Speed.of(ens, engine)
 
 
@@ -213,19 +217,16 @@ def _precision_name(precision: Precision, speed: Speed | None) -> str:
     return precision.for_vmap().name
 
 
-def _fit(factory, jobs, data, ens: EnsembleSettings, device, precision, speed: Speed | None) -> list[dict]:
-    """The state dicts of the models ``jobs`` trained on ``data = (x, y, sigmas)``: one at a time
-    (``speed`` None), through ``vectorised.fit_group`` (every switch at its default) or through
+def _fit(factory, jobs, data: TrainingData, spec: FitSpec, speed: Speed | None) -> list[dict]:
+    """The state dicts of the models ``jobs`` trained on ``data``: one at a time (``speed`` None),
+    through ``vectorised.fit_group`` (every switch at its default) or through
     ``group_trainer.GroupTrainer`` (the switches)."""
-    x, y, sigmas = data
     if speed is None:
-        return [_contiguous(_fit_one(factory, jobs[0], x, y, sigmas, ens.epochs, ens.batch_size, ens.lr, device,
-                                     precision).state_dict())]
+        return [_contiguous(_fit_one(factory, jobs[0], data, spec).state_dict())]
     if speed.reference and jobs[0].shuffle == "host":
-        return fit_group(factory, jobs, x, y, sigmas, ens.epochs, ens.batch_size, ens.lr, device, precision)
-    from certssb.ensemble.group_trainer import FitSpec, GroupTrainer
-    spec = FitSpec(ens.epochs, ens.batch_size, ens.lr, device, precision, speed)
-    return GroupTrainer(factory, jobs, x, y, sigmas, spec).run()
+        return fit_group(factory, jobs, data, spec)
+    from certssb.ensemble.group_trainer import GroupTrainer
+    return GroupTrainer(factory, jobs, data.x, data.y, data.sigmas, replace(spec, speed=speed)).run()
 
 
 def train_single(factory, x, y, sigma: float, ens: EnsembleSettings, seed: int, key: str, device=None) -> nn.Module:
@@ -240,10 +241,9 @@ def train_single(factory, x, y, sigma: float, ens: EnsembleSettings, seed: int, 
     sigma = float(sigma)
     if not 0 <= sigma < float("inf"):
         raise ConfigError(f"sigma must be finite and >= 0, got {sigma}")
-    sigmas = torch.full((x.shape[0],), sigma, dtype=torch.float32)
-    x, y, sigmas = _prepare(x, y, sigmas, device)
+    data = _prepare(TrainingData(x, y, torch.full((x.shape[0],), sigma, dtype=torch.float32)), device)
     job = Job(init_seed=derive_seed(seed, key, "init"), shuffle_seed=int(seed), shuffle_keys=(str(key),),
               noise_seed=derive_seed(seed, key), noise_member=0)
     with deterministic_kernels(bool(ens.deterministic)):
-        model = _fit_one(factory, job, x, y, sigmas, ens.epochs, ens.batch_size, ens.lr, device, precision)
+        model = _fit_one(factory, job, data, FitSpec(ens.epochs, ens.batch_size, ens.lr, device, precision))
     return model.to(memory_format=torch.contiguous_format).eval()

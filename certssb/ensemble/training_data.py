@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 
 import torch
 
@@ -14,14 +15,20 @@ from certssb.ensemble.noise import member_noise
 from certssb.errors import ConfigError
 
 
-def host_to_device(t: torch.Tensor, device) -> torch.Tensor:
-    """Copy a small host tensor that is made anew on the host each epoch (the shuffles) to
-    ``device``; to CUDA through pinned memory and without blocking the host (the caching host
-    allocator reuses the pinned buffers and keeps each alive until its copy has run)."""
-    device = torch.device(device)
-    if device.type == "cuda" and t.device.type == "cpu":
-        return t.pin_memory().to(device, non_blocking=True)
-    return t.to(device)
+@dataclass(frozen=True)
+class TrainingData:
+    """What models train on: images ``x`` (uint8 images or a float tensor ``[n, C, H, W]``),
+    labels ``y`` [n], per-sample training sigmas [n] (0: no noise) and every model's training
+    subset (int64 indices; None: every model sees every sample)."""
+
+    x: object
+    y: torch.Tensor
+    sigmas: torch.Tensor
+    subsets: list | None = None
+
+    def head(self, b: int) -> "TrainingData":
+        """The first ``b`` samples (no subsets)."""
+        return TrainingData(self.x[:b], self.y[:b] if self.y is not None else None, self.sigmas[:b])
 
 
 def check_tensors(x, y, sigmas=None) -> BatchedImages:

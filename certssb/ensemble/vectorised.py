@@ -31,9 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from certssb.ensemble.device import host_to_device
 from certssb.ensemble.jobs import Job, init_model
 from certssb.ensemble.precision import FP32, Precision
-from certssb.ensemble.training_data import NoisySource, host_to_device
+from certssb.ensemble.speed import FitSpec
+from certssb.ensemble.training_data import NoisySource, TrainingData
 
 
 _CAST_MODULES = (nn.Linear, nn.modules.conv._ConvNd)
@@ -93,15 +95,16 @@ def unstack_state(model_template: nn.Module, params: dict, buffers: dict, g: int
     return out
 
 
-def fit_group(factory, jobs: list[Job], x: torch.Tensor, y: torch.Tensor, sigmas: torch.Tensor,
-              epochs: int, batch_size: int, lr: float, device: torch.device,
-              precision: Precision | None = None) -> list[dict]:
-    """Train the members ``jobs`` together; returns their state dicts (on the device).
+def fit_group(factory, jobs: list[Job], data: TrainingData, spec: FitSpec) -> list[dict]:
+    """Train the members ``jobs`` together on ``data`` as ``spec`` says (epochs, batch size, lr,
+    device, precision); returns their state dicts (on the device).
 
     The inner loop stays on the device: no ``.item()``/``.cpu()`` and no host copies per step;
     the only host-to-device copy is each epoch's shuffles (pinned, non-blocking on CUDA).
     """
-    precision = (precision or FP32).for_vmap()
+    x, y, sigmas = data.x, data.y, data.sigmas
+    epochs, batch_size, lr, device = spec.epochs, spec.batch_size, spec.lr, spec.device
+    precision = (spec.precision or FP32).for_vmap()
     models = [init_model(factory, job.init_seed, device) for job in jobs]
     for m in models:
         m.train()
@@ -143,16 +146,18 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
 
-def trial_step(factory, g: int, x: torch.Tensor, y: torch.Tensor, sigmas: torch.Tensor, batch_size: int,
-               device: torch.device, precision: Precision | None = None, training: bool = True) -> None:
-    """One step of a group of ``g`` members on the first ``batch_size`` samples, as the real
-    run does it (training: forward, backward and Adam through ``fit_group``; else the vmapped
-    no-grad forward of prediction, noise included): what ``group_size.size_from_trial`` measures."""
-    b = min(int(batch_size), x.shape[0])
+def trial_step(factory, g: int, data: TrainingData, spec: FitSpec, training: bool = True) -> None:
+    """One step of a group of ``g`` members on the first ``spec.batch_size`` samples of ``data``, as
+    the real run does it (training: forward, backward and Adam through ``fit_group``; else the
+    vmapped no-grad forward of prediction, noise included): what ``group_size.size_from_trial``
+    measures."""
+    x, sigmas, device = data.x, data.sigmas, spec.device
+    b = min(int(spec.batch_size), x.shape[0])
     jobs = [Job(init_seed=k, shuffle_seed=0, shuffle_keys=(k,), noise_seed=0, noise_member=k) for k in range(g)]
     if training:
-        fit_group(factory, jobs, x[:b], y[:b], sigmas[:b], 1, b, 1e-3, device, precision)
+        fit_group(factory, jobs, data.head(b), FitSpec(1, b, 1e-3, device, spec.precision))
         return
+    precision = spec.precision
     from certssb.ensemble.noise import member_noise
     precision = (precision or FP32).for_vmap()
     models = [init_model(factory, job.init_seed, device).eval() for job in jobs]

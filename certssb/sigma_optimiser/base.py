@@ -87,7 +87,8 @@ class SigmaOptimiserSettings(Option):
     def predict(self, factory, stores: list, testset, ensemble, seed: int, device, progress: bool):
         """The members' votes on ``testset`` (a :class:`certssb.testsets.TestSet`): each member at
         the input's own sigma (:func:`certssb.ensemble.predict_members`)."""
-        from certssb.ensemble import predict_members
+        from certssb.ensemble import EvalInputs, predict_members
 
-        return predict_members(factory, stores[0], testset.x, testset.sigmas, torch.from_numpy(testset.indices),
-                               ensemble, seed, range(int(ensemble.n_members)), device=device, progress=progress)
+        inputs = EvalInputs(testset.x, testset.sigmas, torch.from_numpy(testset.indices), seed)
+        return predict_members(factory, stores[0], inputs, ensemble, range(int(ensemble.n_members)), device=device,
+                               progress=progress)

@@ -49,7 +49,13 @@ class GridDesign:
 
     def predict(self, factory, stores, testset, ensemble, seed, device, progress):
         """Votes at every candidate (:func:`certssb.ensemble.predict_grid`); chosen when certifying."""
-        from certssb.ensemble import predict_grid
+        from certssb.ensemble import GridSpec, EvalInputs, predict_grid
+
+        spec = GridSpec(self.candidates(), self.train_sigmas(), self.selection, self.n_selection_members(),
+                        self.per_ensemble)
+        inputs = EvalInputs(testset.x, None, torch.from_numpy(testset.indices), seed)
+        return predict_grid(factory, stores, inputs, spec, ensemble, int(ensemble.n_members), device=device,
+                            progress=progress)
 
         return predict_grid(factory, stores, testset.x, torch.from_numpy(testset.indices), self.candidates(),
                             self.train_sigmas(), ensemble, seed, int(ensemble.n_members), selection=self.selection,

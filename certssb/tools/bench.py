@@ -52,6 +52,7 @@ from certssb.ensemble.training_data import cache_budget_bytes
 from certssb.config import load_option
 from certssb.errors import DataNotFoundError
 from certssb.model import has_batchnorm, model_factory
+from certssb.ensemble.training_data import TrainingData
 
 PAPER = {"members": 1000, "epochs": 20, "images": 12000}
 
@@ -76,12 +77,16 @@ SETTINGS = {
 
 def load_data(setting: str, n: int | None, seed: int = 0):
     """(x [n, C, H, W] float32 in [0, 1], y int64, num_classes, description), read with the
-    pipeline's loaders (small sets: converted to float32 once); synthetic data of the same shape (said so) where the files are absent."""
+    pipeline's loaders (small sets: converted to float32 once); synthetic data of the same shape (said so) where the files are absent.
+    """
     if setting in ("digits", "digits_cnn", "partition"):
         d = load_dataset(load_option("dataset", "digits", test_fraction=0.0001), seed)
         return d.x_train.to_float(), d.y_train, d.num_classes, f"sklearn digits, {len(d.x_train)} images 8x8"
-    name, classes, shape, what = (("fashion_mnist", [0, 1], (1, 28, 28), "Fashion-MNIST T-shirt/top vs trouser")
-                                  if setting == "mnist_cnn" else ("cifar10", [0, 1], (3, 32, 32), "CIFAR-10 airplane vs automobile"))
+    name, classes, shape, what = (
+        ("fashion_mnist", [0, 1], (1, 28, 28), "Fashion-MNIST T-shirt/top vs trouser")
+        if setting == "mnist_cnn"
+        else ("cifar10", [0, 1], (3, 32, 32), "CIFAR-10 airplane vs automobile")
+    )
     try:
         d = load_dataset(load_option("dataset", name, classes=classes, train_size=n), seed)
         return d.x_train.to_float(), d.y_train, 2, f"{what} ({len(d.x_train)} training images)"
@@ -220,8 +225,16 @@ class Bench:
             with PeakMemory(self.device) as mem:
                 _sync(self.device)
                 t0 = time.perf_counter()
-                train_members(self.factory, self.x, self.y, self.sigmas, cfg, self.seed, range(members or self.members),
-                              store, device=self.device, progress=False, subsets=self.subsets)
+                train_members(
+                    self.factory,
+                    TrainingData(self.x, self.y, self.sigmas, self.subsets),
+                    cfg,
+                    self.seed,
+                    range(members or self.members),
+                    store,
+                    device=self.device,
+                    progress=False,
+                )
                 _sync(self.device)
                 wall = time.perf_counter() - t0
             state = store.load(0)
@@ -294,7 +307,9 @@ def prepare(args, sizes: list[int] | None) -> Bench:
     base = dict(epochs=args.epochs or st["epochs"], batch_size=args.batch_size or st["batch"], lr=1e-3,
                 eval_batch_size=512, device=str(device), precision=args.precision)
     if partition:
-        option = lambda **kw: load_option("ensemble", "partition", n_parts=members, key="index", **base, **kw)  # noqa: E731
+        option = lambda **kw: load_option(
+            "ensemble", "partition", n_parts=members, key="index", **base, **kw
+        )  # noqa: E731
     else:
         n_members = members if sizes is None else max(sizes)
         option = lambda **kw: load_option("ensemble", "gaussian", n_members=n_members, **base, **kw)  # noqa: E731
@@ -317,8 +332,10 @@ def print_header(b: Bench, precision: str) -> None:
     noise = "no noise (count-certified parts)" if b.subsets is not None else f"sigma={float(b.sigmas[0])}"
     print(f"data: {b.desc}; {noise}")
     print(f"device: {dev_name}; torch {torch.__version__}")
-    print(f"precision: ensemble.precision={precision} -> {resolve_precision(b.cfg_vec.precision, probe, b.device).name} "
-          f"(forward passes; parameters, gradients and Adam state float32)")
+    print(
+        f"precision: ensemble.precision={precision} -> {resolve_precision(b.cfg_vec.precision, probe, b.device).name} "
+        f"(forward passes; parameters, gradients and Adam state float32)"
+    )
 
 
 def print_work(b: Bench) -> tuple[float, float]:

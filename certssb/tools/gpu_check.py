@@ -58,15 +58,33 @@ import dataclasses
 
 import numpy as np
 import torch
+from certssb.ensemble.training_data import TrainingData
 
 REPO = Path(__file__).resolve().parents[2]
 CUDA_TEST_FILES = ("tests/test_ensemble_gpu.py", "tests/test_ensemble_group_size.py", "tests/test_ensemble_device.py",
                    "tests/test_sigma_repro.py", "tests/test_ensemble_noise.py", "tests/test_ensemble_speed_gpu.py")
 
-FULL = dict(mnist_images=12000, mnist_loop=10, mnist_vec=200, prec_vec=64, cifar_images=10000, cifar_loop=3, cifar_vec=64,
-            det_images=2048, det_members=8, det_group=4, sweep_members=32, sweep_train=2000, sweep_test=200,
-            sweep_epochs=2, sw_mnist_group=200, sw_resnet_group=64, sw_steps=8, sw_mnist_batch=128,
-            sw_resnet_batch=64)  # switches: at most the group sizes of mnist-vectorised and cifar-resnet
+FULL = dict(
+    mnist_images=12000,
+    mnist_loop=10,
+    mnist_vec=200,
+    prec_vec=64,
+    cifar_images=10000,
+    cifar_loop=3,
+    cifar_vec=64,
+    det_images=2048,
+    det_members=8,
+    det_group=4,
+    sweep_members=32,
+    sweep_train=2000,
+    sweep_test=200,
+    sweep_epochs=2,
+    sw_mnist_group=200,
+    sw_resnet_group=64,
+    sw_steps=8,
+    sw_mnist_batch=128,
+    sw_resnet_batch=64,
+)  # switches: at most the group sizes of mnist-vectorised and cifar-resnet
 DRY = dict(mnist_images=128, mnist_loop=1, mnist_vec=3, prec_vec=2, cifar_images=16, cifar_loop=1, cifar_vec=2,
            det_images=64, det_members=4, det_group=2, sweep_members=2, sweep_train=60, sweep_test=20,
            sweep_epochs=1, sw_mnist_group=2, sw_resnet_group=2, sw_steps=2, sw_mnist_batch=8, sw_resnet_batch=4)
@@ -115,7 +133,7 @@ def _train(factory, x, y, sigmas, cfg, members, device, directory):
     with PeakMemory(device) as mem:
         _sync(device)
         t0 = time.perf_counter()
-        train_members(factory, x, y, sigmas, cfg, 0, members, store, device=device, progress=False)
+        train_members(factory, TrainingData(x, y, sigmas), cfg, 0, members, store, device=device, progress=False)
         _sync(device)
         wall = time.perf_counter() - t0
     first = list(members)[0]
@@ -219,7 +237,9 @@ def check_cifar(device, sizes, tmp):
     per_hour_vec = 3600 * sizes["cifar_vec"] / t_vec / scale
     best = max(per_hour_loop, per_hour_vec)
     fps, peak = _throughput(f, x, y, vec_cfg.batch_size, device)
-    mfu = _mfu(fps, peak, {"one at a time": (sizes["cifar_loop"] * n, t_loop), "vectorised": (sizes["cifar_vec"] * n, t_vec)})
+    mfu = _mfu(
+        fps, peak, {"one at a time": (sizes["cifar_loop"] * n, t_loop), "vectorised": (sizes["cifar_vec"] * n, t_vec)}
+    )
     from certssb.ensemble.train import choose_vectorise
     auto = choose_vectorise(_cfg(device), f(), (3, 32, 32), device)
     ok = DRY_RUN or best >= TARGETS["cifar_members_per_hour"]
@@ -309,13 +329,28 @@ def check_multirun(device, sizes, tmp):
     data = tmp / "synthetic-fashion"
     write_synthetic_fashion(data, sizes["sweep_train"] * 6, sizes["sweep_test"] * 6)
     sweep = tmp / "sweep"
-    args = ["-m", "hydra/launcher=certssb_gpu", "hydra.launcher.jobs_per_gpu=2", "hydra.launcher.max_parallel=2",
-            "hydra.launcher.poll_interval_s=0.2", f"hydra.sweep.dir={sweep}", "dataset=fashion_mnist",
-            f"dataset.data_dir={data}", "dataset.classes=[0,1]", f"dataset.train_size={sizes['sweep_train']}",
-            f"dataset.test_size={sizes['sweep_test']}", "attack=onepixel", "sigma_optimiser=fixed", "certifier=rab",
-            f"ensemble.n_members={sizes['sweep_members']}", f"ensemble.epochs={sizes['sweep_epochs']}",
-            f"undefended.epochs={sizes['sweep_epochs']}", f"ensemble.device={'cuda' if device.type == 'cuda' else 'cpu'}",
-            "logger=none", "seed=0,1"]
+    args = [
+        "-m",
+        "hydra/launcher=certssb_gpu",
+        "hydra.launcher.jobs_per_gpu=2",
+        "hydra.launcher.max_parallel=2",
+        "hydra.launcher.poll_interval_s=0.2",
+        f"hydra.sweep.dir={sweep}",
+        "dataset=fashion_mnist",
+        f"dataset.data_dir={data}",
+        "dataset.classes=[0,1]",
+        f"dataset.train_size={sizes['sweep_train']}",
+        f"dataset.test_size={sizes['sweep_test']}",
+        "attack=onepixel",
+        "sigma_optimiser=fixed",
+        "certifier=rab",
+        f"ensemble.n_members={sizes['sweep_members']}",
+        f"ensemble.epochs={sizes['sweep_epochs']}",
+        f"undefended.epochs={sizes['sweep_epochs']}",
+        f"ensemble.device={'cuda' if device.type == 'cuda' else 'cpu'}",
+        "logger=none",
+        "seed=0,1",
+    ]
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": os.pathsep.join(
         [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
     t0 = time.perf_counter()
@@ -345,6 +380,7 @@ def workload(name: str, device, sizes):
         return _WORKLOADS[name]
     from certssb.config import load_option
     from certssb.ensemble.precision import resolve_precision
+    from certssb.ensemble.speed import FitSpec
     from certssb.ensemble.train import group_size
     from certssb.model import model_factory
     from certssb.tools.bench import load_data
@@ -358,8 +394,8 @@ def workload(name: str, device, sizes):
     sig = torch.full((len(x),), 0.25, device=device)
     precision = resolve_precision("auto", f(), device)
     cap = sizes["sw_mnist_group" if mnist else "sw_resnet_group"]
-    g = cap if DRY_RUN else min(cap, group_size(_cfg(device, batch_size=batch), f, x, y, sig, batch, device, cap,
-                                                precision))
+    g = cap if DRY_RUN else min(cap, group_size(_cfg(device, batch_size=batch), f, TrainingData(x, y, sig),
+                                                FitSpec(1, batch, 1e-3, device, precision), cap))
     fps, peak = _throughput(f, x, y, batch, device)
     _WORKLOADS[name] = Workload(name, f, x, y, sig, batch, g, steps, 12000 if mnist else 10000, precision, fps, peak,
                                 desc)

@@ -158,7 +158,7 @@ def shuffle_costs(w: Workload, epoch_images: int) -> str:
     jobs_host = [member_job(0, k) for k in range(w.group)]
     jobs_dev = [member_job(0, k, None, "device") for k in range(w.group)]
     from certssb.ensemble.shuffle import DeviceShuffler
-    from certssb.ensemble.training_data import host_to_device
+    from certssb.ensemble.device import host_to_device
     out = {}
     shuffler = DeviceShuffler(jobs_dev, epoch_images, w.device)
     for name, make in (("host", lambda e: host_to_device(torch.stack([j.permutation(e, epoch_images)

@@ -16,6 +16,7 @@ from certssb.dataset import load_dataset
 from certssb.ensemble.predict import predict_models
 from certssb.ensemble.train import train_members
 from certssb.model import model_factory
+from certssb.ensemble.training_data import TrainingData
 
 from .config import CountFalsifyConfig
 from .count_attack import (CountAttack, affected_models, bagging_samples, partition_samples, poisoned_copy,
@@ -62,8 +63,16 @@ class CountRunner:
             "tag": tag, "seed": self.cfg.seed, "ens": vars(self.ens), "hidden": list(self.cfg.hidden),
             "classes": None if self.cfg.classes is None else list(self.cfg.classes), "changes": changes})
         zeros = torch.zeros(len(x_train), dtype=torch.float32)
-        train_members(self.factory, x_train, y_train, zeros, self.ens, self.cfg.seed, list(models), store,
-                      device=self.cfg.device, progress=self.cfg.progress, subsets=self.subsets)
+        train_members(
+            self.factory,
+            TrainingData(x_train, y_train, zeros, self.subsets),
+            self.ens,
+            self.cfg.seed,
+            list(models),
+            store,
+            device=self.cfg.device,
+            progress=self.cfg.progress,
+        )
         return store
 
     def attack(self, i: int, k: int) -> CountAttack:

@@ -15,12 +15,13 @@ from certssb.certifier import BoundOptions, certify_grid, certify_scores, radius
 from certssb.config import load_option
 from certssb.dataset import load_dataset
 from certssb.ensemble.checkpoints import CheckpointStore, fingerprint_of
-from certssb.ensemble.predict import MemberVotes, predict_members
-from certssb.ensemble.predict_grid import predict_grid
+from certssb.ensemble.predict import MemberVotes, EvalInputs, predict_members
+from certssb.ensemble.predict_grid import GridSpec, predict_grid
 from certssb.ensemble.train import train_members, train_single
 from certssb.model import model_factory
 from certssb.sigma_optimiser import optimise_sigmas
 from certssb.sigma_optimiser.sga import SGASettings
+from certssb.ensemble.training_data import TrainingData
 
 from .config import FalsifyConfig
 from .gaussian_attack import flat
@@ -88,10 +89,10 @@ class GaussianRunner:
             return certify_scores(self.clean_votes.prob_sum, self.clean_votes.votes, self.clean_votes.n_members,
                                   alpha=cfg.alpha, mode="hard")
         stores = {e: self.train("clean", self.splits.x_train, e) for e in range(len(self.ensemble_sigmas))}
-        gv = predict_grid(self.factory, [stores[e] for e in sorted(stores)], self.splits.x_test,
-                          torch.from_numpy(test_index), s.candidates(), s.train_sigmas(), self.ens, cfg.seed,
-                          cfg.members, selection=s.selection, n_select=s.n_selection_members(),
-                          per_ensemble=s.per_ensemble, device=cfg.device, progress=cfg.progress)
+        spec = GridSpec(s.candidates(), s.train_sigmas(), s.selection, s.n_selection_members(), s.per_ensemble)
+        inputs = EvalInputs(self.splits.x_test, None, torch.from_numpy(test_index), cfg.seed)
+        gv = predict_grid(self.factory, [stores[e] for e in sorted(stores)], inputs, spec, self.ens, cfg.members,
+                          device=cfg.device, progress=cfg.progress)
         sel = certify_grid(gv, BoundOptions(cfg.alpha, mode="hard"))
         self.sig_test = torch.from_numpy(sel.sigma).float()
         if cfg.sigma == "grid_ensembles":
@@ -111,8 +112,16 @@ class GaussianRunner:
         """The SAME train_members call as the clean run (seed, members, sigmas, labels), new store;
         ``ensemble``: which set of training sigmas (grid_ensembles: which sigma_trains value)."""
         store = self._store(f"{tag}-e{ensemble}" if len(self.ensemble_sigmas) > 1 else tag, x_train)
-        train_members(self.factory, x_train, self.splits.y_train, self.ensemble_sigmas[ensemble], self.ens,
-                      self.cfg.seed, range(self.cfg.members), store, device=self.cfg.device, progress=self.cfg.progress)
+        train_members(
+            self.factory,
+            TrainingData(x_train, self.splits.y_train, self.ensemble_sigmas[ensemble]),
+            self.ens,
+            self.cfg.seed,
+            range(self.cfg.members),
+            store,
+            device=self.cfg.device,
+            progress=self.cfg.progress,
+        )
         return store
 
     def train_for(self, tag: str, x_train: torch.Tensor, eval_index: np.ndarray) -> dict[int, CheckpointStore]:
@@ -133,9 +142,15 @@ class GaussianRunner:
         for e in np.unique(ens):
             pos = np.nonzero(ens == e)[0]
             idx = torch.as_tensor(eval_index[pos], dtype=torch.int64)
-            v = predict_members(self.factory, stores[int(e)], x_eval[torch.from_numpy(pos)], self.sig_test[idx], idx,
-                                self.ens, self.cfg.seed, range(self.cfg.members), device=self.cfg.device,
-                                progress=self.cfg.progress)
+            v = predict_members(
+                self.factory,
+                stores[int(e)],
+                EvalInputs(x_eval[torch.from_numpy(pos)], self.sig_test[idx], idx, self.cfg.seed),
+                self.ens,
+                range(self.cfg.members),
+                device=self.cfg.device,
+                progress=self.cfg.progress,
+            )
             if prob is None:
                 prob = np.zeros((len(eval_index), v.prob_sum.shape[1]), dtype=v.prob_sum.dtype)
                 votes = np.zeros((len(eval_index), v.votes.shape[1]), dtype=v.votes.dtype)
