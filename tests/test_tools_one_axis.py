@@ -21,9 +21,10 @@ from certssb.logger.flatten import summary_scalars
 from certssb.tools import compare
 from certssb.tools import report as report_mod
 from certssb.tools.one_axis import attack_changed, one_axis_row
-from certssb.tools.one_axis_plot import KCurve, natural_key, overlay_any_count, x_limit
+from certssb.tools.one_axis_plot import KCurve, curve_style, natural_key, overlay_any_count, x_limit
 from certssb.tools.report import collect_runs, wandb_runs
 from certssb.tools.report.wandb_runs import summary_from_scalars
+from certssb.tools.seeds import mean_std_cell
 
 COUNTS = [0, 1, 2, 5, 10, 20, 50]
 
@@ -147,7 +148,7 @@ def test_report_files_seeds_and_figures(mixed_sweep, tmp_path, capsys):
     assert "| 0 | dpa20 | 0 | count | 20 | 0.9 | 0.5 | 0.1 | 6 | 2 |" in md
     assert "4 count-family run(s) certify no L2 radius" in md
     # mean ± std over seeds of the models, clean accuracy and the realised attack certified
-    assert "| dpa20 | 2 | count | 20.000 ± 0.000 | 0.895 ± 0.007 | 0.550 ± 0.071 | 0.150 ± 0.071 |" in md
+    assert "| dpa20 | 2 | count | 20 | 0.895 ± 0.007 | 0.550 ± 0.071 | 0.150 ± 0.071 |" in md
     assert "| dpa20 | 2 |  |" not in md  # no empty row for a count group in the radius table
     assert "![certified accuracy against any k changed training samples](any_count_clean.png)" in md
     for png in ("any_count_clean.png", "curves_clean_joint.png"):
@@ -181,6 +182,21 @@ def test_overlay_legend_in_natural_order_and_axis_until_every_curve_is_zero(tmp_
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert overlay_any_count([], tmp_path / "none.png", "t") == [] and not (tmp_path / "none.png").exists()
     assert sorted(["p=10", "p=9", "p=100"], key=natural_key) == ["p=9", "p=10", "p=100"]
+
+
+def test_mean_std_cells():
+    assert mean_std_cell(0.5123, 0.0131) == "0.512 ± 0.013"
+    assert mean_std_cell(200.0, 0.0) == "200"  # a model count, the same over every seed
+    assert mean_std_cell(1.0, 0.0) == "1.000 ± 0.000"  # a share of 1 stays a share
+    assert mean_std_cell(12.5, 0.0) == "12.500 ± 0.000" and mean_std_cell(0.4, float("nan")) == "0.400"
+    assert mean_std_cell(float("nan"), 0.1) == "" and mean_std_cell(None, None) == ""
+
+
+def test_overlay_styles_tell_twenty_curves_apart():
+    styles = [curve_style(n) for n in range(20)]
+    assert len({colour for colour, _ in styles[:10]}) == 10  # the first ten: ten different hues
+    assert len(set(styles)) == 20  # colour and marker together: no two of twenty alike
+    assert styles[10][1] != styles[0][1]  # the 11th shares a hue family with the 1st, not its marker
 
 
 # ------------------------------------------------------------------------------------ compare

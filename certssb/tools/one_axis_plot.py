@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["KCurve", "natural_key", "overlay_any_count", "x_limit"]
+__all__ = ["KCurve", "curve_style", "natural_key", "overlay_any_count", "x_limit"]
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 FAMILY_STYLE = {"count": "-", "gaussian": "--"}
@@ -54,12 +54,20 @@ def x_limit(curves: Sequence[KCurve]) -> int:
     return max([1] + ends)
 
 
-def _draw(ax, curves: Sequence[KCurve]) -> None:
+def curve_style(n: int) -> tuple[tuple, str]:
+    """Colour and marker of the ``n``-th curve: ten distinct hues first (tab20's dark tones), then
+    their light tones with the markers shifted by one, so no two of 20 curves look alike."""
     import matplotlib.pyplot as plt
 
-    colours = plt.get_cmap("tab20")
+    tab20 = plt.get_cmap("tab20")
+    hue, tone = n % 10, (n // 10) % 2
+    return tuple(tab20(2 * hue + tone)), MARKERS[(n + n // 10) % len(MARKERS)]
+
+
+def _draw(ax, curves: Sequence[KCurve]) -> None:
     for n, c in enumerate(sorted(curves, key=lambda c: natural_key(c.label))):
-        ax.plot(c.counts, c.values, color=colours(n % 20), marker=MARKERS[n % len(MARKERS)], markersize=4,
+        colour, marker = curve_style(n)
+        ax.plot(c.counts, c.values, color=colour, marker=marker, markersize=4,
                 linestyle=FAMILY_STYLE.get(c.family, "-."), linewidth=1.4,
                 label=textwrap.fill(f"{c.label} ({c.family})", 60, subsequent_indent="  "))
 

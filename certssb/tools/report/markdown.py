@@ -87,8 +87,10 @@ def _any_count_figure(seeds: pd.DataFrame, keys: list[str], df: pd.DataFrame, pa
     counts = df.attrs.get("any_counts", [])
     curves = []
     for rec in seeds.to_dict("records"):
-        shown = [f"{k}={fmt(rec[k])}" for k in keys if fmt(rec[k])]  # a key the run's option lacks: left out
-        label = str(rec.get("method") or "") + (f" ({', '.join(shown)})" if shown else "")
+        method = str(rec.get("method") or "")
+        shown = [f"{k}={fmt(rec[k])}" for k in keys  # a key the run's option lacks: left out; the method once
+                 if fmt(rec[k]) and not (k == "method" and fmt(rec[k]) == method)]
+        label = method + (f" ({', '.join(shown)})" if shown else "")
         values = [rec.get(f"ac@{k}_mean") for k in counts]
         points = [(k, v) for k, v in zip(counts, values) if v is not None and v == v]
         if points:
