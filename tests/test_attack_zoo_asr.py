@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from certssb.attack.badnets import BadNetsTrigger
 from certssb.attack.blended import blended_trigger
 from certssb.attack.label_consistent import label_consistent_prepare, label_consistent_trigger
-from certssb.attack.poisoning import poison_with_policy
+from certssb.attack.poisoning import PoisonExtras, poison_with_policy
 from certssb.attack.policy import LabelPolicy, attack_success_rate, badnets_policy
 from certssb.attack.sig import sig_trigger
 from certssb.attack.wanet import wanet_trigger
@@ -62,7 +62,8 @@ def digits():
 
 def asr_pair(digits, trigger, policy, rate, **kw):
     d, clean = digits
-    p = poison_with_policy(d, trigger, target=TARGET, poison_rate=rate, seed=0, policy=policy, **kw)
+    extras = PoisonExtras(**kw) if kw else None  # prepare_train, cross, cross_ratio
+    p = poison_with_policy(d, trigger, target=TARGET, poison_rate=rate, seed=0, policy=policy, extras=extras)
     model = train_mlp(p.x_train, p.y_train, d.num_classes)
     with torch.no_grad():
         acc = float((model(d.x_test).argmax(1) == d.y_test).float().mean())

@@ -141,7 +141,7 @@ def label_consistent_trigger(image_shape, patch_size: int = 3, corners: str = "b
     - ``amplitude: 1.0``: trigger visibility (1 = the fully visible pattern); check: in (0, 1].
 
     Poisoning: clean-label (``LabelPolicy.CLEAN_LABEL``) with
-    ``prepare_train=label_consistent_prepare(model, eps, steps, step_size)``, where ``model`` is
+    ``PoisonExtras(prepare_train=label_consistent_prepare(model, eps, steps, step_size))``, where ``model`` is
     trained on the CLEAN training set (e.g. the undefended reference trained without poisoning).
     """
     check_label_consistent(image_shape, eps, steps, step_size, patch_size, corners, amplitude)

@@ -103,7 +103,7 @@ def wanet_trigger(image_shape, k: int = 4, s: float = 0.5, grid_rescale: float =
     - ``s: 0.5``: warping strength; check: ``attack.s must be in (0, inf]``.
     - ``grid_rescale: 1.0``: scale of the whole sampling grid; check: > 0.
     - ``cross_ratio: 2.0``: noise-mode samples per poisoned sample (0 turns the noise mode off);
-      used by ``poison_with_policy(..., cross=trigger.apply_cross, cross_ratio=...)``; check: >= 0.
+      used by ``poison_with_policy(..., extras=PoisonExtras(cross=trigger.apply_cross, cross_ratio=...))``; check: >= 0.
     - ``pattern_seed: 0``: seed of the control grid; check: an integer.
 
     Poisoning: all-to-one (``LabelPolicy.ALL_TO_ONE``); BackdoorBench's rate 0.1, target 0.
