@@ -22,6 +22,7 @@ class TestSet:
     """Inputs certified together: ``indices`` index the test set (they key the test noise);
     ``x`` is images read per batch (``BatchedImages``) or a float tensor."""
 
+    __test__ = False  # a data class, not a pytest test class (its name starts with "Test")
     name: str
     x: torch.Tensor | BatchedImages
     labels: np.ndarray
