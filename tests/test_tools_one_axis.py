@@ -21,7 +21,7 @@ from certssb.logger.flatten import summary_scalars
 from certssb.tools import compare
 from certssb.tools import report as report_mod
 from certssb.tools.one_axis import attack_changed, one_axis_row
-from certssb.tools.one_axis_plot import KCurve, curve_style, natural_key, overlay_any_count, x_limit
+from certssb.tools.one_axis_plot import KCurve, curve_style, fold_identical, natural_key, overlay_any_count, x_limit
 from certssb.tools.report import collect_runs, wandb_runs
 from certssb.tools.report.wandb_runs import summary_from_scalars
 from certssb.tools.seeds import mean_std_cell
@@ -182,6 +182,17 @@ def test_overlay_legend_in_natural_order_and_axis_until_every_curve_is_zero(tmp_
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert overlay_any_count([], tmp_path / "none.png", "t") == [] and not (tmp_path / "none.png").exists()
     assert sorted(["p=10", "p=9", "p=100"], key=natural_key) == ["p=9", "p=10", "p=100"]
+
+
+def test_overlay_draws_identical_curves_once_and_names_them_together(tmp_path):
+    same = [0.9, 0.9, 0.8, 0.6, 0.3, 0.0, 0.0]
+    curves = [KCurve("roe_p100", COUNTS, list(same)), KCurve("dpa_p100", COUNTS, list(same)),
+              KCurve("dpa_p50", COUNTS, [0.9, 0.8, 0.7, 0.3, 0.0, 0.0, 0.0]),
+              KCurve("gauss", COUNTS, list(same), family="gaussian")]  # same values, other family: its own line
+    legend = overlay_any_count(curves, tmp_path / "k.png", "t")
+    assert legend == ["dpa_p50 (count)", "dpa_p100 = roe_p100 (count, identical curves)", "gauss (gaussian)"]
+    folded = fold_identical(curves[:2] + [KCurve("dpa_p100b", COUNTS, same[:-1] + [0.01])])
+    assert [labels for labels, _ in folded] == [["dpa_p100", "roe_p100"], ["dpa_p100b"]]
 
 
 def test_mean_std_cells():

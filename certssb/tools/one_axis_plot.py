@@ -4,7 +4,8 @@ and ``tools.compare``.
 
 The x axis is symlog (0 is a real point: the certified-correct share with nothing changed) and
 ends where every curve has reached 0; each curve has its own colour and marker, the line style
-tells the family (solid: count, dashed: Gaussian); the legend lists the curves in natural order
+tells the family (solid: count, dashed: Gaussian), identical curves are drawn once and named
+together; the legend lists the curves in natural order
 (numbers by value: ``n_parts=5`` before ``n_parts=20``); dotted vertical lines mark how many
 training samples the attack changed.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["KCurve", "curve_style", "natural_key", "overlay_any_count", "x_limit"]
+__all__ = ["KCurve", "curve_style", "fold_identical", "natural_key", "overlay_any_count", "x_limit"]
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 FAMILY_STYLE = {"count": "-", "gaussian": "--"}
@@ -64,12 +65,28 @@ def curve_style(n: int) -> tuple[tuple, str]:
     return tuple(tab20(2 * hue + tone)), MARKERS[(n + n // 10) % len(MARKERS)]
 
 
+def fold_identical(curves: Sequence[KCurve]) -> list[tuple[list[str], KCurve]]:
+    """The curves in natural order with identical ones (same family, counts and values) folded
+    together: ``[(labels, curve)]``, so one line stands for all of them and none hides another
+    (DPA and run-off election on the same models coincide on two classes)."""
+    out: list[tuple[list[str], KCurve]] = []
+    for c in sorted(curves, key=lambda c: natural_key(c.label)):
+        same = next((entry for entry in out if (entry[1].family, entry[1].counts, entry[1].values)
+                     == (c.family, c.counts, c.values)), None)
+        if same is not None:
+            same[0].append(c.label)
+        else:
+            out.append(([c.label], c))
+    return out
+
+
 def _draw(ax, curves: Sequence[KCurve]) -> None:
-    for n, c in enumerate(sorted(curves, key=lambda c: natural_key(c.label))):
+    for n, (labels, c) in enumerate(fold_identical(curves)):
         colour, marker = curve_style(n)
+        label = " = ".join(labels) + (f" ({c.family}, identical curves)" if len(labels) > 1 else f" ({c.family})")
         ax.plot(c.counts, c.values, color=colour, marker=marker, markersize=4,
                 linestyle=FAMILY_STYLE.get(c.family, "-."), linewidth=1.4,
-                label=textwrap.fill(f"{c.label} ({c.family})", 60, subsequent_indent="  "))
+                label=textwrap.fill(label, 60, subsequent_indent="  "))
 
 
 def _mark_changed(ax, changed: Sequence[int]) -> None:
