@@ -1,6 +1,6 @@
 """The count family's falsification check (certssb.tools.falsify --family count).
 
-DPA (partition, key index): for inputs with certificate c, c training samples placed in the parts
+DPA (partition, key index), and run-off election on the same models: for inputs with certificate c, c training samples placed in the parts
 that voted for the prediction (labels flipped to the runner-up, features replaced by the input),
 only those parts retrained with the same seeds: no prediction may change; beyond c (c + 1, 2c + 2)
 some must. Bagging: the same with an attacker blind to the bags, and the bound on the expected
@@ -118,6 +118,11 @@ def test_cli_rejects_options_of_the_other_family(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: --power-counts: c is not beyond the certificate")
     assert main(["--family", "count", "--alpha", "2", "--ensemble", "bagging", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+    assert main(["--family", "count", "--ensemble", "bagging", "--certifier", "roe", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == ("error: --certifier roe does not apply to --ensemble bagging "
+                                       "(partition: dpa or roe; bagging: none)\n")
+    assert main(["--certifier", "roe", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "error: --certifier applies to --family count only, not to --family gaussian\n"
     assert not (tmp_path / "falsify.json").exists()
 
 
@@ -146,6 +151,28 @@ def test_dpa_no_flip_within_the_certificate_and_power_check_flips(tmp_path):
     assert power["flipped"] >= 1, "the power check never flips: the falsification test has no power"
     assert report["summary"] == (f"falsification: tried={within['tried']} flipped=0 (k <= certificate); "
                                  f"power check: tried={power['tried']} flipped={power['flipped']} (k = 2c+2)")
+
+
+@pytest.mark.slow
+def test_runoff_election_no_flip_within_its_certificate_and_power_check_flips(tmp_path):
+    """Run-off election on DPA's models: its own prediction (round two reads every model's ranking,
+    so the retrained models' rankings, not only their votes, decide) against its own certificate."""
+    from certssb.certifier.runoff import roe_dpa_certificate
+    from certssb.tools.falsify.count_runner import CountRunner
+    from certssb.tools.falsify.session import session
+
+    cfg = CountFalsifyConfig(ensemble="partition", certifier="roe", parts=30, attacks=6, seed=0, epochs=60, threads=1)
+    report = run_count_falsification(cfg, out=tmp_path)
+    assert report["defence"] == "roe" and report["clean"]["accuracy"] > 0.8
+    within = report["within"]
+    assert within["tried"] >= 5 and within["flipped"] == 0, [p for p in within["pairs"] if p["flipped"]]
+    assert all(p["k"] == p["certificate"] for p in within["pairs"])
+    assert report["power"][-1]["flipped"] >= 1, "the power check never flips: no power"
+    with session(1, None, tmp_path / "again") as work:  # the runner predicts as the certifier does
+        r = CountRunner(CountFalsifyConfig(ensemble="partition", certifier="roe", parts=10, epochs=5), work)
+        roe_prediction, _ = roe_dpa_certificate(r.votes.ranks)
+        assert np.array_equal(r.prediction, roe_prediction)
+        assert [r.predict(r.votes.ranks[i]) for i in range(40)] == roe_prediction[:40].tolist()
 
 
 @pytest.mark.slow

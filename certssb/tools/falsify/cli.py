@@ -17,7 +17,7 @@ __all__ = ["build_parser", "main", "parse"]
 #: options that only one family reads (argparse dest -> family)
 GAUSSIAN_ONLY = ("sigma", "sigma_0", "objective", "floor", "test_sigmas", "sigma_trains", "sga_iterations", "k_poison",
                  "inputs_per_delta", "train_share", "power_scales", "test_attack", "pgd_steps")
-COUNT_ONLY = ("ensemble", "parts", "bag_size", "alpha", "power_counts", "batch_size")
+COUNT_ONLY = ("ensemble", "certifier", "parts", "bag_size", "alpha", "power_counts", "batch_size")
 
 
 def _gaussian_options(p: argparse.ArgumentParser) -> None:
@@ -58,9 +58,12 @@ def _gaussian_options(p: argparse.ArgumentParser) -> None:
 
 def _count_options(p: argparse.ArgumentParser) -> None:
     d = CountFalsifyConfig()
-    g = p.add_argument_group("--family count (DPA, bagging)")
+    g = p.add_argument_group("--family count (DPA, run-off election, bagging)")
     g.add_argument("--ensemble", choices=COUNT_ENSEMBLES, default=None,
                    help="partition (DPA, key index, certifier dpa; default) or bagging (certifier bagging)")
+    g.add_argument("--certifier", choices=("dpa", "roe"), default=None,
+                   help="partition: dpa (default) or roe (run-off election on the same models: its prediction "
+                        "and certificate, the same attack)")
     g.add_argument("--parts", type=int, default=None, help=f"partition: models, one per part (default {d.parts})")
     g.add_argument("--bag-size", type=int, default=None, help=f"bagging: samples per bag (default {d.bag_size})")
     g.add_argument("--alpha", type=float, default=None,

@@ -16,6 +16,7 @@ __all__ = ["COUNT_ENSEMBLES", "DEFAULT_POWER_COUNTS", "CountFalsifyConfig", "Fal
 IN_RADIUS_SCALE = 0.5
 SIGMA_RULES = ("sga", "fixed", "grid", "grid_ensembles")
 COUNT_ENSEMBLES = ("partition", "bagging")
+PARTITION_CERTIFIERS = (None, "dpa", "roe")  # None: dpa
 #: the power check's k per ensemble: DPA flips once c + 1 corrupted parts all flip (2c + 2 leaves
 #: room for models that do not learn their changed sample); bagging's certificate leaves the
 #: Clopper-Pearson slack on top, and a blind attacker reaches each bag only with probability
@@ -111,9 +112,11 @@ def count_name(a: int, b: int) -> str:
 
 @dataclass
 class CountFalsifyConfig:
-    """The count family's check: DPA (``ensemble=partition``, ``key: index``) or bagging."""
+    """The count family's check: DPA or run-off election (``ensemble=partition``, ``key: index``) or
+    bagging."""
 
     ensemble: str = "partition"  # partition (DPA) | bagging
+    certifier: str | None = None  # partition: dpa (None) | roe (run-off election on the same models)
     parts: int = 30  # partition: models, one per disjoint part
     members: int = 100  # bagging: models, one per bag
     bag_size: int = 30  # bagging: samples per bag (drawn with replacement)
@@ -140,9 +143,9 @@ class CountFalsifyConfig:
                            lr=float(self.lr), device=self.device, **size)
 
     def certifier_cfg(self):
-        """``certifier=dpa`` for the partition, ``certifier=bagging`` (at ``alpha``) for the bags."""
+        """``certifier=dpa`` (or ``roe``) for the partition, ``certifier=bagging`` (at ``alpha``) for the bags."""
         if self.ensemble == "partition":
-            return load_option("certifier", "dpa")
+            return load_option("certifier", self.certifier or "dpa")
         return load_option("certifier", "bagging", alpha=float(self.alpha))
 
     def counts(self) -> list[tuple[int, int]]:
@@ -153,6 +156,10 @@ class CountFalsifyConfig:
     def validate(self) -> None:
         if self.ensemble not in COUNT_ENSEMBLES:
             raise ConfigError(f"--ensemble must be one of {', '.join(COUNT_ENSEMBLES)}, got {self.ensemble!r}")
+        allowed = PARTITION_CERTIFIERS if self.ensemble == "partition" else (None,)
+        if self.certifier not in allowed:
+            raise ConfigError(f"--certifier {self.certifier} does not apply to --ensemble {self.ensemble} "
+                              f"(partition: {' or '.join(PARTITION_CERTIFIERS[1:])}; bagging: none)")
         if min(self.parts, self.members, self.bag_size, self.attacks, self.epochs, self.batch_size) < 1:
             raise ConfigError("--parts, --members, --bag-size, --attacks, --epochs and --batch-size must be >= 1")
         if not 0.0 < self.alpha < 1.0:

@@ -3,7 +3,9 @@
 For each attacked input with certificate c (``certified_any_count`` >= 1): k = c changed samples
 (the falsification: no prediction may change), then every power count (default k = c + 1 and
 2c + 2: predictions must change for some). A "flip" is a change of the ensemble's prediction (the
-most votes, ties to the smaller class: DPA's prediction and bagging's class A).
+most votes, ties to the smaller class: DPA's prediction and bagging's class A; with
+``--certifier roe`` the run-off election's prediction from the models' rankings, checked against
+its own certificate under the same attack).
 
 Bagging's certificate is probabilistic. Its attacker here does not see the bags, so the number of
 models it reaches is Binomial(M, 1 - (1 - k/n)^s) over the bag draw, and the prediction can only
@@ -23,7 +25,7 @@ import numpy as np
 from scipy.stats import binom
 
 from .config import CountFalsifyConfig, count_name
-from .count_runner import CountRunner
+from .count_runner import CountRunner, model_votes
 from .session import session, write_report
 
 __all__ = ["CountScale", "count_summary_line", "run_count_falsification"]
@@ -60,9 +62,10 @@ def flip_bound(votes_row: np.ndarray, y: int, k: int, n: int, s: int) -> tuple[i
 
 def _pair(r: CountRunner, i: int, k: int, name: str) -> dict:
     atk = r.attack(i, k)
-    votes = r.retrained_votes(atk, f"{name}-i{i}")
+    ranks = r.retrained_ranks(atk, f"{name}-i{i}")
+    votes = model_votes(ranks[None])[0]
     counts = np.bincount(votes, minlength=r.votes.votes.shape[1])
-    new = int(np.argmax(counts))  # ties to the smaller class, as DPA and bagging predict
+    new = r.predict(ranks)  # the certifier's rule: plurality (ties to the smaller class) or run-off election
     clean = int(r.prediction[i])
     pair = {"test_index": int(i), "label": int(r.splits.y_test[i]), "certificate": int(r.count[i]), "k": int(k),
             "target": atk.target, "clean_prediction": clean, "new_prediction": new, "flipped": new != clean,
@@ -100,7 +103,7 @@ def _clean_section(r: CountRunner) -> dict:
 def _report(r: CountRunner, cfg: CountFalsifyConfig, results: tuple, control, seconds: float) -> dict:
     within, power = results
     report = {
-        "family": "count", "defence": "dpa" if cfg.ensemble == "partition" else "bagging",
+        "family": "count", "defence": (cfg.certifier or "dpa") if cfg.ensemble == "partition" else "bagging",
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
         "dataset": {"n_train": int(len(r.splits.x_train)), "n_test": int(len(r.splits.y_test)),
                     "classes": None if cfg.classes is None else list(cfg.classes)},

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from certssb.certifier.runoff import roe_dpa_certificate
 from certssb.config import load_option
 from certssb.dataset import load_dataset
 from certssb.ensemble.predict import predict_models
@@ -91,11 +92,15 @@ class CountRunner:
                            models=affected_models(self.subsets, samples))
 
     def retrained_votes(self, atk: CountAttack, tag: str) -> np.ndarray:
-        """Every model's vote on the attacked input after the attack: the affected models retrained
-        on the poisoned set (same seeds and subsets), the others as they were."""
-        votes = self.per_model[atk.test_index].copy()
+        """Every model's vote on the attacked input after the attack (:meth:`retrained_ranks`)."""
+        return model_votes(self.retrained_ranks(atk, tag)[None])[0]
+
+    def retrained_ranks(self, atk: CountAttack, tag: str) -> np.ndarray:
+        """``[M, C]``: every model's class ranking on the attacked input after the attack: the
+        affected models retrained on the poisoned set (same seeds and subsets), the others as they were."""
+        ranks = self.votes.ranks[atk.test_index].copy()
         if not len(atk.models):
-            return votes
+            return ranks
         x = self.splits.x_test[atk.test_index]
         xp, yp = poisoned_copy(self.splits.x_train, self.splits.y_train, atk.samples, x, atk.target)
         store = self.train(tag, (xp, yp), atk.models, {"test_index": atk.test_index, "target": atk.target,
@@ -103,8 +108,16 @@ class CountRunner:
         new = predict_models(self.factory, store, x.unsqueeze(0), self.ens, atk.models, device=self.cfg.device,
                              progress=False)
         discard(store, self.cfg.keep_checkpoints)
-        votes[atk.models] = model_votes(new.ranks)[0]
-        return votes
+        ranks[atk.models] = new.ranks[0]
+        return ranks
+
+    def predict(self, ranks: np.ndarray) -> int:
+        """The ensemble's prediction from one input's ``[M, C]`` rankings: the certifier's rule
+        (run-off election, or the plurality of votes with ties to the smaller class)."""
+        if self.cfg.certifier == "roe":
+            return int(roe_dpa_certificate(ranks[None])[0][0])
+        counts = np.bincount(model_votes(ranks[None])[0], minlength=ranks.shape[-1])
+        return int(np.argmax(counts))
 
     def control_identical(self, index: np.ndarray) -> bool | None:
         """The models the first attack would retrain, retrained on the UNCHANGED data in a fresh
