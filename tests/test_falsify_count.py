@@ -1,6 +1,6 @@
 """The count family's falsification check (certssb.tools.falsify --family count).
 
-DPA (partition, key index), and run-off election on the same models: for inputs with certificate c, c training samples placed in the parts
+DPA (partition, key index), Finite Aggregation, and run-off election on the same models: for inputs with certificate c, c training samples placed in the parts
 that voted for the prediction (labels flipped to the runner-up, features replaced by the input),
 only those parts retrained with the same seeds: no prediction may change; beyond c (c + 1, 2c + 2)
 some must. Bagging: the same with an attacker blind to the bags, and the bound on the expected
@@ -120,7 +120,7 @@ def test_cli_rejects_options_of_the_other_family(tmp_path, capsys):
     assert capsys.readouterr().err.count("\n") == 1
     assert main(["--family", "count", "--ensemble", "bagging", "--certifier", "roe", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err == ("error: --certifier roe does not apply to --ensemble bagging "
-                                       "(partition: dpa or roe; bagging: none)\n")
+                                       "(partition: dpa or roe; finite_aggregation: fa or roe; bagging: none)\n")
     assert main(["--certifier", "roe", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err == "error: --certifier applies to --family count only, not to --family gaussian\n"
     assert not (tmp_path / "falsify.json").exists()
@@ -163,7 +163,7 @@ def test_runoff_election_no_flip_within_its_certificate_and_power_check_flips(tm
 
     cfg = CountFalsifyConfig(ensemble="partition", certifier="roe", parts=30, attacks=6, seed=0, epochs=60, threads=1)
     report = run_count_falsification(cfg, out=tmp_path)
-    assert report["defence"] == "roe" and report["clean"]["accuracy"] > 0.8
+    assert report["defence"] == "dpa+roe" and report["clean"]["accuracy"] > 0.8
     within = report["within"]
     assert within["tried"] >= 5 and within["flipped"] == 0, [p for p in within["pairs"] if p["flipped"]]
     assert all(p["k"] == p["certificate"] for p in within["pairs"])
@@ -173,6 +173,31 @@ def test_runoff_election_no_flip_within_its_certificate_and_power_check_flips(tm
         roe_prediction, _ = roe_dpa_certificate(r.votes.ranks)
         assert np.array_equal(r.prediction, roe_prediction)
         assert [r.predict(r.votes.ranks[i]) for i in range(40)] == roe_prediction[:40].tolist()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("certifier", [None, "roe"])
+def test_finite_aggregation_no_flip_within_the_certificate_and_power_check_flips(tmp_path, certifier):
+    """Finite Aggregation (15 x 2 buckets, 30 models) and run-off election on its models: samples
+    placed in the buckets that feed the most models voting for the prediction, one bucket each."""
+    from certssb.certifier.finite_aggregation import fa_model_buckets
+    from certssb.tools.falsify.count_runner import CountRunner
+    from certssb.tools.falsify.session import session
+
+    cfg = CountFalsifyConfig(ensemble="finite_aggregation", certifier=certifier, parts=15, spread=2, attacks=6,
+                             seed=0, epochs=60, threads=1)
+    report = run_count_falsification(cfg, out=tmp_path)
+    assert report["defence"] == ("fa+roe" if certifier else "fa") and report["clean"]["n_models"] == 30
+    within = report["within"]
+    assert within["tried"] >= 5 and within["flipped"] == 0, [p for p in within["pairs"] if p["flipped"]]
+    for p in within["pairs"]:
+        assert p["k"] == p["certificate"] and p["models_retrained"] <= 2 * p["k"]  # a bucket feeds 2 models
+    assert report["power"][-1]["flipped"] >= 1, "the power check never flips: no power"
+    with session(1, None, tmp_path / "again") as work:  # the attack's buckets are the ensemble's
+        r = CountRunner(CountFalsifyConfig(ensemble="finite_aggregation", parts=5, spread=2, epochs=2), work)
+        for j, buckets in enumerate(fa_model_buckets(5, 2)):
+            expected = np.sort(np.concatenate([r.buckets[h] for h in buckets]))
+            assert np.array_equal(np.sort(r.subsets[j].numpy()), expected)
 
 
 @pytest.mark.slow

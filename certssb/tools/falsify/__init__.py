@@ -30,9 +30,10 @@ R_joint(x)``.
    and 10x R) are the power check showing that the test can fail (:mod:`.gaussian_scales`).
 
 **count** (docs/METHOD.md section 8.2; :mod:`.count_report`): digits, a partition ensemble (DPA,
-``key: index``, a few dozen parts; or bagging), models trained without noise. For test inputs
-with certificate c >= 1 (any c training samples changed arbitrarily cannot change the
-prediction): k = c training samples placed in the parts that voted for the prediction, each
+``key: index``, a few dozen parts), Finite Aggregation (``key: index``), run-off election on
+either (``--certifier roe``), or bagging; models trained without noise. For test inputs with
+certificate c >= 1 (any c training samples changed arbitrarily cannot change the prediction):
+k = c training samples placed in the parts (FA: buckets) that voted for the prediction, each
 replaced by the test input itself labelled with the runner-up (:mod:`.count_attack`); only the
 models whose training subsets changed are retrained, with the same seeds and subsets, the others
 are reused (:mod:`.count_runner`). No prediction may change; at the power counts (default

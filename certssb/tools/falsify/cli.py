@@ -17,7 +17,7 @@ __all__ = ["build_parser", "main", "parse"]
 #: options that only one family reads (argparse dest -> family)
 GAUSSIAN_ONLY = ("sigma", "sigma_0", "objective", "floor", "test_sigmas", "sigma_trains", "sga_iterations", "k_poison",
                  "inputs_per_delta", "train_share", "power_scales", "test_attack", "pgd_steps")
-COUNT_ONLY = ("ensemble", "certifier", "parts", "bag_size", "alpha", "power_counts", "batch_size")
+COUNT_ONLY = ("ensemble", "certifier", "parts", "spread", "bag_size", "alpha", "power_counts", "batch_size")
 
 
 def _gaussian_options(p: argparse.ArgumentParser) -> None:
@@ -58,13 +58,17 @@ def _gaussian_options(p: argparse.ArgumentParser) -> None:
 
 def _count_options(p: argparse.ArgumentParser) -> None:
     d = CountFalsifyConfig()
-    g = p.add_argument_group("--family count (DPA, run-off election, bagging)")
+    g = p.add_argument_group("--family count (DPA, Finite Aggregation, run-off election, bagging)")
     g.add_argument("--ensemble", choices=COUNT_ENSEMBLES, default=None,
-                   help="partition (DPA, key index, certifier dpa; default) or bagging (certifier bagging)")
-    g.add_argument("--certifier", choices=("dpa", "roe"), default=None,
-                   help="partition: dpa (default) or roe (run-off election on the same models: its prediction "
-                        "and certificate, the same attack)")
-    g.add_argument("--parts", type=int, default=None, help=f"partition: models, one per part (default {d.parts})")
+                   help="partition (DPA, key index, certifier dpa; default), finite_aggregation (key index, "
+                        "certifier fa) or bagging (certifier bagging)")
+    g.add_argument("--certifier", choices=("dpa", "fa", "roe"), default=None,
+                   help="the ensemble's own (partition: dpa, finite_aggregation: fa; default) or roe (run-off "
+                        "election on the same models: its prediction and certificate, the same attack)")
+    g.add_argument("--parts", type=int, default=None,
+                   help=f"partition: models, one per part; finite_aggregation: parts x spread buckets (default {d.parts})")
+    g.add_argument("--spread", type=int, default=None,
+                   help=f"finite_aggregation: buckets per model and models per bucket (default {d.spread})")
     g.add_argument("--bag-size", type=int, default=None, help=f"bagging: samples per bag (default {d.bag_size})")
     g.add_argument("--alpha", type=float, default=None,
                    help=f"bagging: the certificate holds with probability 1 - alpha (default {d.alpha})")
@@ -86,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "Example: python -m certssb.tools.falsify --members 50 --attacks 10 --sigma grid; "
                      "python -m certssb.tools.falsify --family count --parts 30 --attacks 12"))
     p.add_argument("--family", choices=("gaussian", "count"), default="gaussian",
-                   help="gaussian: RAB/Cert-SSB (L2 radius, labels held); count: DPA or bagging (any k samples)")
+                   help="gaussian: RAB/Cert-SSB (L2 radius, labels held); count: DPA, FA, run-off election or bagging (any k samples)")
     p.add_argument("--members", type=int, default=None,
                    help="gaussian: ensemble size N (default 100); count: bagging's models (default 100)")
     p.add_argument("--attacks", type=int, default=None,

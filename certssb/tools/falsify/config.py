@@ -15,13 +15,15 @@ __all__ = ["COUNT_ENSEMBLES", "DEFAULT_POWER_COUNTS", "CountFalsifyConfig", "Fal
 
 IN_RADIUS_SCALE = 0.5
 SIGMA_RULES = ("sga", "fixed", "grid", "grid_ensembles")
-COUNT_ENSEMBLES = ("partition", "bagging")
-PARTITION_CERTIFIERS = (None, "dpa", "roe")  # None: dpa
+COUNT_ENSEMBLES = ("partition", "finite_aggregation", "bagging")
+#: the certifiers each ensemble may be checked with (None: its own, dpa / fa / bagging)
+COUNT_CERTIFIERS = {"partition": (None, "dpa", "roe"), "finite_aggregation": (None, "fa", "roe"), "bagging": (None,)}
 #: the power check's k per ensemble: DPA flips once c + 1 corrupted parts all flip (2c + 2 leaves
 #: room for models that do not learn their changed sample); bagging's certificate leaves the
 #: Clopper-Pearson slack on top, and a blind attacker reaches each bag only with probability
 #: 1 - (1 - k/n)^s, so it needs several times c
-DEFAULT_POWER_COUNTS = {"partition": ("c+1", "2c+2"), "bagging": ("2c+2", "8c+8")}
+DEFAULT_POWER_COUNTS = {"partition": ("c+1", "2c+2"), "finite_aggregation": ("c+1", "2c+2"),
+                        "bagging": ("2c+2", "8c+8")}
 _COUNT_EXPR = re.compile(r"^\s*(?P<a>\d*)\s*c\s*(?:(?P<sign>[+-])\s*(?P<b>\d+))?\s*$")
 
 
@@ -112,12 +114,13 @@ def count_name(a: int, b: int) -> str:
 
 @dataclass
 class CountFalsifyConfig:
-    """The count family's check: DPA or run-off election (``ensemble=partition``, ``key: index``) or
-    bagging."""
+    """The count family's check: DPA (``ensemble=partition``, ``key: index``), Finite Aggregation,
+    run-off election on either, or bagging."""
 
-    ensemble: str = "partition"  # partition (DPA) | bagging
-    certifier: str | None = None  # partition: dpa (None) | roe (run-off election on the same models)
-    parts: int = 30  # partition: models, one per disjoint part
+    ensemble: str = "partition"  # partition (DPA) | finite_aggregation | bagging
+    certifier: str | None = None  # None: the ensemble's own (dpa, fa, bagging) | roe (run-off election)
+    parts: int = 30  # partition: models, one per disjoint part; finite_aggregation: parts x spread buckets
+    spread: int = 2  # finite_aggregation: the buckets each model trains on (and the models each bucket feeds)
     members: int = 100  # bagging: models, one per bag
     bag_size: int = 30  # bagging: samples per bag (drawn with replacement)
     alpha: float = 0.001  # bagging: the certificate holds with probability 1 - alpha
@@ -137,15 +140,18 @@ class CountFalsifyConfig:
 
     def ensemble_cfg(self):
         """The ``ensemble=<ensemble>`` option's settings (its yaml) with this check's knobs."""
-        size = {"n_parts": int(self.parts), "key": "index"} if self.ensemble == "partition" else \
-            {"n_members": int(self.members), "bag_size": int(self.bag_size)}
+        size = {"partition": {"n_parts": int(self.parts), "key": "index"},
+                "finite_aggregation": {"n_parts": int(self.parts), "spread": int(self.spread), "key": "index"},
+                "bagging": {"n_members": int(self.members), "bag_size": int(self.bag_size)}}[self.ensemble]
         return load_option("ensemble", self.ensemble, epochs=int(self.epochs), batch_size=int(self.batch_size),
                            lr=float(self.lr), device=self.device, **size)
 
     def certifier_cfg(self):
-        """``certifier=dpa`` (or ``roe``) for the partition, ``certifier=bagging`` (at ``alpha``) for the bags."""
-        if self.ensemble == "partition":
-            return load_option("certifier", self.certifier or "dpa")
+        """``certifier=dpa`` / ``fa`` (or ``roe``) for the partition / Finite Aggregation,
+        ``certifier=bagging`` (at ``alpha``) for the bags."""
+        if self.ensemble != "bagging":
+            own = "dpa" if self.ensemble == "partition" else "fa"
+            return load_option("certifier", self.certifier or own)
         return load_option("certifier", "bagging", alpha=float(self.alpha))
 
     def counts(self) -> list[tuple[int, int]]:
@@ -156,12 +162,11 @@ class CountFalsifyConfig:
     def validate(self) -> None:
         if self.ensemble not in COUNT_ENSEMBLES:
             raise ConfigError(f"--ensemble must be one of {', '.join(COUNT_ENSEMBLES)}, got {self.ensemble!r}")
-        allowed = PARTITION_CERTIFIERS if self.ensemble == "partition" else (None,)
-        if self.certifier not in allowed:
+        if self.certifier not in COUNT_CERTIFIERS[self.ensemble]:
             raise ConfigError(f"--certifier {self.certifier} does not apply to --ensemble {self.ensemble} "
-                              f"(partition: {' or '.join(PARTITION_CERTIFIERS[1:])}; bagging: none)")
-        if min(self.parts, self.members, self.bag_size, self.attacks, self.epochs, self.batch_size) < 1:
-            raise ConfigError("--parts, --members, --bag-size, --attacks, --epochs and --batch-size must be >= 1")
+                              "(partition: dpa or roe; finite_aggregation: fa or roe; bagging: none)")
+        if min(self.parts, self.spread, self.members, self.bag_size, self.attacks, self.epochs, self.batch_size) < 1:
+            raise ConfigError("--parts, --spread, --members, --bag-size, --attacks, --epochs and --batch-size must be >= 1")
         if not 0.0 < self.alpha < 1.0:
             raise ConfigError(f"--alpha must be in (0, 1), got {self.alpha}")
         for a, b in self.counts():

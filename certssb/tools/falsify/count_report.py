@@ -102,8 +102,9 @@ def _clean_section(r: CountRunner) -> dict:
 
 def _report(r: CountRunner, cfg: CountFalsifyConfig, results: tuple, control, seconds: float) -> dict:
     within, power = results
+    own = {"partition": "dpa", "finite_aggregation": "fa"}.get(cfg.ensemble, "bagging")
     report = {
-        "family": "count", "defence": (cfg.certifier or "dpa") if cfg.ensemble == "partition" else "bagging",
+        "family": "count", "defence": f"{own}+roe" if cfg.certifier == "roe" else own,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
         "dataset": {"n_train": int(len(r.splits.x_train)), "n_test": int(len(r.splits.y_test)),
                     "classes": None if cfg.classes is None else list(cfg.classes)},

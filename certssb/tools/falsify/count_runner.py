@@ -1,5 +1,5 @@
 """The count family's retrain-and-predict runner: the clean ensemble (models trained without noise
-on their parts or bags) and its certificates; for one attack, only the models whose training
+on their parts, bucket pairs or bags) and its certificates; for one attack, only the models whose training
 subsets hold a changed sample are retrained (same seeds, same subsets, a new store), every other
 model is reused as it is, and the votes are recombined."""
 
@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from certssb.certifier.runoff import roe_dpa_certificate
+from certssb.certifier.runoff import roe_dpa_certificate, roe_fa_certificate
 from certssb.config import load_option
 from certssb.dataset import load_dataset
+from certssb.ensemble.count import assign_buckets
 from certssb.ensemble.predict import predict_models
 from certssb.ensemble.train import train_members
 from certssb.model import model_factory
@@ -46,6 +47,10 @@ class CountRunner:
         self.ens, self.certifier = cfg.ensemble_cfg(), cfg.certifier_cfg()
         self.n_models = int(self.ens.n_members)
         self.subsets = self.ens.training_subsets(self.splits.x_train, self.splits.y_train, cfg.seed)
+        self.bucket_models = self.ens.bucket_models() if cfg.ensemble == "finite_aggregation" else None
+        if self.bucket_models is not None:  # the samples of each bucket (as training_subsets assigns them)
+            bucket = assign_buckets("index", self.n_models, self.splits.x_train, self.splits.y_train, cfg.seed)
+            self.buckets = [np.flatnonzero(bucket == h) for h in range(len(self.bucket_models))]
         store = self.train("clean", (self.splits.x_train, self.splits.y_train), range(self.n_models))
         self.votes = predict_models(self.factory, store, self.splits.x_test, self.ens, range(self.n_models),
                                     device=cfg.device, progress=cfg.progress)
@@ -86,10 +91,21 @@ class CountRunner:
             order = voters[np.argsort(self.votes.ranks[i, voters, target], kind="stable")]
             samples = partition_samples(k, [s.numpy() for s in self.subsets], order, splits.y_train,
                                         splits.x_train, x, y)
+        elif self.bucket_models is not None:
+            samples = partition_samples(k, self.buckets, self.bucket_order(i, y, target), splits.y_train,
+                                        splits.x_train, x, y)
         else:
             samples = bagging_samples(k, splits.y_train, splits.x_train, x, y)
         return CountAttack(test_index=int(i), k=int(k), target=target, samples=samples,
                            models=affected_models(self.subsets, samples))
+
+    def bucket_order(self, i: int, y: int, target: int) -> np.ndarray:
+        """Finite Aggregation: the buckets that feed the most models voting ``y`` on input ``i`` first
+        (ties: the smallest summed rank of ``target`` among the models fed, the nearest to switching)."""
+        fed = self.bucket_models
+        voters = (self.per_model[i][fed] == y).sum(axis=1)
+        closeness = self.votes.ranks[i][fed, target].astype(np.int64).sum(axis=1)
+        return np.lexsort((np.arange(len(fed)), closeness, -voters))
 
     def retrained_votes(self, atk: CountAttack, tag: str) -> np.ndarray:
         """Every model's vote on the attacked input after the attack (:meth:`retrained_ranks`)."""
@@ -115,6 +131,8 @@ class CountRunner:
         """The ensemble's prediction from one input's ``[M, C]`` rankings: the certifier's rule
         (run-off election, or the plurality of votes with ties to the smaller class)."""
         if self.cfg.certifier == "roe":
+            if self.bucket_models is not None:
+                return int(roe_fa_certificate(ranks[None], self.bucket_models)[0][0])
             return int(roe_dpa_certificate(ranks[None])[0][0])
         counts = np.bincount(model_votes(ranks[None])[0], minlength=ranks.shape[-1])
         return int(np.argmax(counts))
