@@ -86,6 +86,18 @@ def run_pipeline():
     return _run
 
 
+@pytest.fixture
+def float64():
+    """torch's default dtype float64 for the test (restored afterwards): exact comparisons of code
+    paths whose float32 results differ only by rounding."""
+    import torch
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
 TEST_THREADS = int(os.environ.get("CERTSSB_TEST_THREADS", "1"))
 
 

@@ -49,14 +49,6 @@ def data(shape, dtype=torch.float32, seed=0):
     return x.to(dtype), y, (0.1 + 0.2 * torch.rand(N, generator=g)).to(dtype)
 
 
-@pytest.fixture
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
 def train(f, jobs, x, y, s, speed=Speed(), epochs=2, batch=16, lr=1e-2):
     return GroupTrainer(f, jobs, x, y, s, FitSpec(epochs, batch, lr, CPU, speed=speed)).run()
 

@@ -43,14 +43,6 @@ def max_diff(a, b):
     return max(float((sa[k].double() - sb[k].double()).abs().max()) for sa, sb in zip(a, b) for k in sa)
 
 
-@pytest.fixture
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
 @pytest.mark.parametrize("speed", [Speed("grouped"), Speed("vmap", pad=True), Speed("grouped", pad=True),
                                    Speed("vmap", "fused", compile="cudagraphs"),
                                    Speed("grouped", "fused", True, "cudagraphs")], ids=lambda s: s.label())
