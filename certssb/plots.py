@@ -50,9 +50,10 @@ def _covered_note(split_metrics: dict, relabels: bool) -> str:
     return f"attack as run certified for {done:.0%} (exact ellipsoid)"
 
 
-def _folded(series: dict) -> list[tuple[list[str], list]]:
-    """The series with identical ones folded together: ``[(keys, values)]`` in order."""
-    out: list[tuple[list[str], list]] = []
+def fold_identical(series: dict) -> list[tuple[list, object]]:
+    """The series with identical ones (equal values) folded together: ``[(keys, values)]`` in the
+    order of ``series``; one line then stands for all of them and none hides another."""
+    out: list[tuple[list, object]] = []
     for key, values in series.items():
         same = next((entry for entry in out if entry[1] == values), None)
         if same is not None:
@@ -65,7 +66,7 @@ def _folded(series: dict) -> list[tuple[list[str], list]]:
 def _draw(ax, xs, series: dict, label_of) -> None:
     """One line per distinct series (markers and line styles told apart; identical series drawn once
     and named together in the legend)."""
-    for keys, values in _folded(series):
+    for keys, values in fold_identical(series):
         style, marker = STYLES.get(keys[0], ("-", "o"))
         label = label_of(keys[0]) + "".join(f" = {label_of(k)}" for k in keys[1:])
         ax.plot(xs, values, style, marker=marker, markersize=4, linewidth=2.2 if keys[0].startswith("joint") else 1.4,

@@ -21,7 +21,7 @@ from certssb.logger.flatten import summary_scalars
 from certssb.tools import compare
 from certssb.tools import report as report_mod
 from certssb.tools.one_axis import attack_changed, one_axis_row
-from certssb.tools.one_axis_plot import KCurve, curve_style, fold_identical, natural_key, overlay_any_count, x_limit
+from certssb.tools.one_axis_plot import KCurve, curve_style, natural_key, overlay_any_count, x_limit
 from certssb.tools.report import collect_runs, wandb_runs
 from certssb.tools.report.wandb_runs import summary_from_scalars
 from certssb.tools.seeds import mean_std_cell
@@ -191,8 +191,8 @@ def test_overlay_draws_identical_curves_once_and_names_them_together(tmp_path):
               KCurve("gauss", COUNTS, list(same), family="gaussian")]  # same values, other family: its own line
     legend = overlay_any_count(curves, tmp_path / "k.png", "t")
     assert legend == ["dpa_p50 (count)", "dpa_p100 = roe_p100 (count, identical curves)", "gauss (gaussian)"]
-    folded = fold_identical(curves[:2] + [KCurve("dpa_p100b", COUNTS, same[:-1] + [0.01])])
-    assert [labels for labels, _ in folded] == [["dpa_p100", "roe_p100"], ["dpa_p100b"]]
+    near = overlay_any_count(curves[:2] + [KCurve("dpa_p100b", COUNTS, same[:-1] + [0.01])], tmp_path / "n.png", "t")
+    assert near == ["dpa_p100 = roe_p100 (count, identical curves)", "dpa_p100b (count)"]  # one point apart: two lines
 
 
 def test_mean_std_cells():

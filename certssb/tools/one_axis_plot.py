@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["KCurve", "curve_style", "fold_identical", "natural_key", "overlay_any_count", "x_limit"]
+from certssb.plots import fold_identical
+
+__all__ = ["KCurve", "curve_style", "natural_key", "overlay_any_count", "x_limit"]
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 FAMILY_STYLE = {"count": "-", "gaussian": "--"}
@@ -65,25 +67,14 @@ def curve_style(n: int) -> tuple[tuple, str]:
     return tuple(tab20(2 * hue + tone)), MARKERS[(n + n // 10) % len(MARKERS)]
 
 
-def fold_identical(curves: Sequence[KCurve]) -> list[tuple[list[str], KCurve]]:
-    """The curves in natural order with identical ones (same family, counts and values) folded
-    together: ``[(labels, curve)]``, so one line stands for all of them and none hides another
-    (DPA and run-off election on the same models coincide on two classes)."""
-    out: list[tuple[list[str], KCurve]] = []
-    for c in sorted(curves, key=lambda c: natural_key(c.label)):
-        same = next((entry for entry in out if (entry[1].family, entry[1].counts, entry[1].values)
-                     == (c.family, c.counts, c.values)), None)
-        if same is not None:
-            same[0].append(c.label)
-        else:
-            out.append(([c.label], c))
-    return out
-
-
 def _draw(ax, curves: Sequence[KCurve]) -> None:
-    for n, (labels, c) in enumerate(fold_identical(curves)):
+    ordered = sorted(curves, key=lambda c: natural_key(c.label))
+    series = {i: (c.family, c.counts, c.values) for i, c in enumerate(ordered)}  # equal family and points: one line
+    for n, (same, _) in enumerate(fold_identical(series)):
+        c = ordered[same[0]]
         colour, marker = curve_style(n)
-        label = " = ".join(labels) + (f" ({c.family}, identical curves)" if len(labels) > 1 else f" ({c.family})")
+        label = " = ".join(ordered[i].label for i in same) + \
+            (f" ({c.family}, identical curves)" if len(same) > 1 else f" ({c.family})")
         ax.plot(c.counts, c.values, color=colour, marker=marker, markersize=4,
                 linestyle=FAMILY_STYLE.get(c.family, "-."), linewidth=1.4,
                 label=textwrap.fill(label, 60, subsequent_indent="  "))

@@ -107,10 +107,6 @@ class CountRunner:
         closeness = self.votes.ranks[i][fed, target].astype(np.int64).sum(axis=1)
         return np.lexsort((np.arange(len(fed)), closeness, -voters))
 
-    def retrained_votes(self, atk: CountAttack, tag: str) -> np.ndarray:
-        """Every model's vote on the attacked input after the attack (:meth:`retrained_ranks`)."""
-        return model_votes(self.retrained_ranks(atk, tag)[None])[0]
-
     def retrained_ranks(self, atk: CountAttack, tag: str) -> np.ndarray:
         """``[M, C]``: every model's class ranking on the attacked input after the attack: the
         affected models retrained on the poisoned set (same seeds and subsets), the others as they were."""
