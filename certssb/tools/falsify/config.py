@@ -15,9 +15,10 @@ __all__ = ["COUNT_ENSEMBLES", "DEFAULT_POWER_COUNTS", "CountFalsifyConfig", "Fal
 
 IN_RADIUS_SCALE = 0.5
 SIGMA_RULES = ("sga", "fixed", "grid", "grid_ensembles")
-COUNT_ENSEMBLES = ("partition", "finite_aggregation", "bagging")
-#: the certifiers each ensemble may be checked with (None: its own, dpa / fa / bagging)
+#: the count ensembles the check trains and the certifiers each may be checked with (None: its own,
+#: dpa / fa / bagging)
 COUNT_CERTIFIERS = {"partition": (None, "dpa", "roe"), "finite_aggregation": (None, "fa", "roe"), "bagging": (None,)}
+COUNT_ENSEMBLES = tuple(COUNT_CERTIFIERS)
 #: the power check's k per ensemble: DPA flips once c + 1 corrupted parts all flip (2c + 2 leaves
 #: room for models that do not learn their changed sample); bagging's certificate leaves the
 #: Clopper-Pearson slack on top, and a blind attacker reaches each bag only with probability
